@@ -1,0 +1,89 @@
+/* Neural posterior estimators: an observation embedding network followed by a
+ * conditional normalising flow, behind one interface so that the trainer,
+ * calibration and inference never name a family.
+ *
+ * Conventions: the estimator works in the *normalised* spaces the trainer
+ * hands it: theta is the unconstrained parameter standardised with the
+ * training-set mean/std, x the observation vector scaled with the training-set
+ * median/IQR.  Dims: B batch rows, D parameters, X observation length.
+ * Each estimator owns one flat buffer of weights and one of gradients (so an
+ * optimiser step or an MPI_Allreduce is one call), and activations sized for
+ * config.max_batch rows, all allocated by sbi_estimator_create; forward,
+ * backward and sample never allocate.
+ */
+#ifndef EXOSBI_ESTIMATOR_H
+#define EXOSBI_ESTIMATOR_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "exosbi/core.h"
+#include "exosbi/rng.h"
+
+#ifdef SBI_REAL_DOUBLE
+typedef double sbi_real; /* the gradient-check build */
+#else
+typedef float sbi_real;
+#endif
+
+typedef struct sbi_estimator_config {
+    char family[32];   /* "affine" (affine coupling flow) */
+    int n_params;      /* D */
+    int n_inputs;      /* X */
+    int embed_dim;     /* E: width of the embedding fed to the flow */
+    int embed_hidden;  /* hidden width of the embedding MLP */
+    int embed_layers;  /* hidden layers of the embedding MLP (0: one linear map X -> E) */
+    int n_transforms;  /* flow layers */
+    int hidden;        /* hidden width of each conditioner */
+    int hidden_layers; /* hidden layers of each conditioner (>= 1) */
+    uint64_t seed;     /* weight initialisation */
+    int max_batch;     /* activations are sized for this many rows */
+} sbi_estimator_config;
+
+/* Defaults for a family and problem size. */
+int sbi_estimator_config_default(sbi_estimator_config *cfg, const char *family, int n_params, int n_inputs);
+/* Round trip through JSON (stored in MODEL.h5 as the architecture). */
+cJSON *sbi_estimator_config_to_json(const sbi_estimator_config *cfg);
+/* Unknown family, missing or bad fields: SBI_ERR_INPUT naming the field. */
+int sbi_estimator_config_from_json(const cJSON *json, sbi_estimator_config *cfg);
+
+typedef struct sbi_estimator_s *sbi_estimator;
+
+/* Allocate weights, gradients and activations; initialise the weights
+ * deterministically from cfg->seed. */
+int sbi_estimator_create(const sbi_estimator_config *cfg, sbi_estimator *est);
+void sbi_estimator_destroy(sbi_estimator *est);
+const sbi_estimator_config *sbi_estimator_get_config(sbi_estimator est);
+
+size_t sbi_estimator_n_weights(sbi_estimator est);
+sbi_real *sbi_estimator_weights(sbi_estimator est); /* (n_weights), borrowed */
+sbi_real *sbi_estimator_grads(sbi_estimator est);   /* (n_weights), borrowed */
+void sbi_estimator_zero_grad(sbi_estimator est);
+
+/* logq (B) = log q(theta | x) for B <= max_batch rows; x (B, X), theta (B, D).
+ * Caches what backward needs. */
+int sbi_estimator_forward(sbi_estimator est, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq);
+/* After forward: grads += d(sum_b dlogq[b] * logq[b]) / d weights. */
+int sbi_estimator_backward(sbi_estimator est, const sbi_real *dlogq, int B);
+/* n draws theta (n, D) from q(. | x) for one observation x (X), with their
+ * logq (n) (may be NULL).  Any n: works in chunks of max_batch. */
+int sbi_estimator_sample(sbi_estimator est, const sbi_real *x, int n, sbi_rng *rng, sbi_real *theta,
+                         sbi_real *logq);
+
+/* ---- implementing a family ---- */
+typedef struct sbi_estimator_ops {
+    const char *family;
+    /* Count weights and activation scalars for cfg (first pass), then bind views
+     * into the allocated buffers (second pass, weights/grads/acts non-NULL). */
+    int (*layout)(void *impl, const sbi_estimator_config *cfg, sbi_real *weights, sbi_real *grads, sbi_real *acts,
+                  size_t *n_weights, size_t *n_acts);
+    size_t impl_size;
+    void (*init)(void *impl, const sbi_estimator_config *cfg, sbi_real *weights); /* deterministic init */
+    int (*forward)(void *impl, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq);
+    int (*backward)(void *impl, const sbi_real *dlogq, int B);
+    int (*sample)(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq);
+} sbi_estimator_ops;
+extern const sbi_estimator_ops *const sbi_estimator_registry[]; /* NULL-terminated */
+
+#endif

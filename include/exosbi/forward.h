@@ -1,0 +1,53 @@
+/* Forward models: the interface every family implements and the registry
+ * that maps `forward_model.family` to an implementation.
+ *
+ * A forward model maps physical parameters to one noise-free (or, for a
+ * stochastic simulator, already noisy) observation vector of task->n_outputs
+ * values: the datasets concatenated in task order.  It is a serial object: it
+ * never sees MPI or a file after creation.
+ */
+#ifndef EXOSBI_FORWARD_H
+#define EXOSBI_FORWARD_H
+
+#include <stdint.h>
+
+#include "exosbi/task.h"
+
+typedef struct sbi_forward_s *sbi_forward;
+
+/* Build the task's forward model (looks the family up in the registry). */
+int sbi_forward_create(const sbi_task *task, sbi_forward *fw);
+void sbi_forward_destroy(sbi_forward *fw);
+
+/* theta: (n, n_params) physical; out: (n, n_outputs).  sim_index[r] and seed
+ * identify row r so that stochastic simulators are reproducible.  A row that
+ * cannot be simulated is filled with NaN (the simulator redraws it). */
+int sbi_forward_simulate(sbi_forward fw, int64_t n, const double *theta, const uint64_t *sim_index, uint64_t seed,
+                         double *out);
+int64_t sbi_forward_n_outputs(sbi_forward fw);
+const char *sbi_forward_family(sbi_forward fw);
+
+/* ---- implementing a family ------------------------------------------------ */
+
+typedef struct sbi_forward_ops {
+    const char *family;
+    /* Create the state from the task; set *n_outputs. */
+    int (*create)(const sbi_task *task, void **state, int64_t *n_outputs);
+    int (*simulate)(void *state, int64_t n, const double *theta, const uint64_t *sim_index, uint64_t seed,
+                    double *out);
+    void (*destroy)(void *state);
+} sbi_forward_ops;
+
+/* The registry: one row per family, NULL-terminated (src/forward/registry.c). */
+extern const sbi_forward_ops *const sbi_forward_registry[];
+
+/* ---- linear-Gaussian family: x = A theta + b ------------------------------
+ * settings: {"A": [[...], ...], "b": [...]} (n_outputs x n_params and n_outputs),
+ * or {"seed": s, "scale": c} to draw A with N(0, c^2 / n_params) entries and b = 0.
+ * With independent normal priors and observational noise the posterior is
+ * Gaussian; sbi_linear_gaussian_posterior returns it exactly. */
+int sbi_linear_gaussian_matrices(sbi_forward fw, const double **A, const double **b);
+/* x: (n_outputs) observation.  mean: (n_params); cov: (n_params, n_params). */
+int sbi_linear_gaussian_posterior(const sbi_task *task, sbi_forward fw, const double *x, double *mean, double *cov);
+
+#endif

@@ -1,0 +1,54 @@
+/* The simulator: prior -> forward model -> noise -> constraints, split
+ * assignment, and the corpus-writing stage driver (simulate, resume, shards,
+ * merge, normalisation statistics).
+ */
+#ifndef EXOSBI_SIMULATE_H
+#define EXOSBI_SIMULATE_H
+
+#include <stdint.h>
+
+#include "exosbi/forward.h"
+#include "exosbi/task.h"
+
+/* Simulate sim indices [index0, index0 + n) with no I/O: theta (n, n_params)
+ * physical, x (n, n_outputs) with observational noise.  Invalid rows (NaN/inf,
+ * outside a dataset's value constraints) are redrawn with the next sub-stream of
+ * Philox(seed, index); *redrawn counts the redraws.  Deterministic in the index. */
+int sbi_simulate_rows(const sbi_task *task, sbi_forward fw, int64_t index0, int64_t n, double *theta, double *x,
+                      int64_t *redrawn);
+
+/* Split assignment: which split simulation i falls in, and its row there.
+ * sequential: train = [0, n_train), validation next, test last;
+ * random: a Philox(split_seed) permutation picks the members, rows stay in index order. */
+typedef struct sbi_splits_s *sbi_splits;
+int sbi_splits_create(const sbi_task *task, sbi_splits *s);
+void sbi_splits_destroy(sbi_splits *s);
+int sbi_splits_of(sbi_splits s, int64_t index);   /* SBI_SPLIT_* */
+int64_t sbi_splits_row(sbi_splits s, int64_t index); /* row of index within its split */
+/* Rows of each split among indices [begin, end). */
+void sbi_splits_count(sbi_splits s, int64_t begin, int64_t end, int64_t counts[3]);
+
+typedef struct sbi_simulate_options {
+    int64_t n_simulations; /* 0: the task's */
+    int resume;
+    int shard_index, shard_count; /* shard_count 0: the whole corpus */
+    int json;              /* print the JSON summary on stdout (rank 0) */
+} sbi_simulate_options;
+
+typedef struct sbi_simulate_summary {
+    int64_t n_simulations;
+    double wall_s, simulations_per_s, write_mb_per_s, write_s;
+    int64_t invalid_redrawn;
+    char fingerprint[65];
+} sbi_simulate_summary;
+
+/* Collective: write the corpus (or one shard) to out_path. */
+int sbi_simulate_run(const sbi_comm *c, const sbi_task *task, const sbi_simulate_options *opt, const char *out_path,
+                     sbi_simulate_summary *summary);
+/* Collective: join shards (any order) into one corpus at out_path. */
+int sbi_simulate_merge(const sbi_comm *c, const char *out_path, int n_shards, char *const *shard_paths);
+/* Build the corpus descriptor of a task (arrays borrowed from the task, freed by sbi_corpus_desc_free). */
+int sbi_corpus_desc_from_task(const sbi_task *task, struct sbi_corpus_desc *desc);
+void sbi_corpus_desc_free(struct sbi_corpus_desc *desc);
+
+#endif
