@@ -136,6 +136,8 @@ typedef struct sbi_progress {
 void sbi_progress_start(sbi_progress *p, const sbi_comm *c, const char *label, int64_t total);
 void sbi_progress_update(sbi_progress *p, int64_t done);
 void sbi_progress_end(sbi_progress *p);
+/* Erase a terminal progress bar so that a log line can follow (no-op otherwise). */
+void sbi_progress_clear(sbi_progress *p);
 
 double sbi_wtime(void);
 

@@ -81,6 +81,15 @@ int sbi_corpus_commit(sbi_corpus *corpus);
 int sbi_corpus_open(const sbi_comm *c, const char *path, sbi_corpus *corpus);
 const sbi_corpus_desc *sbi_corpus_get_desc(sbi_corpus corpus);
 int64_t sbi_corpus_invalid_redrawn(sbi_corpus corpus);
+/* Batches recorded by the last sbi_corpus_mark_progress (or found on resume/open). */
+int64_t sbi_corpus_batches_done(sbi_corpus corpus);
+/* Whether /normalization holds statistics (a shard has none). */
+int sbi_corpus_has_stats(sbi_corpus corpus);
+/* The corpus's final path (a writer works on PATH.partial until commit). */
+const char *sbi_corpus_path(sbi_corpus corpus);
+/* This rank's time inside write calls (rows, progress, statistics) and the
+ * bytes of rows it handed to them. */
+void sbi_corpus_io_stats(sbi_corpus corpus, double *write_s, int64_t *bytes);
 /* Independent reads of rows [row0, row0 + count) of split; any pointer may be
  * NULL to skip that array.  space: 0 physical, 1 cube, 2 unconstrained. */
 int sbi_corpus_read_rows(sbi_corpus corpus, int split, int64_t row0, int64_t count, int space, double *theta,

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "exosbi/core.h"
+#include "exosbi/nn.h"
 #include "exosbi/rng.h"
 
 #ifdef SBI_REAL_DOUBLE
@@ -71,18 +72,58 @@ int sbi_estimator_backward(sbi_estimator est, const sbi_real *dlogq, int B);
 int sbi_estimator_sample(sbi_estimator est, const sbi_real *x, int n, sbi_rng *rng, sbi_real *theta,
                          sbi_real *logq);
 
-/* ---- implementing a family ---- */
+/* Flow families.  z (B, D) = T(theta; x) and logdet (B) = log|det dT/dtheta|
+ * for B <= max_batch rows of x (B, X), theta (B, D); like forward, it caches
+ * what backward needs. */
+int sbi_estimator_transform(sbi_estimator est, const sbi_real *x, const sbi_real *theta, int B, sbi_real *z,
+                            sbi_real *logdet);
+/* The inverse for one observation x (X): theta (n, D) = T^{-1}(z; x) for
+ * given latent points z (n, D), with logq (n) (may be NULL).  Any n.
+ * sbi_estimator_sample is this with z ~ N(0, I).  Sampling reuses the
+ * activation buffers, so a backward must follow its own forward directly. */
+int sbi_estimator_inverse(sbi_estimator est, const sbi_real *x, const sbi_real *z, int n, sbi_real *theta,
+                          sbi_real *logq);
+/* The weight tensors (name, offset, size) in buffer order; borrowed, valid
+ * until sbi_estimator_destroy. */
+int sbi_estimator_n_tensors(sbi_estimator est);
+const sbi_tensor_info *sbi_estimator_tensors(sbi_estimator est);
+/* Estimator families compiled in ("affine", ...), for help texts; NULL past the end. */
+const char *sbi_estimator_family_name(int i);
+
+/* ---- implementing a family ----
+ * A family is one file in src/flows defining a sbi_estimator_ops plus one row
+ * of sbi_estimator_registry (src/flows/registry.c); the trainer, calibration
+ * and inference only see the functions above.  The generic code owns the
+ * layout (weights, grads, acts, dacts: see nn.h), initialises every weight
+ * tensor from its table entry, checks arguments, zeroes the activation
+ * gradients before backward, draws the latent normals and splits work into
+ * chunks of max_batch rows.  A family describes its tensors and runs its
+ * kernels on B <= max_batch rows; it never allocates after layout. */
 typedef struct sbi_estimator_ops {
     const char *family;
-    /* Count weights and activation scalars for cfg (first pass), then bind views
-     * into the allocated buffers (second pass, weights/grads/acts non-NULL). */
-    int (*layout)(void *impl, const sbi_estimator_config *cfg, sbi_real *weights, sbi_real *grads, sbi_real *acts,
-                  size_t *n_weights, size_t *n_acts);
-    size_t impl_size;
-    void (*init)(void *impl, const sbi_estimator_config *cfg, sbi_real *weights); /* deterministic init */
-    int (*forward)(void *impl, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq);
+    size_t impl_size; /* bytes of the family's state, zeroed before the first layout call */
+    /* Optional: adjust the generic defaults of sbi_estimator_config_default. */
+    void (*defaults)(sbi_estimator_config *cfg);
+    /* Optional: family checks after the generic ones; SBI_ERR_INPUT naming the field. */
+    int (*validate)(const sbi_estimator_config *cfg);
+    /* Reserve every weight and activation with sbi_layout_weight / sbi_layout_act.
+     * Called twice, for the counting and the binding pass, asking for the same
+     * sequence both times.  May allocate small bookkeeping (index tables) on
+     * the first call; destroy frees it. */
+    int (*layout)(void *impl, const sbi_estimator_config *cfg, sbi_layout *lay);
+    /* Optional: adjust weights after the generic initialisation. */
+    void (*init)(void *impl, const sbi_estimator_config *cfg);
+    /* logq (B) for x (B, X), theta (B, D); z (B, D) and logdet (B) are NULL or
+     * receive the latent point and log|det dz/dtheta|. */
+    int (*forward)(void *impl, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq, sbi_real *z,
+                   sbi_real *logdet);
+    /* grads += d(sum_b dlogq[b] * logq[b]) / d weights after forward over the
+     * same B rows; the first B rows of every activation gradient are zero on entry. */
     int (*backward)(void *impl, const sbi_real *dlogq, int B);
+    /* One observation x (X); z (B, D) -> theta (B, D) and logq (B) (NULL allowed). */
     int (*sample)(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq);
+    /* Optional: free what layout allocated (never the layout's buffers). */
+    void (*destroy)(void *impl);
 } sbi_estimator_ops;
 extern const sbi_estimator_ops *const sbi_estimator_registry[]; /* NULL-terminated */
 

@@ -43,11 +43,18 @@ extern const sbi_forward_ops *const sbi_forward_registry[];
 
 /* ---- linear-Gaussian family: x = A theta + b ------------------------------
  * settings: {"A": [[...], ...], "b": [...]} (n_outputs x n_params and n_outputs),
- * or {"seed": s, "scale": c} to draw A with N(0, c^2 / n_params) entries and b = 0.
+ * or {"seed": s, "scale": c} to draw A with N(0, c^2 / n_params) entries and b = 0
+ * (scale defaults to 1; row i comes from the Philox stream (s, i, SBI_STREAM_INIT)).
  * With independent normal priors and observational noise the posterior is
  * Gaussian; sbi_linear_gaussian_posterior returns it exactly. */
+/* Borrow A (n_outputs, n_params) and b (n_outputs), row-major; either pointer
+ * may be NULL.  They stay valid until fw is destroyed.  SBI_ERR_INPUT when fw
+ * is not a linear_gaussian model. */
 int sbi_linear_gaussian_matrices(sbi_forward fw, const double **A, const double **b);
-/* x: (n_outputs) observation.  mean: (n_params); cov: (n_params, n_params). */
+/* x: (n_outputs) observation.  mean: (n_params); cov: (n_params, n_params).
+ * The noise is N(0, sigma_i^2) per output, sigma being the dataset
+ * uncertainties concatenated in task order, whatever simulation.noise says.
+ * SBI_ERR_INPUT when a prior is not normal or an uncertainty is not positive. */
 int sbi_linear_gaussian_posterior(const sbi_task *task, sbi_forward fw, const double *x, double *mean, double *cov);
 
 #endif

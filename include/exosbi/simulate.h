@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "exosbi/corpus.h"
 #include "exosbi/forward.h"
 #include "exosbi/task.h"
 
@@ -29,10 +30,11 @@ int64_t sbi_splits_row(sbi_splits s, int64_t index); /* row of index within its 
 void sbi_splits_count(sbi_splits s, int64_t begin, int64_t end, int64_t counts[3]);
 
 typedef struct sbi_simulate_options {
-    int64_t n_simulations; /* 0: the task's */
-    int resume;
+    int64_t n_simulations; /* 0: the task's (change it with sbi_task_set_n_simulations first) */
+    int resume;            /* continue PATH.partial; start afresh when there is none; accept a complete PATH */
     int shard_index, shard_count; /* shard_count 0: the whole corpus */
     int json;              /* print the JSON summary on stdout (rank 0) */
+    int force;             /* overwrite a complete PATH (never a PATH.partial: that needs --resume or deleting) */
 } sbi_simulate_options;
 
 typedef struct sbi_simulate_summary {
@@ -42,10 +44,19 @@ typedef struct sbi_simulate_summary {
     char fingerprint[65];
 } sbi_simulate_summary;
 
-/* Collective: write the corpus (or one shard) to out_path. */
+/* Collective: write the corpus (or one shard) to out_path, through
+ * out_path.partial, renamed when complete.  Without opt->resume an existing
+ * out_path.partial is SBI_ERR_INPUT, and so is an existing out_path unless
+ * opt->force.  Shard I of K holds simulations [I*n/K, (I+1)*n/K) and no
+ * normalisation statistics (sbi_simulate_merge computes them).  The
+ * environment variable EXOSBI_TEST_KILL_AFTER_BATCHES=N makes every rank
+ * SIGKILL itself after N batches (the resume tests use it). */
 int sbi_simulate_run(const sbi_comm *c, const sbi_task *task, const sbi_simulate_options *opt, const char *out_path,
                      sbi_simulate_summary *summary);
-/* Collective: join shards (any order) into one corpus at out_path. */
+/* Collective: join shards (any order) into one corpus at out_path.  The
+ * shards must be all K pieces of one corpus (SBI_ERR_INPUT for a missing or
+ * repeated shard, SBI_ERR_INCOMPATIBLE for another task's); the result equals
+ * the corpus written in one run. */
 int sbi_simulate_merge(const sbi_comm *c, const char *out_path, int n_shards, char *const *shard_paths);
 /* Build the corpus descriptor of a task (arrays borrowed from the task, freed by sbi_corpus_desc_free). */
 int sbi_corpus_desc_from_task(const sbi_task *task, struct sbi_corpus_desc *desc);

@@ -77,6 +77,9 @@ typedef struct sbi_task {
     int batch_size;
     uint64_t seed;
     int64_t split_counts[SBI_N_SPLITS]; /* resolved counts; they sum to n_simulations */
+    int splits_are_fractions;  /* 1: split_fractions define the counts for any n_simulations;
+                                * 0: the counts were given and hold for this n_simulations only */
+    double split_fractions[SBI_N_SPLITS]; /* the given fractions (splits_are_fractions only) */
     sbi_split_policy split_policy;
     uint64_t split_seed;
     sbi_noise_mode noise;
@@ -85,6 +88,9 @@ typedef struct sbi_task {
     cJSON *json;              /* the whole task as JSON (stored in every output file) */
     char fingerprint[65];     /* SHA-256 hex of the canonical fingerprint payload */
 } sbi_task;
+
+/* Dataset `{file: PATH, column: K}` references read whitespace- or comma-separated
+ * text columns (K counts from 0; `#` starts a comment), relative to the task file. */
 
 /* Parse and validate a task file.  Any problem is SBI_ERR_INPUT with a message
  * "file:line:column: key.path: what is wrong". */
@@ -95,7 +101,9 @@ int sbi_task_load_text(const char *text, const char *origin, sbi_task **task);
 int sbi_task_from_json(const char *json_text, const char *origin, sbi_task **task);
 void sbi_task_destroy(sbi_task **task);
 
-/* Change the number of simulations (the -n flag), rescaling fractional splits. */
+/* Change the number of simulations (the -n flag), rescaling fractional splits.
+ * Splits given as counts only hold for their own total: any other n is
+ * SBI_ERR_INPUT.  task->json follows the change; the fingerprint does not. */
 int sbi_task_set_n_simulations(sbi_task *task, int64_t n);
 
 /* The canonical JSON payload that is hashed into the fingerprint (caller frees). */
@@ -119,9 +127,24 @@ typedef enum { SBI_SPACE_PHYSICAL = 0, SBI_SPACE_CUBE, SBI_SPACE_UNCONSTRAINED }
 
 double sbi_prior_log_density(const sbi_task *task, const double *theta); /* one row, physical; -inf outside */
 int sbi_prior_in_support(const sbi_task *task, const double *theta);
-/* Physical value of one parameter from its cube value u in (0, 1). */
+/* Physical value of one parameter from its cube value u in (0, 1).  A cube
+ * value near 1 carries absolute, not relative, precision, so deep upper tails
+ * are better reached through the unconstrained maps below. */
 double sbi_prior_from_cube(const sbi_param *p, double u);
 double sbi_prior_to_cube(const sbi_param *p, double x);
+/* One parameter between physical and unconstrained space.  Both directions
+ * go through the log prior mass below and above x, never through a rounded
+ * cube value, so they keep full relative precision in both tails. */
+double sbi_prior_to_unconstrained(const sbi_param *p, double x);
+double sbi_prior_from_unconstrained(const sbi_param *p, double z);
+/* Log prior density of one parameter at physical x; -inf outside its support. */
+double sbi_prior_param_log_density(const sbi_param *p, double x);
+
+/* Standard normal CDF and its inverse.  The CDF keeps relative precision in
+ * its lower tail (use Phi(-x) for an upper tail); the quantile is within a
+ * few ulp of the exact one for any p in (0, 1). */
+double sbi_normal_cdf(double x);
+double sbi_normal_quantile(double p);
 
 void sbi_space_physical_to_cube(const sbi_task *t, int64_t n, const double *x, double *u);
 void sbi_space_cube_to_physical(const sbi_task *t, int64_t n, const double *u, double *x);

@@ -1,10 +1,120 @@
-/* exosbi infer (placeholder until the command lands). */
+/* exosbi infer TASK MODEL.h5 [OBS] -o POSTERIOR.h5 [options] */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "exosbi/infer.h"
+
+#define MAX_OBS 64
+
+static void help(void)
+{
+    printf("usage: exosbi infer TASK MODEL.h5 OBS -o POSTERIOR.h5 [options]\n"
+           "       exosbi infer TASK MODEL.h5 --obs NAME=PATH [--obs NAME=PATH ...] -o POSTERIOR.h5\n\n"
+           "Amortized retrieval: posterior samples for one observation, in physical units.\n"
+           "OBS is a text file with columns `coordinate value uncertainty` (also petitRADTRANS'\n"
+           "4-column files with a bin width), `value uncertainty`, or one value per line.\n\n"
+           "  -o, --output FILE     POSTERIOR.h5: /samples, /log_prob, /summary\n"
+           "      --obs NAME=PATH   the file of dataset NAME (tasks with several datasets)\n"
+           "      --samples N       number of posterior draws (10000)\n"
+           "      --seed N          sampling seed (0)\n"
+           "      --json            print the summary as JSON on stdout\n"
+           "  -q, --quiet  -v, --verbose  -h, --help\n");
+}
 
 int sbi_cli_infer(const sbi_comm *c, int argc, char **argv)
 {
-    (void)c;
-    (void)argc;
-    (void)argv;
-    SBI_RAISE(SBI_ERR_INTERNAL, "'infer' is not available in this build");
+    enum { O_OBS = 256, O_SAMPLES, O_SEED, O_JSON };
+    static const struct option longopts[] = {
+        {"output", required_argument, 0, 'o'}, {"obs", required_argument, 0, O_OBS},
+        {"samples", required_argument, 0, O_SAMPLES}, {"seed", required_argument, 0, O_SEED},
+        {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    char *names[MAX_OBS], *paths[MAX_OBS];
+    char buf[MAX_OBS][1024];
+    sbi_infer_options o;
+    sbi_infer_result r;
+    sbi_task *task = NULL;
+    const char *out = NULL;
+    int json = 0, ch, st;
+    int64_t iv;
+
+    memset(&o, 0, sizeof o);
+    o.n_samples = 10000;
+    o.obs_names = names;
+    o.obs_paths = paths;
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'o': out = optarg; break;
+        case 'q': sbi_cli_common_option("--quiet"); break;
+        case 'v': sbi_cli_common_option("--verbose"); break;
+        case 'h':
+            if (c->rank == 0) help();
+            return 0;
+        case O_OBS: {
+            char *eq;
+            if (o.n_obs == MAX_OBS) return sbi_cli_usage_error("infer", "at most %d --obs", MAX_OBS);
+            snprintf(buf[o.n_obs], sizeof buf[0], "%s", optarg);
+            eq = strchr(buf[o.n_obs], '=');
+            if (!eq || eq == buf[o.n_obs] || !eq[1]) return sbi_cli_usage_error("infer", "--obs expects NAME=PATH");
+            *eq = '\0';
+            names[o.n_obs] = buf[o.n_obs];
+            paths[o.n_obs] = eq + 1;
+            o.n_obs++;
+            break;
+        }
+        case O_SAMPLES:
+            SBI_CALL(sbi_cli_parse_int64("infer", "--samples", optarg, &iv));
+            if (iv < 1 || iv > 100000000) return sbi_cli_usage_error("infer", "--samples must be in 1..1e8");
+            o.n_samples = (int)iv;
+            break;
+        case O_SEED:
+            SBI_CALL(sbi_cli_parse_int64("infer", "--seed", optarg, &iv));
+            o.seed = (uint64_t)iv;
+            break;
+        case O_JSON: json = 1; break;
+        default: return sbi_cli_usage_error("infer", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind == 3) {
+        if (o.n_obs) return sbi_cli_usage_error("infer", "give OBS or --obs, not both");
+        names[0] = NULL;
+        paths[0] = argv[optind + 2];
+        o.n_obs = 1;
+    } else if (argc - optind != 2) {
+        return sbi_cli_usage_error("infer", "expected TASK MODEL.h5 OBS");
+    }
+    if (!o.n_obs) return sbi_cli_usage_error("infer", "no observation: give OBS or --obs NAME=PATH");
+    if (!out) return sbi_cli_usage_error("infer", "missing -o POSTERIOR.h5");
+    SBI_CALL(sbi_task_load(argv[optind], &task));
+    st = sbi_infer_run(c, task, argv[optind + 1], &o, out, &r);
+    if (st) {
+        sbi_task_destroy(&task);
+        return st;
+    }
+    if (c->rank == 0) {
+        if (json) {
+            printf("{\"n_samples\": %lld, \"sample_s\": %.6g, \"samples_per_s\": %.6g, \"parameters\": {",
+                   (long long)r.n_samples, r.sample_s, r.sample_s > 0 ? (double)r.n_samples / r.sample_s : 0.0);
+            for (int j = 0; j < r.D; ++j)
+                printf("%s\"%s\": {\"median\": %.9g, \"lower68\": %.9g, \"upper68\": %.9g, \"mean\": %.9g, "
+                       "\"std\": %.9g}",
+                       j ? ", " : "", task->params[j].name, r.median[j], r.lower68[j], r.upper68[j], r.mean[j],
+                       r.std[j]);
+            printf("}}\n");
+        } else {
+            printf("%lld posterior samples in %.3f s -> %s\n", (long long)r.n_samples, r.sample_s, out);
+            printf("%-16s %14s %14s %14s\n", "parameter", "median", "-68%", "+68%");
+            for (int j = 0; j < r.D; ++j)
+                printf("%-16s %14.6g %14.6g %14.6g %s\n", task->params[j].name, r.median[j],
+                       r.lower68[j] - r.median[j], r.upper68[j] - r.median[j], task->params[j].unit);
+        }
+        fflush(stdout);
+    }
+    sbi_infer_result_free(&r);
+    sbi_task_destroy(&task);
+    return 0;
 }

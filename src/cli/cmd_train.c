@@ -1,10 +1,136 @@
-/* exosbi train (placeholder until the command lands). */
+/* exosbi train TASK CORPUS.h5 -o MODEL.h5 [options] */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "exosbi/train.h"
+
+static void help(void)
+{
+    printf("usage: exosbi train TASK CORPUS.h5 -o MODEL.h5 [options]\n\n"
+           "Train a neural posterior estimator on a corpus, data-parallel over the MPI ranks.\n"
+           "Defaults come from the task's `training` section; flags override them.\n\n"
+           "  -o, --output MODEL.h5     the trained model (written as MODEL.h5.partial, then renamed)\n"
+           "      --estimator NAME      flow family: affine\n"
+           "      --batch-size N        global mini-batch, summed over ranks (256)\n"
+           "      --learning-rate X     Adam(W) step size (1e-3)\n"
+           "      --max-epochs N        (200)      --min-epochs N   (5)\n"
+           "      --patience N          early stopping after N epochs without improvement (20)\n"
+           "      --min-delta X         smallest validation improvement that counts (1e-4)\n"
+           "      --clip-norm X         global gradient-norm clipping, 0 = off (5)\n"
+           "      --weight-decay X      AdamW decoupled weight decay (0)\n"
+           "      --lr-decay-patience N halve the learning rate after N epochs without improvement (5; 0 = off)\n"
+           "      --lr-decay-factor X   the factor (0.5)   --min-learning-rate X  floor (1e-6)\n"
+           "      --seed N              weight initialisation and shuffling (the task's seed)\n"
+           "      --embed-dim N --embed-hidden N --embed-layers N\n"
+           "      --n-transforms N --hidden N --hidden-layers N   network sizes\n"
+           "      --cache-mb N          per-rank bound on cached corpus rows (1024)\n"
+           "      --resume              continue from MODEL.h5.ckpt after an interruption\n"
+           "      --verify-sync         check after every step that all ranks hold identical weights\n"
+           "      --stop-after-epochs N stop after N epochs, leaving the checkpoint (for staged jobs)\n"
+           "      --json                print {epochs, best_val_loss, train_samples_per_s, wall_s} on stdout\n"
+           "  -q, --quiet  -v, --verbose  -h, --help\n");
+}
 
 int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
 {
-    (void)c;
-    (void)argc;
-    (void)argv;
-    SBI_RAISE(SBI_ERR_INTERNAL, "'train' is not available in this build");
+    enum { O_EST = 256, O_BS, O_LR, O_MAXE, O_MINE, O_PAT, O_MIND, O_CLIP, O_WD, O_SEED, O_ED, O_EH, O_EL, O_NT,
+           O_HID, O_HL, O_CACHE, O_LRP, O_LRF, O_LRMIN, O_RESUME, O_SYNC, O_STOP, O_JSON };
+    static const struct option longopts[] = {
+        {"output", required_argument, 0, 'o'}, {"estimator", required_argument, 0, O_EST},
+        {"batch-size", required_argument, 0, O_BS}, {"learning-rate", required_argument, 0, O_LR},
+        {"max-epochs", required_argument, 0, O_MAXE}, {"min-epochs", required_argument, 0, O_MINE},
+        {"patience", required_argument, 0, O_PAT}, {"min-delta", required_argument, 0, O_MIND},
+        {"clip-norm", required_argument, 0, O_CLIP}, {"weight-decay", required_argument, 0, O_WD},
+        {"seed", required_argument, 0, O_SEED}, {"embed-dim", required_argument, 0, O_ED},
+        {"embed-hidden", required_argument, 0, O_EH}, {"embed-layers", required_argument, 0, O_EL},
+        {"n-transforms", required_argument, 0, O_NT}, {"hidden", required_argument, 0, O_HID},
+        {"hidden-layers", required_argument, 0, O_HL}, {"cache-mb", required_argument, 0, O_CACHE},
+        {"lr-decay-patience", required_argument, 0, O_LRP}, {"lr-decay-factor", required_argument, 0, O_LRF},
+        {"min-learning-rate", required_argument, 0, O_LRMIN},
+        {"resume", no_argument, 0, O_RESUME}, {"verify-sync", no_argument, 0, O_SYNC},
+        {"stop-after-epochs", required_argument, 0, O_STOP}, {"json", no_argument, 0, O_JSON},
+        {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    /* Flags are applied after the task's defaults, so keep them until the task is read. */
+    struct { int key; const char *val; } flags[64];
+    int n_flags = 0, json = 0, ch, st;
+    const char *out = NULL;
+    sbi_task *task = NULL;
+    sbi_train_options opt;
+    sbi_train_summary sum;
+
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'o': out = optarg; break;
+        case 'q': sbi_cli_common_option("--quiet"); break;
+        case 'v': sbi_cli_common_option("--verbose"); break;
+        case 'h':
+            if (c->rank == 0) help();
+            return 0;
+        case O_JSON: json = 1; break;
+        case '?': return sbi_cli_usage_error("train", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default:
+            if (n_flags < 64) {
+                flags[n_flags].key = ch;
+                flags[n_flags].val = optarg;
+                ++n_flags;
+            }
+        }
+    }
+    if (argc - optind != 2) return sbi_cli_usage_error("train", "expected TASK and CORPUS.h5");
+    if (!out) return sbi_cli_usage_error("train", "missing -o MODEL.h5");
+    SBI_CALL(sbi_task_load(argv[optind], &task));
+    SBI_CALL(sbi_train_options_from_task(task, &opt));
+    for (int i = 0; i < n_flags; ++i) {
+        const char *v = flags[i].val;
+        int64_t iv = 0;
+        double dv = 0;
+        switch (flags[i].key) {
+        case O_EST: snprintf(opt.estimator, sizeof opt.estimator, "%s", v); break;
+        case O_RESUME: opt.resume = 1; break;
+        case O_SYNC: opt.verify_sync = 1; break;
+        case O_LR: SBI_CALL(sbi_cli_parse_double("train", "--learning-rate", v, &opt.learning_rate)); break;
+        case O_MIND: SBI_CALL(sbi_cli_parse_double("train", "--min-delta", v, &opt.min_delta)); break;
+        case O_CLIP: SBI_CALL(sbi_cli_parse_double("train", "--clip-norm", v, &opt.clip_norm)); break;
+        case O_WD: SBI_CALL(sbi_cli_parse_double("train", "--weight-decay", v, &opt.weight_decay)); break;
+        case O_LRF: SBI_CALL(sbi_cli_parse_double("train", "--lr-decay-factor", v, &opt.lr_decay_factor)); break;
+        case O_LRMIN:
+            SBI_CALL(sbi_cli_parse_double("train", "--min-learning-rate", v, &opt.min_learning_rate));
+            break;
+        default:
+            SBI_CALL(sbi_cli_parse_int64("train", "option", v, &iv));
+            switch (flags[i].key) {
+            case O_BS: opt.batch_size = (int)iv; break;
+            case O_MAXE: opt.max_epochs = (int)iv; break;
+            case O_MINE: opt.min_epochs = (int)iv; break;
+            case O_PAT: opt.patience = (int)iv; break;
+            case O_SEED: opt.seed = (uint64_t)iv; break;
+            case O_ED: opt.embed_dim = (int)iv; break;
+            case O_EH: opt.embed_hidden = (int)iv; break;
+            case O_EL: opt.embed_layers = (int)iv; break;
+            case O_NT: opt.n_transforms = (int)iv; break;
+            case O_HID: opt.hidden = (int)iv; break;
+            case O_HL: opt.hidden_layers = (int)iv; break;
+            case O_CACHE: opt.cache_mb = (int)iv; break;
+            case O_LRP: opt.lr_decay_patience = (int)iv; break;
+            case O_STOP: opt.stop_after_epochs = (int)iv; break;
+            }
+            (void)dv;
+        }
+    }
+    st = sbi_train_run(c, task, argv[optind + 1], &opt, out, &sum);
+    sbi_task_destroy(&task);
+    SBI_CALL(st);
+    if (sum.epochs < 0) {
+        sbi_log(c, "stopped as asked; continue with --resume");
+        return 0;
+    }
+    if (json && c->rank == 0)
+        printf("{\"epochs\": %d, \"best_val_loss\": %.8g, \"train_samples_per_s\": %.6g, \"wall_s\": %.6g}\n",
+               sum.epochs, sum.best_val_loss, sum.train_samples_per_s, sum.wall_s);
+    return 0;
 }

@@ -108,3 +108,10 @@ void sbi_progress_end(sbi_progress *p)
     if (!p->comm || p->comm->rank != 0 || sbi__log_level < SBI_LOG_INFO) return;
     progress_print(p, sbi_wtime(), 1);
 }
+
+void sbi_progress_clear(sbi_progress *p)
+{
+    if (!p->comm || p->comm->rank != 0 || !p->tty || sbi__log_level < SBI_LOG_INFO) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+}

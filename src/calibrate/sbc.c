@@ -1,0 +1,291 @@
+/* Simulation-based calibration: ranks, histograms and coverage of held-out cases. */
+#include "exosbi/calibrate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exosbi/corpus.h"
+#include "exosbi/h5file.h"
+
+void sbi_sbc_options_default(sbi_sbc_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->split = SBI_SPLIT_TEST;
+    o->n_samples = 1000;
+    o->n_levels = 3;
+    o->levels[0] = 0.5;
+    o->levels[1] = 0.8;
+    o->levels[2] = 0.95;
+    o->n_bins = 20;
+    o->seed = 0x5bc;
+}
+
+void sbi_sbc_summary_free(sbi_sbc_summary *s)
+{
+    free(s->normalized_mean_rank_error);
+    s->normalized_mean_rank_error = NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Linear-interpolated quantile of sorted values. */
+static double quantile_sorted(const double *s, int n, double q)
+{
+    double pos = q * (n - 1);
+    int i = (int)floor(pos);
+    double f = pos - i;
+    if (i >= n - 1) return s[n - 1];
+    if (i < 0) return s[0];
+    return s[i] + f * (s[i + 1] - s[i]);
+}
+
+void sbi_sbc_coverage_from_samples(int n_samples, int D, const double *samples, const double *truth, int n_levels,
+                                   const double *levels, int *covered)
+{
+    double *col = malloc((size_t)n_samples * sizeof *col);
+    if (!col) return;
+    for (int j = 0; j < D; ++j) {
+        for (int s = 0; s < n_samples; ++s) col[s] = samples[(size_t)s * D + j];
+        qsort(col, (size_t)n_samples, sizeof *col, cmp_double);
+        for (int l = 0; l < n_levels; ++l) {
+            double lo = quantile_sorted(col, n_samples, 0.5 * (1.0 - levels[l]));
+            double hi = quantile_sorted(col, n_samples, 0.5 * (1.0 + levels[l]));
+            covered[l * D + j] = truth[j] >= lo && truth[j] <= hi;
+        }
+    }
+    free(col);
+}
+
+/* Gather `count` rows of `width` items per rank to rank 0 (in rank order). */
+static int gather_rows(const sbi_comm *c, const void *mine, int64_t count, int width, MPI_Datatype type,
+                       size_t item_bytes, void *all)
+{
+    int *counts = NULL, *displs = NULL, n = (int)(count * width);
+    if (c->size == 1) {
+        memcpy(all, mine, (size_t)n * item_bytes);
+        return 0;
+    }
+    if (c->rank == 0) {
+        SBI_MALLOC(counts, c->size);
+        SBI_MALLOC(displs, c->size);
+    }
+    SBI_CALL_MPI(MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, c->comm));
+    if (c->rank == 0) {
+        displs[0] = 0;
+        for (int r = 1; r < c->size; ++r) displs[r] = displs[r - 1] + counts[r - 1];
+    }
+    SBI_CALL_MPI(MPI_Gatherv(mine, n, type, all, counts, displs, type, 0, c->comm));
+    free(counts);
+    free(displs);
+    return 0;
+}
+
+static int write_report(const char *path, const sbi_model *m, const sbi_sbc_options *o, int64_t n, const int64_t *ranks,
+                        const double *truths, const double *means, const int64_t *sim_index, const int *covered,
+                        sbi_sbc_summary *sum)
+{
+    const int D = m->D, L = o->n_levels, NB = o->n_bins;
+    int64_t *hist;
+    double *cov_pp, *mean_rank, *nmre;
+    int64_t dims2[2], dims1[1];
+    sbi_h5w w = NULL;
+    const char **names;
+
+    SBI_CALLOC(hist, (size_t)D * NB);
+    SBI_CALLOC(cov_pp, (size_t)L * D);
+    SBI_CALLOC(mean_rank, D);
+    SBI_CALLOC(nmre, D);
+    for (int64_t i = 0; i < n; ++i)
+        for (int j = 0; j < D; ++j) {
+            int64_t r = ranks[i * D + j];
+            int bin = (int)((r * NB) / (o->n_samples + 1));
+            hist[j * NB + bin] += 1;
+            mean_rank[j] += (double)r;
+            for (int l = 0; l < L; ++l) cov_pp[l * D + j] += covered[(i * L + l) * D + j];
+        }
+    for (int j = 0; j < D; ++j) {
+        mean_rank[j] /= (double)n;
+        nmre[j] = fabs(mean_rank[j] - 0.5 * o->n_samples) / (0.5 * o->n_samples);
+    }
+    for (int l = 0; l < L; ++l) {
+        double tot = 0.0;
+        for (int j = 0; j < D; ++j) {
+            cov_pp[l * D + j] /= (double)n;
+            tot += cov_pp[l * D + j];
+        }
+        sum->coverage[l] = tot / D;
+    }
+    memcpy(sum->normalized_mean_rank_error, nmre, (size_t)D * sizeof *nmre);
+
+    SBI_CALL(sbi_h5w_create(path, SBI_SBC_FORMAT, 1, &w));
+    {
+        char *tj = cJSON_PrintUnformatted(m->task->json);
+        SBI_CALL(sbi_h5w_attr_string(w, NULL, "task", tj));
+        free(tj);
+    }
+    SBI_CALL(sbi_h5w_attr_string(w, NULL, "fingerprint", m->task->fingerprint));
+    SBI_CALL(sbi_h5w_attr_string(w, NULL, "split", sbi_split_names[o->split]));
+    SBI_CALL(sbi_h5w_attr_int64(w, NULL, "n_cases", n));
+    SBI_CALL(sbi_h5w_attr_int64(w, NULL, "n_samples", o->n_samples));
+    SBI_CALL(sbi_h5w_attr_int64(w, NULL, "seed", (int64_t)o->seed));
+    dims2[0] = n;
+    dims2[1] = D;
+    SBI_CALL(sbi_h5w_int64(w, "ranks", 2, dims2, ranks));
+    SBI_CALL(sbi_h5w_double(w, "truths", 2, dims2, truths));
+    SBI_CALL(sbi_h5w_double(w, "posterior_means", 2, dims2, means));
+    dims1[0] = n;
+    SBI_CALL(sbi_h5w_int64(w, "sim_index", 1, dims1, sim_index));
+    dims2[0] = D;
+    dims2[1] = NB;
+    SBI_CALL(sbi_h5w_int64(w, "rank_histogram", 2, dims2, hist));
+    dims1[0] = L;
+    SBI_CALL(sbi_h5w_double(w, "coverage/levels", 1, dims1, o->levels));
+    SBI_CALL(sbi_h5w_double(w, "coverage/empirical", 1, dims1, sum->coverage));
+    dims2[0] = L;
+    dims2[1] = D;
+    SBI_CALL(sbi_h5w_double(w, "coverage/per_parameter", 2, dims2, cov_pp));
+    dims1[0] = D;
+    SBI_CALL(sbi_h5w_double(w, "mean_rank", 1, dims1, mean_rank));
+    SBI_CALL(sbi_h5w_double(w, "normalized_mean_rank_error", 1, dims1, nmre));
+    SBI_MALLOC(names, D);
+    for (int j = 0; j < D; ++j) names[j] = m->task->params[j].name;
+    SBI_CALL(sbi_h5w_strings(w, "parameters/names", D, names));
+    free(names);
+    SBI_CALL(sbi_h5w_commit(&w));
+    free(hist);
+    free(cov_pp);
+    free(mean_rank);
+    free(nmre);
+    return 0;
+}
+
+int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_path, const sbi_sbc_options *o,
+                const char *out_path, sbi_sbc_summary *sum)
+{
+    sbi_model *m = NULL;
+    sbi_corpus corpus = NULL;
+    const sbi_corpus_desc *d;
+    int64_t n_cases;
+    sbi_shard sh;
+    int st, D, L = o->n_levels;
+    double *theta = NULL, *samples = NULL, *xd = NULL, *means = NULL;
+    float *xf = NULL;
+    int64_t *ranks = NULL, *sidx = NULL;
+    int *covered = NULL;
+    double t0 = sbi_wtime();
+    sbi_progress prog;
+
+    memset(sum, 0, sizeof *sum);
+    SBI_CHECK(o->n_samples >= 1 && o->n_levels >= 1 && o->n_levels <= SBI_MAX_LEVELS && o->n_bins >= 1,
+              SBI_ERR_INPUT, "sbc: --samples and --levels must be positive");
+    for (int l = 0; l < L; ++l)
+        SBI_CHECK(o->levels[l] > 0 && o->levels[l] < 1, SBI_ERR_INPUT, "sbc: coverage level %g is not in (0, 1)",
+                  o->levels[l]);
+    st = sbi_model_load(model_path, &m);
+    SBI_AGREE(c, st);
+    st = sbi_corpus_open(c, corpus_path, &corpus);
+    SBI_AGREE(c, st);
+    d = sbi_corpus_get_desc(corpus);
+    {
+        sbi_task *ct = NULL;
+        char what[2 * SBI_PATH_MAX];
+        st = sbi_task_from_json(d->task_json, corpus_path, &ct);
+        snprintf(what, sizeof what, "model %s and corpus %s were made for different tasks", model_path, corpus_path);
+        if (!st) st = sbi_task_compare(m->task, ct, what);
+        sbi_task_destroy(&ct);
+        SBI_AGREE(c, st);
+    }
+    D = m->D;
+    n_cases = d->split_rows[o->split];
+    if (o->max_cases > 0 && o->max_cases < n_cases) n_cases = o->max_cases;
+    SBI_CHECK(n_cases >= 1, SBI_ERR_INPUT, "%s: the %s split is empty", corpus_path, sbi_split_names[o->split]);
+    sh = sbi_shard_block(n_cases, c->rank, c->size);
+
+    SBI_MALLOC(theta, (size_t)(sh.count ? sh.count : 1) * D);
+    SBI_MALLOC(xf, (size_t)(sh.count ? sh.count : 1) * m->X);
+    SBI_MALLOC(sidx, sh.count ? sh.count : 1);
+    SBI_MALLOC(xd, m->X);
+    SBI_MALLOC(samples, (size_t)o->n_samples * D);
+    SBI_MALLOC(ranks, (size_t)(sh.count ? sh.count : 1) * D);
+    SBI_MALLOC(means, (size_t)(sh.count ? sh.count : 1) * D);
+    SBI_MALLOC(covered, (size_t)(sh.count ? sh.count : 1) * L * D);
+    st = sh.count ? sbi_corpus_read_rows(corpus, o->split, sh.offset, sh.count, 0, theta, xf, sidx) : 0;
+    SBI_AGREE(c, st);
+
+    sbi_progress_start(&prog, c, "sbc", sh.count);
+    for (int64_t i = 0; i < sh.count; ++i) {
+        sbi_rng rng;
+        const double *t = theta + i * D;
+        for (int k = 0; k < m->X; ++k) xd[k] = (double)xf[i * m->X + k];
+        sbi_rng_init(&rng, o->seed, (uint64_t)sidx[i], SBI_STREAM_SAMPLE, 0);
+        st = sbi_model_sample(m, xd, o->n_samples, &rng, samples, NULL);
+        if (st) break;
+        for (int j = 0; j < D; ++j) {
+            int64_t r = 0;
+            double mu = 0.0;
+            for (int s = 0; s < o->n_samples; ++s) {
+                double v = samples[(size_t)s * D + j];
+                r += v < t[j];
+                mu += v;
+            }
+            ranks[i * D + j] = r;
+            means[i * D + j] = mu / o->n_samples;
+        }
+        sbi_sbc_coverage_from_samples(o->n_samples, D, samples, t, L, o->levels, covered + i * L * D);
+        sbi_progress_update(&prog, i + 1);
+    }
+    SBI_AGREE(c, st);
+    sbi_progress_clear(&prog);
+
+    {
+        int64_t *all_ranks = NULL, *all_sidx = NULL;
+        double *all_truths = NULL, *all_means = NULL;
+        int *all_cov = NULL;
+        if (c->rank == 0) {
+            SBI_MALLOC(all_ranks, (size_t)n_cases * D);
+            SBI_MALLOC(all_sidx, n_cases);
+            SBI_MALLOC(all_truths, (size_t)n_cases * D);
+            SBI_MALLOC(all_means, (size_t)n_cases * D);
+            SBI_MALLOC(all_cov, (size_t)n_cases * L * D);
+        }
+        SBI_CALL(gather_rows(c, ranks, sh.count, D, MPI_INT64_T, sizeof(int64_t), all_ranks));
+        SBI_CALL(gather_rows(c, sidx, sh.count, 1, MPI_INT64_T, sizeof(int64_t), all_sidx));
+        SBI_CALL(gather_rows(c, theta, sh.count, D, MPI_DOUBLE, sizeof(double), all_truths));
+        SBI_CALL(gather_rows(c, means, sh.count, D, MPI_DOUBLE, sizeof(double), all_means));
+        SBI_CALL(gather_rows(c, covered, sh.count, L * D, MPI_INT, sizeof(int), all_cov));
+        SBI_MALLOC(sum->normalized_mean_rank_error, D);
+        st = 0;
+        if (c->rank == 0)
+            st = write_report(out_path, m, o, n_cases, all_ranks, all_truths, all_means, all_sidx, all_cov, sum);
+        SBI_AGREE(c, st);
+        free(all_ranks);
+        free(all_sidx);
+        free(all_truths);
+        free(all_means);
+        free(all_cov);
+    }
+    SBI_CALL(sbi_comm_bcast(c, sum->coverage, sizeof sum->coverage, 0));
+    SBI_CALL(sbi_comm_bcast(c, sum->normalized_mean_rank_error, (size_t)D * sizeof(double), 0));
+    sum->n_cases = n_cases;
+    sum->D = D;
+    sum->n_levels = L;
+    memcpy(sum->levels, o->levels, sizeof o->levels);
+    sum->wall_s = sbi_wtime() - t0;
+
+    free(theta);
+    free(xf);
+    free(sidx);
+    free(xd);
+    free(samples);
+    free(ranks);
+    free(means);
+    free(covered);
+    SBI_CALL(sbi_corpus_close(&corpus));
+    sbi_model_destroy(&m);
+    return 0;
+}

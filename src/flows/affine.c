@@ -1,0 +1,193 @@
+/* Family "affine": an embedding MLP on x (X -> E) conditioning a stack of
+ * affine coupling layers and a final elementwise affine, in the normalising
+ * direction theta -> z:
+ *
+ *   u[0] = theta,  u[k+1] = coupling_k(u[k]; e)  (k < K),
+ *   z = u[K+1] = u[K] * exp(s_f(e)) + t_f(e),
+ *   log q(theta | x) = log N(z; 0, I) + sum of the layers' log|det|.
+ *
+ * Layer k splits the dims by a fixed ordering order[k]: it conditions on
+ * the first dc = D / 2 entries and transforms the other D - dc.  order[0]
+ * is the identity, each odd layer reverses the ordering before it and each
+ * later even layer draws a fixed permutation from Philox (seed, k,
+ * SBI_STREAM_INIT, 1), so each pair of layers transforms every dim and
+ * successive pairs mix different dims.  With D = 1 nothing conditions and
+ * every layer is an elementwise affine driven by the embedding alone.
+ *
+ * The embedding and the conditioners are ELU MLPs with residual hidden
+ * layers; every log-scale is soft-clamped (SBI_AFFINE_CLAMP).  The last map
+ * of every conditioner and the head start at zero, so the initial flow is
+ * the identity.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "flows/flows_impl.h"
+
+/* Fixed weight tensors: X(name, elements, fan_in, init).  The embedding and
+ * the couplings are laid out by their own loops. */
+#define AFFINE_WEIGHTS(X)                                                                   \
+    X(head_w, (size_t)2 * D * E, E, SBI_INIT_ZERO) /* (2D, E) final [shift | raw] from e */ \
+    X(head_b, (size_t)2 * D, E, SBI_INIT_ZERO)     /* (2D) */
+
+/* Fixed activations: X(name, width per row). */
+#define AFFINE_ACTS(X)                                                         \
+    X(xin, n_x)         /* (max_batch, X) the forward's observations */       \
+    X(head_out, 2 * D)  /* (max_batch, 2D) final [shift | raw log-scale] */   \
+    X(s_f, D)           /* (max_batch, D) final clamped log-scales */         \
+    X(es_f, D)          /* (max_batch, D) exp(s_f) */                         \
+    X(logdet, 1)        /* (max_batch) sum of every layer's log|det| */
+
+#define AFFINE_DECLARE_W(name, size, fan_in, init) sbi_real *name, *d##name;
+#define AFFINE_DECLARE_A(name, width) sbi_real *name, *d##name;
+
+typedef struct affine_flow {
+    int D, X, E, K;
+    int *order;               /* (K, D) dim ordering of each coupling layer */
+    sbi__coupling *layers;    /* (K) */
+    sbi_real **u, **du;       /* (K + 2) views, each (max_batch, D): u[0] = theta, u[K + 1] = z */
+    sbi_mlp embed;            /* X -> embed_hidden x embed_layers -> E */
+    AFFINE_WEIGHTS(AFFINE_DECLARE_W)
+    AFFINE_ACTS(AFFINE_DECLARE_A)
+} affine_flow;
+
+/* order (K, D): see the file comment. */
+static void make_orders(int *order, int K, int D, uint64_t seed)
+{
+    for (int k = 0; k < K; ++k) {
+        int *o = order + (size_t)k * D;
+        if (k % 2 == 1) {
+            for (int i = 0; i < D; ++i) o[i] = order[(size_t)(k - 1) * D + D - 1 - i];
+        } else {
+            for (int i = 0; i < D; ++i) o[i] = i;
+            if (k > 0) {
+                sbi_rng r;
+                sbi_rng_init(&r, seed, (uint64_t)k, SBI_STREAM_INIT, 1);
+                for (int i = D - 1; i > 0; --i) {
+                    int j = (int)sbi_rng_below(&r, (uint64_t)i + 1);
+                    int t = o[i];
+                    o[i] = o[j];
+                    o[j] = t;
+                }
+            }
+        }
+    }
+}
+
+static int affine_layout(void *impl, const sbi_estimator_config *cfg, sbi_layout *lay)
+{
+    affine_flow *f = impl;
+    int D = cfg->n_params, E = cfg->embed_dim, n_x = cfg->n_inputs, K = cfg->n_transforms;
+    int dc = D / 2;
+    int widths[SBI_MLP_MAX_LAYERS + 1];
+    if (!f->order) {
+        f->D = D;
+        f->X = n_x;
+        f->E = E;
+        f->K = K;
+        SBI_MALLOC(f->order, (size_t)K * D);
+        SBI_CALLOC(f->layers, K);
+        SBI_CALLOC(f->u, K + 2);
+        SBI_CALLOC(f->du, K + 2);
+        make_orders(f->order, K, D, cfg->seed);
+    }
+    widths[0] = n_x;
+    for (int l = 1; l <= cfg->embed_layers; ++l) widths[l] = cfg->embed_hidden;
+    widths[cfg->embed_layers + 1] = E;
+    SBI_CALL(sbi_mlp_layout(&f->embed, lay, "embed", cfg->embed_layers + 1, widths, SBI_ACT_ELU, 1, 0));
+    for (int k = 0; k < K; ++k) {
+        const int *o = f->order + (size_t)k * D;
+        char name[16];
+        snprintf(name, sizeof(name), "flow%d", k);
+        SBI_CALL(sbi__coupling_layout(&f->layers[k], lay, name, D, E, o, dc, o + dc, cfg->hidden,
+                                      cfg->hidden_layers));
+    }
+#define AFFINE_LAYOUT_W(name, size, fan_in, init) f->name = sbi_layout_weight(lay, &f->d##name, size, fan_in, init, #name);
+#define AFFINE_LAYOUT_A(name, width) f->name = sbi_layout_act(lay, &f->d##name, width);
+    AFFINE_WEIGHTS(AFFINE_LAYOUT_W)
+    AFFINE_ACTS(AFFINE_LAYOUT_A)
+    for (int k = 0; k < K + 2; ++k) f->u[k] = sbi_layout_act(lay, &f->du[k], D);
+    return 0;
+}
+
+static void affine_destroy(void *impl)
+{
+    affine_flow *f = impl;
+    free(f->order);
+    free(f->layers);
+    free(f->u);
+    free(f->du);
+}
+
+/* logq (B) = log N(z) + logdet. */
+static void finish_logq(const affine_flow *f, sbi_real *logq, int B)
+{
+    const sbi_real *z = f->u[f->K + 1];
+    for (int b = 0; b < B; ++b) logq[b] = (sbi_real)(sbi__log_normal(z + (size_t)b * f->D, f->D) + f->logdet[b]);
+}
+
+static int affine_forward(void *impl, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq, sbi_real *z,
+                          sbi_real *logdet)
+{
+    affine_flow *f = impl;
+    int D = f->D, E = f->E, K = f->K;
+    const sbi_real *e; /* (B, E) */
+    memcpy(f->xin, x, (size_t)B * f->X * sizeof(*x));
+    memcpy(f->u[0], theta, (size_t)B * D * sizeof(*theta));
+    memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));
+    sbi_mlp_forward(&f->embed, f->xin, B);
+    e = f->embed.out;
+    for (int k = 0; k < K; ++k) sbi__coupling_forward(&f->layers[k], f->u[k + 1], f->logdet, f->u[k], e, E, B);
+    sbi_linear_forward(f->head_out, e, f->head_w, f->head_b, B, E, 2 * D);
+    sbi__affine_forward(f->u[K + 1], f->s_f, f->es_f, f->logdet, f->u[K], f->head_out, 2 * D, NULL, D, B, D);
+    finish_logq(f, logq, B);
+    if (z) memcpy(z, f->u[K + 1], (size_t)B * D * sizeof(*z));
+    if (logdet) memcpy(logdet, f->logdet, (size_t)B * sizeof(*logdet));
+    return 0;
+}
+
+static int affine_backward(void *impl, const sbi_real *dlogq, int B)
+{
+    affine_flow *f = impl;
+    int D = f->D, E = f->E, K = f->K;
+    const sbi_real *z = f->u[K + 1];
+    sbi_real *dz = f->du[K + 1];
+    /* d log N(z) / dz = -z; the log-determinants enter logq with weight 1. */
+    for (int b = 0; b < B; ++b)
+        for (int i = 0; i < D; ++i) dz[(size_t)b * D + i] -= dlogq[b] * z[(size_t)b * D + i];
+    sbi__affine_backward(f->du[K], f->dhead_out, dz, dlogq, f->u[K], f->s_f, f->es_f, NULL, D, B, D);
+    sbi_linear_backward(f->embed.dout, f->dhead_w, f->dhead_b, f->dhead_out, f->embed.out, f->head_w, B, E, 2 * D);
+    for (int k = K - 1; k >= 0; --k)
+        sbi__coupling_backward(&f->layers[k], f->du[k], f->embed.dout, f->du[k + 1], dlogq, f->u[k], B);
+    sbi_mlp_backward(&f->embed, NULL, f->xin, B);
+    return 0;
+}
+
+/* One observation: the embedding and the head run on a single row and are
+ * broadcast (row stride 0) to the B latent rows. */
+static int affine_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq)
+{
+    affine_flow *f = impl;
+    int D = f->D, E = f->E, K = f->K;
+    memcpy(f->xin, x, (size_t)f->X * sizeof(*x));
+    sbi_mlp_forward(&f->embed, f->xin, 1);
+    sbi_linear_forward(f->head_out, f->embed.out, f->head_w, f->head_b, 1, E, 2 * D);
+    memcpy(f->u[K + 1], z, (size_t)B * D * sizeof(*z));
+    memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));
+    sbi__affine_inverse(f->u[K], f->s_f, f->es_f, f->logdet, f->u[K + 1], f->head_out, 0, NULL, D, B, D);
+    for (int k = K - 1; k >= 0; --k)
+        sbi__coupling_inverse(&f->layers[k], f->u[k], f->logdet, f->u[k + 1], f->embed.out, 0, B);
+    memcpy(theta, f->u[0], (size_t)B * D * sizeof(*theta));
+    if (logq) finish_logq(f, logq, B);
+    return 0;
+}
+
+const sbi_estimator_ops sbi__affine_ops = {
+    .family = "affine",
+    .impl_size = sizeof(affine_flow),
+    .layout = affine_layout,
+    .forward = affine_forward,
+    .backward = affine_backward,
+    .sample = affine_sample,
+    .destroy = affine_destroy,
+};

@@ -1,0 +1,827 @@
+/* The data-parallel trainer: options, the streaming row loader, the epoch
+ * loop with one gradient Allreduce per step, validation, early stopping,
+ * checkpoints and the model file. */
+#include "exosbi/train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exosbi/corpus.h"
+#include "exosbi/h5file.h"
+#include "exosbi/model.h"
+#include "exosbi/optim.h"
+#include "exosbi/rng.h"
+
+#ifdef SBI_REAL_DOUBLE
+#define SBI_MPI_REAL MPI_DOUBLE
+#else
+#define SBI_MPI_REAL MPI_FLOAT
+#endif
+
+#define CKPT_FORMAT "exosbi-checkpoint"
+#define BLOCK_ROWS 4096
+
+/* ---- options ------------------------------------------------------------- */
+
+int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
+{
+    const cJSON *t = task->training, *item;
+    memset(opt, 0, sizeof *opt);
+    snprintf(opt->estimator, sizeof opt->estimator, "affine");
+    opt->batch_size = 256;
+    opt->learning_rate = 1e-3;
+    opt->max_epochs = 200;
+    opt->min_epochs = 5;
+    opt->patience = 20;
+    opt->min_delta = 1e-4;
+    opt->clip_norm = 5.0;
+    opt->weight_decay = 0.0;
+    opt->seed = task->seed;
+    opt->cache_mb = 1024;
+    opt->lr_decay_patience = 5;
+    opt->lr_decay_factor = 0.5;
+    opt->min_learning_rate = 1e-6;
+    if (!t) return sbi_train_options_validate(opt);
+    cJSON_ArrayForEach(item, t)
+    {
+        const char *k = item->string;
+        if (!strcmp(k, "estimator")) {
+            SBI_CHECK(cJSON_IsString(item), SBI_ERR_INPUT, "%s: training.estimator: expected a string", task->path);
+            snprintf(opt->estimator, sizeof opt->estimator, "%s", item->valuestring);
+            continue;
+        }
+        SBI_CHECK(cJSON_IsNumber(item), SBI_ERR_INPUT, "%s: training.%s: expected a number", task->path, k);
+        double v = item->valuedouble;
+        if (!strcmp(k, "batch_size")) opt->batch_size = (int)v;
+        else if (!strcmp(k, "learning_rate")) opt->learning_rate = v;
+        else if (!strcmp(k, "max_epochs")) opt->max_epochs = (int)v;
+        else if (!strcmp(k, "min_epochs")) opt->min_epochs = (int)v;
+        else if (!strcmp(k, "patience")) opt->patience = (int)v;
+        else if (!strcmp(k, "min_delta")) opt->min_delta = v;
+        else if (!strcmp(k, "clip_norm")) opt->clip_norm = v;
+        else if (!strcmp(k, "weight_decay")) opt->weight_decay = v;
+        else if (!strcmp(k, "seed")) opt->seed = (uint64_t)v;
+        else if (!strcmp(k, "embed_dim")) opt->embed_dim = (int)v;
+        else if (!strcmp(k, "embed_hidden")) opt->embed_hidden = (int)v;
+        else if (!strcmp(k, "embed_layers")) opt->embed_layers = (int)v;
+        else if (!strcmp(k, "n_transforms")) opt->n_transforms = (int)v;
+        else if (!strcmp(k, "hidden")) opt->hidden = (int)v;
+        else if (!strcmp(k, "hidden_layers")) opt->hidden_layers = (int)v;
+        else if (!strcmp(k, "cache_mb")) opt->cache_mb = (int)v;
+        else if (!strcmp(k, "lr_decay_patience")) opt->lr_decay_patience = (int)v;
+        else if (!strcmp(k, "lr_decay_factor")) opt->lr_decay_factor = v;
+        else if (!strcmp(k, "min_learning_rate")) opt->min_learning_rate = v;
+        /* Keys read by other stages (sbc_samples) are ignored here. */
+    }
+    return sbi_train_options_validate(opt);
+}
+
+int sbi_train_options_validate(const sbi_train_options *o)
+{
+    SBI_CHECK(o->batch_size >= 1, SBI_ERR_INPUT, "training.batch_size: must be at least 1 (got %d)", o->batch_size);
+    SBI_CHECK(o->learning_rate > 0 && isfinite(o->learning_rate), SBI_ERR_INPUT,
+              "training.learning_rate: must be positive (got %g)", o->learning_rate);
+    SBI_CHECK(o->max_epochs >= 1, SBI_ERR_INPUT, "training.max_epochs: must be at least 1 (got %d)", o->max_epochs);
+    SBI_CHECK(o->min_epochs >= 0, SBI_ERR_INPUT, "training.min_epochs: must be >= 0 (got %d)", o->min_epochs);
+    SBI_CHECK(o->patience >= 1, SBI_ERR_INPUT, "training.patience: must be at least 1 (got %d)", o->patience);
+    SBI_CHECK(o->min_delta >= 0 && isfinite(o->min_delta), SBI_ERR_INPUT, "training.min_delta: must be >= 0");
+    SBI_CHECK(o->clip_norm >= 0 && isfinite(o->clip_norm), SBI_ERR_INPUT, "training.clip_norm: must be >= 0");
+    SBI_CHECK(o->weight_decay >= 0 && isfinite(o->weight_decay), SBI_ERR_INPUT,
+              "training.weight_decay: must be >= 0");
+    SBI_CHECK(o->lr_decay_patience >= 0, SBI_ERR_INPUT, "training.lr_decay_patience: must be >= 0 (0: constant rate)");
+    SBI_CHECK(o->lr_decay_factor > 0 && o->lr_decay_factor < 1, SBI_ERR_INPUT,
+              "training.lr_decay_factor: must be in (0, 1) (got %g)", o->lr_decay_factor);
+    SBI_CHECK(o->min_learning_rate >= 0 && isfinite(o->min_learning_rate), SBI_ERR_INPUT,
+              "training.min_learning_rate: must be >= 0");
+    SBI_CHECK(o->cache_mb >= 1, SBI_ERR_INPUT, "training.cache_mb: must be at least 1 (got %d)", o->cache_mb);
+    SBI_CHECK(o->embed_dim >= 0 && o->embed_hidden >= 0 && o->embed_layers >= 0 && o->n_transforms >= 0 &&
+                  o->hidden >= 0 && o->hidden_layers >= 0,
+              SBI_ERR_INPUT, "training: network sizes must be non-negative");
+    return 0;
+}
+
+cJSON *sbi_train_options_to_json(const sbi_train_options *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "estimator", o->estimator);
+    cJSON_AddNumberToObject(j, "batch_size", o->batch_size);
+    cJSON_AddNumberToObject(j, "learning_rate", o->learning_rate);
+    cJSON_AddNumberToObject(j, "max_epochs", o->max_epochs);
+    cJSON_AddNumberToObject(j, "min_epochs", o->min_epochs);
+    cJSON_AddNumberToObject(j, "patience", o->patience);
+    cJSON_AddNumberToObject(j, "min_delta", o->min_delta);
+    cJSON_AddNumberToObject(j, "clip_norm", o->clip_norm);
+    cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "cache_mb", o->cache_mb);
+    cJSON_AddNumberToObject(j, "lr_decay_patience", o->lr_decay_patience);
+    cJSON_AddNumberToObject(j, "lr_decay_factor", o->lr_decay_factor);
+    cJSON_AddNumberToObject(j, "min_learning_rate", o->min_learning_rate);
+    return j;
+}
+
+/* ---- the row loader ------------------------------------------------------
+ * This rank's shard of a split is rows [row0, row0 + nrows).  It is cut into
+ * blocks of BLOCK_ROWS rows; a group is as many blocks as fit in the cache.
+ * The cache holds normalised rows (sbi_real) so steps only gather. */
+
+typedef struct loader {
+    sbi_corpus corpus;
+    int split, D, X;
+    int64_t row0, nrows;
+    int64_t n_blocks, group_blocks, n_groups, cap_rows;
+    sbi_real *xc, *tc;    /* (cap_rows, X), (cap_rows, D): the cache */
+    int64_t cached_rows;  /* rows now in the cache */
+    int64_t *order;       /* (cap_rows) shuffled positions in the cache */
+    int64_t *block_perm;  /* (n_blocks) */
+    int64_t loaded_group; /* -1: none; in single-group mode the cache is filled once */
+    float *xraw;          /* (BLOCK_ROWS, X) staging */
+    double *traw;         /* (BLOCK_ROWS, D) staging */
+    const double *x_shift, *x_scale, *t_mean, *t_std;
+} loader;
+
+static int loader_init(loader *L, sbi_corpus corpus, int split, sbi_shard shard, int D, int X, int64_t cache_bytes,
+                       const double *x_shift, const double *x_scale, const double *t_mean, const double *t_std)
+{
+    int64_t row_bytes = (int64_t)sizeof(sbi_real) * (X + D) + (int64_t)sizeof(int64_t);
+    memset(L, 0, sizeof *L);
+    L->corpus = corpus;
+    L->split = split;
+    L->D = D;
+    L->X = X;
+    L->row0 = shard.offset;
+    L->nrows = shard.count;
+    L->n_blocks = (shard.count + BLOCK_ROWS - 1) / BLOCK_ROWS;
+    L->group_blocks = cache_bytes / (row_bytes * BLOCK_ROWS);
+    if (L->group_blocks < 1) L->group_blocks = 1;
+    if (L->group_blocks > L->n_blocks) L->group_blocks = L->n_blocks > 0 ? L->n_blocks : 1;
+    L->n_groups = (L->n_blocks + L->group_blocks - 1) / L->group_blocks;
+    L->cap_rows = L->group_blocks * BLOCK_ROWS;
+    if (L->cap_rows > shard.count) L->cap_rows = shard.count > 0 ? shard.count : 1;
+    L->loaded_group = -1;
+    L->x_shift = x_shift;
+    L->x_scale = x_scale;
+    L->t_mean = t_mean;
+    L->t_std = t_std;
+    SBI_MALLOC(L->xc, (size_t)L->cap_rows * X);
+    SBI_MALLOC(L->tc, (size_t)L->cap_rows * D);
+    SBI_MALLOC(L->order, L->cap_rows);
+    SBI_MALLOC(L->block_perm, L->n_blocks > 0 ? L->n_blocks : 1);
+    SBI_MALLOC(L->xraw, (size_t)BLOCK_ROWS * X);
+    SBI_MALLOC(L->traw, (size_t)BLOCK_ROWS * D);
+    return 0;
+}
+
+static void loader_free(loader *L)
+{
+    free(L->xc);
+    free(L->tc);
+    free(L->order);
+    free(L->block_perm);
+    free(L->xraw);
+    free(L->traw);
+}
+
+/* Read rows [first, first + n) of the shard into the cache at position at. */
+static int loader_read(loader *L, int64_t first, int64_t n, int64_t at)
+{
+    const int D = L->D, X = L->X;
+    for (int64_t done = 0; done < n; done += BLOCK_ROWS) {
+        int64_t k = n - done < BLOCK_ROWS ? n - done : BLOCK_ROWS;
+        SBI_CALL(sbi_corpus_read_rows(L->corpus, L->split, L->row0 + first + done, k, 2, L->traw, L->xraw, NULL));
+        for (int64_t i = 0; i < k; ++i) {
+            sbi_real *xd = L->xc + (size_t)(at + done + i) * X, *td = L->tc + (size_t)(at + done + i) * D;
+            const float *xs = L->xraw + (size_t)i * X;
+            const double *ts = L->traw + (size_t)i * D;
+            for (int j = 0; j < X; ++j) xd[j] = (sbi_real)(((double)xs[j] - L->x_shift[j]) / L->x_scale[j]);
+            for (int j = 0; j < D; ++j) td[j] = (sbi_real)((ts[j] - L->t_mean[j]) / L->t_std[j]);
+        }
+    }
+    return 0;
+}
+
+static void shuffle(int64_t *a, int64_t n, sbi_rng *r)
+{
+    for (int64_t i = n - 1; i > 0; --i) {
+        int64_t j = (int64_t)sbi_rng_below(r, (uint64_t)i + 1), t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* Load group g of this epoch and shuffle its rows. */
+static int loader_group(loader *L, int64_t g, uint64_t seed, int epoch, int rank)
+{
+    sbi_rng r;
+    if (L->n_groups > 1 || L->loaded_group < 0) {
+        int64_t at = 0;
+        for (int64_t b = g * L->group_blocks; b < (g + 1) * L->group_blocks && b < L->n_blocks; ++b) {
+            int64_t blk = L->block_perm[b], first = blk * BLOCK_ROWS;
+            int64_t n = L->nrows - first < BLOCK_ROWS ? L->nrows - first : BLOCK_ROWS;
+            SBI_CALL(loader_read(L, first, n, at));
+            at += n;
+        }
+        L->cached_rows = at;
+        L->loaded_group = g;
+    }
+    for (int64_t i = 0; i < L->cached_rows; ++i) L->order[i] = i;
+    sbi_rng_init(&r, seed, ((uint64_t)epoch << 24) | (uint64_t)g, SBI_STREAM_SHUFFLE, (uint32_t)rank);
+    shuffle(L->order, L->cached_rows, &r);
+    return 0;
+}
+
+static void loader_epoch(loader *L, uint64_t seed, int epoch, int rank)
+{
+    sbi_rng r;
+    for (int64_t b = 0; b < L->n_blocks; ++b) L->block_perm[b] = b;
+    if (L->n_groups > 1) {
+        sbi_rng_init(&r, seed, (uint64_t)epoch, SBI_STREAM_SHUFFLE, 0x800000u | (uint32_t)rank);
+        shuffle(L->block_perm, L->n_blocks, &r);
+    }
+}
+
+/* ---- checkpoints and the model file ---------------------------------------- */
+
+typedef struct train_state {
+    int epoch;          /* epochs completed */
+    int64_t step;
+    double best_val;
+    int best_epoch, bad_epochs;
+    double lr;          /* the current learning rate (reduced on plateaus) */
+    int bad_since_decay;
+    int n_hist;
+    double *h_epoch, *h_train, *h_val, *h_lr, *h_wall; /* (max_epochs) */
+} train_state;
+
+static int write_real(sbi_h5w w, const char *path, const sbi_real *data, size_t n)
+{
+    int64_t dims[1] = {(int64_t)n};
+#ifdef SBI_REAL_DOUBLE
+    SBI_CALL(sbi_h5w_double(w, path, 1, dims, data));
+#else
+    SBI_CALL(sbi_h5w_float(w, path, 1, dims, data));
+#endif
+    return 0;
+}
+
+static int read_real(sbi_h5r r, const char *path, sbi_real *out, size_t n)
+{
+    int rank;
+    int64_t dims[2] = {0, 0};
+#ifdef SBI_REAL_DOUBLE
+    double *buf = NULL;
+    SBI_CALL(sbi_h5r_double(r, path, &buf, &rank, dims));
+#else
+    float *buf = NULL;
+    SBI_CALL(sbi_h5r_float(r, path, &buf, &rank, dims));
+#endif
+    if (rank != 1 || (size_t)dims[0] != n) {
+        free(buf);
+        SBI_RAISE(SBI_ERR_INCOMPATIBLE, "%s: %s has %lld values, this estimator has %zu", sbi_h5r_path(r), path,
+                  (long long)dims[0], n);
+    }
+    memcpy(out, buf, n * sizeof *out);
+    free(buf);
+    return 0;
+}
+
+static int write_history(sbi_h5w w, const train_state *s)
+{
+    int64_t dims[1] = {s->n_hist};
+    if (s->n_hist == 0) return 0;
+    SBI_CALL(sbi_h5w_double(w, "history/epoch", 1, dims, s->h_epoch));
+    SBI_CALL(sbi_h5w_double(w, "history/train_loss", 1, dims, s->h_train));
+    SBI_CALL(sbi_h5w_double(w, "history/val_loss", 1, dims, s->h_val));
+    SBI_CALL(sbi_h5w_double(w, "history/learning_rate", 1, dims, s->h_lr));
+    SBI_CALL(sbi_h5w_double(w, "history/wall_s", 1, dims, s->h_wall));
+    return 0;
+}
+
+static int write_checkpoint(const char *path, const sbi_task *task, const char *options_json, int n_ranks,
+                            const train_state *s, const sbi_real *w, const sbi_real *m, const sbi_real *v,
+                            const sbi_real *best, size_t n)
+{
+    sbi_h5w h = NULL;
+    SBI_CALL(sbi_h5w_create(path, CKPT_FORMAT, 1, &h));
+    SBI_CALL(sbi_h5w_attr_string(h, NULL, "fingerprint", task->fingerprint));
+    SBI_CALL(sbi_h5w_attr_string(h, NULL, "training_options", options_json));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "n_ranks", n_ranks));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "epoch", s->epoch));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "step", s->step));
+    SBI_CALL(sbi_h5w_attr_double(h, NULL, "best_val_loss", s->best_val));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "best_epoch", s->best_epoch));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "bad_epochs", s->bad_epochs));
+    SBI_CALL(sbi_h5w_attr_double(h, NULL, "learning_rate", s->lr));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "bad_since_decay", s->bad_since_decay));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "real_bytes", (int64_t)sizeof(sbi_real)));
+    SBI_CALL(write_real(h, "weights", w, n));
+    SBI_CALL(write_real(h, "adam_m", m, n));
+    SBI_CALL(write_real(h, "adam_v", v, n));
+    SBI_CALL(write_real(h, "best_weights", best, n));
+    SBI_CALL(write_history(h, s));
+    SBI_CALL(sbi_h5w_commit(&h));
+    return 0;
+}
+
+/* Rank 0 reads the checkpoint; the caller broadcasts. */
+static int read_checkpoint(const char *path, const sbi_task *task, const char *options_json, int n_ranks,
+                           train_state *s, sbi_real *w, sbi_real *m, sbi_real *v, sbi_real *best, size_t n,
+                           int max_epochs)
+{
+    sbi_h5r r = NULL;
+    char *fp = NULL, *opts = NULL;
+    int64_t e, st, be, bad, nr, rb;
+    SBI_CALL(sbi_h5r_open(path, CKPT_FORMAT, &r));
+    SBI_CALL(sbi_h5r_attr_string(r, NULL, "fingerprint", &fp));
+    if (strcmp(fp, task->fingerprint)) {
+        free(fp);
+        SBI_RAISE(SBI_ERR_INCOMPATIBLE, "%s: checkpoint of a different task (fingerprint differs); delete it to start over",
+                  path);
+    }
+    free(fp);
+    SBI_CALL(sbi_h5r_attr_string(r, NULL, "training_options", &opts));
+    if (strcmp(opts, options_json)) {
+        free(opts);
+        SBI_RAISE(SBI_ERR_INCOMPATIBLE, "%s: checkpoint was written with different training options; "
+                  "resume with the same options or delete it", path);
+    }
+    free(opts);
+    SBI_CALL(sbi_h5r_attr_int64(r, NULL, "real_bytes", &rb));
+    SBI_CHECK(rb == (int64_t)sizeof(sbi_real), SBI_ERR_INCOMPATIBLE, "%s: checkpoint precision differs", path);
+    SBI_CALL(sbi_h5r_attr_int64(r, NULL, "n_ranks", &nr));
+    if (nr != n_ranks)
+        fprintf(stderr, "warning: %s was written by %lld ranks, resuming on %d: the result will not be bitwise "
+                        "identical to an uninterrupted run\n", path, (long long)nr, n_ranks);
+    SBI_CALL(sbi_h5r_attr_int64(r, NULL, "epoch", &e));
+    SBI_CALL(sbi_h5r_attr_int64(r, NULL, "step", &st));
+    SBI_CALL(sbi_h5r_attr_double(r, NULL, "best_val_loss", &s->best_val));
+    SBI_CALL(sbi_h5r_attr_int64(r, NULL, "best_epoch", &be));
+    SBI_CALL(sbi_h5r_attr_int64(r, NULL, "bad_epochs", &bad));
+    SBI_CALL(sbi_h5r_attr_double(r, NULL, "learning_rate", &s->lr));
+    {
+        int64_t bsd = 0;
+        SBI_CALL(sbi_h5r_attr_int64(r, NULL, "bad_since_decay", &bsd));
+        s->bad_since_decay = (int)bsd;
+    }
+    s->epoch = (int)e;
+    s->step = st;
+    s->best_epoch = (int)be;
+    s->bad_epochs = (int)bad;
+    SBI_CALL(read_real(r, "weights", w, n));
+    SBI_CALL(read_real(r, "adam_m", m, n));
+    SBI_CALL(read_real(r, "adam_v", v, n));
+    SBI_CALL(read_real(r, "best_weights", best, n));
+    s->n_hist = 0;
+    if (sbi_h5r_has(r, "history/epoch")) {
+        double *arrs[5] = {s->h_epoch, s->h_train, s->h_val, s->h_lr, s->h_wall};
+        const char *names[5] = {"history/epoch", "history/train_loss", "history/val_loss", "history/learning_rate",
+                                "history/wall_s"};
+        for (int k = 0; k < 5; ++k) {
+            double *buf = NULL;
+            int rank;
+            int64_t dims[2] = {0, 0};
+            SBI_CALL(sbi_h5r_double(r, names[k], &buf, &rank, dims));
+            SBI_CHECK(dims[0] <= max_epochs, SBI_ERR_IO, "%s: history longer than max_epochs", path);
+            memcpy(arrs[k], buf, (size_t)dims[0] * sizeof(double));
+            s->n_hist = (int)dims[0];
+            free(buf);
+        }
+    }
+    sbi_h5r_close(&r);
+    return 0;
+}
+
+static int write_model(const char *path, const sbi_task *task, sbi_estimator est, const sbi_real *best,
+                       const char *options_json, const char *corpus_path, int n_ranks, const train_state *s,
+                       const double *x_shift, const double *x_scale, const double *t_mean, const double *t_std)
+{
+    sbi_h5w h = NULL;
+    size_t n = sbi_estimator_n_weights(est);
+    int64_t dX[1] = {task->n_outputs}, dD[1] = {task->n_params}, dW[1] = {(int64_t)n};
+    const char **names;
+    char *arch;
+    float *wf;
+    cJSON *aj = sbi_estimator_config_to_json(sbi_estimator_get_config(est));
+    char creator[256];
+
+    arch = cJSON_PrintUnformatted(aj);
+    cJSON_Delete(aj);
+    SBI_CALL(sbi_h5w_create(path, SBI_MODEL_FORMAT, SBI_MODEL_FORMAT_VERSION, &h));
+    {
+        char *tj = cJSON_PrintUnformatted(task->json);
+        SBI_CALL(sbi_h5w_attr_string(h, NULL, "task", tj));
+        free(tj);
+    }
+    snprintf(creator, sizeof creator, "exosbi %s (%s), %d ranks", EXOSBI_VERSION, EXOSBI_GIT_SHA, n_ranks);
+    SBI_CALL(sbi_h5w_attr_string(h, NULL, "fingerprint", task->fingerprint));
+    SBI_CALL(sbi_h5w_attr_string(h, NULL, "estimator", sbi_estimator_get_config(est)->family));
+    SBI_CALL(sbi_h5w_attr_string(h, NULL, "architecture", arch));
+    SBI_CALL(sbi_h5w_attr_string(h, NULL, "training_options", options_json));
+    SBI_CALL(sbi_h5w_attr_string(h, NULL, "corpus", corpus_path));
+    SBI_CALL(sbi_h5w_attr_string(h, NULL, "creator", creator));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "n_ranks", n_ranks));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "best_epoch", s->best_epoch));
+    SBI_CALL(sbi_h5w_attr_double(h, NULL, "best_val_loss", s->best_val));
+    free(arch);
+    SBI_MALLOC(wf, n);
+    for (size_t i = 0; i < n; ++i) wf[i] = (float)best[i];
+    SBI_CALL(sbi_h5w_float(h, "weights", 1, dW, wf));
+    free(wf);
+    SBI_MALLOC(names, task->n_params);
+    for (int j = 0; j < task->n_params; ++j) names[j] = task->params[j].name;
+    SBI_CALL(sbi_h5w_strings(h, "parameters/names", task->n_params, names));
+    free(names);
+    SBI_CALL(sbi_h5w_double(h, "normalization/x/shift", 1, dX, x_shift));
+    SBI_CALL(sbi_h5w_double(h, "normalization/x/scale", 1, dX, x_scale));
+    SBI_CALL(sbi_h5w_double(h, "normalization/theta/mean", 1, dD, t_mean));
+    SBI_CALL(sbi_h5w_double(h, "normalization/theta/std", 1, dD, t_std));
+    SBI_CALL(write_history(h, s));
+    SBI_CALL(sbi_h5w_commit(&h));
+    return 0;
+}
+
+/* ---- the training loop ----------------------------------------------------- */
+
+typedef struct trainer {
+    const sbi_comm *c;
+    const sbi_task *task;
+    const sbi_train_options *opt;
+    sbi_corpus corpus;
+    sbi_estimator est;
+    int D, X, b; /* b: rows per rank per step */
+    loader train, val;
+    double *x_shift, *x_scale, *t_mean, *t_std;
+    sbi_real *m, *v, *best;
+    sbi_real *xb, *tb, *logq, *dlogq; /* (b, X), (b, D), (b), (b) */
+    char *options_json;
+    train_state s;
+} trainer;
+
+static int gather_batch(trainer *T, int64_t pos)
+{
+    loader *L = &T->train;
+    for (int i = 0; i < T->b; ++i) {
+        int64_t r = L->order[pos + i];
+        memcpy(T->xb + (size_t)i * T->X, L->xc + (size_t)r * T->X, (size_t)T->X * sizeof(sbi_real));
+        memcpy(T->tb + (size_t)i * T->D, L->tc + (size_t)r * T->D, (size_t)T->D * sizeof(sbi_real));
+    }
+    return 0;
+}
+
+/* Mean validation loss over every rank's validation shard. */
+static int validate(trainer *T, double *val_loss)
+{
+    loader *L = &T->val;
+    const int mb = sbi_estimator_get_config(T->est)->max_batch;
+    double sums[2] = {0.0, 0.0};
+    for (int64_t first = 0; first < L->nrows; first += L->cap_rows) {
+        int64_t n = L->nrows - first < L->cap_rows ? L->nrows - first : L->cap_rows;
+        int st = loader_read(L, first, n, 0);
+        SBI_AGREE(T->c, st);
+        for (int64_t s = 0; s < n; s += mb) {
+            int k = (int)(n - s < mb ? n - s : mb);
+            SBI_CALL(sbi_estimator_forward(T->est, L->xc + (size_t)s * T->X, L->tc + (size_t)s * T->D, k, T->logq));
+            for (int i = 0; i < k; ++i) sums[0] -= (double)T->logq[i];
+            sums[1] += k;
+        }
+    }
+    if (L->nrows == 0) SBI_AGREE(T->c, 0);
+    SBI_CALL(sbi_comm_sum_double(T->c, sums, 2));
+    SBI_CHECK(sums[1] > 0, SBI_ERR_INPUT, "the validation split is empty: give simulation.splits a validation part");
+    *val_loss = sums[0] / sums[1];
+    return 0;
+}
+
+static int weights_in_sync(trainer *T)
+{
+    size_t n = sbi_estimator_n_weights(T->est);
+    sbi_real *w = sbi_estimator_weights(T->est), *mx;
+    int ok = 1;
+    SBI_MALLOC(mx, n);
+    SBI_CALL_MPI(MPI_Allreduce(w, mx, (int)n, SBI_MPI_REAL, MPI_MAX, T->c->comm));
+    ok = memcmp(mx, w, n * sizeof *w) == 0;
+    free(mx);
+    SBI_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, T->c->comm));
+    SBI_CHECK(ok, SBI_ERR_INTERNAL, "weights differ across ranks after step %lld", (long long)T->s.step);
+    return 0;
+}
+
+static int setup(trainer *T, const char *corpus_path)
+{
+    const sbi_corpus_desc *d;
+    sbi_estimator_config cfg;
+    const sbi_train_options *o = T->opt;
+    double *med, *iqr, *mean, *std;
+    int64_t n_train, n_val, min_rows;
+    int64_t cache_bytes = (int64_t)o->cache_mb << 20;
+    cJSON *oj;
+    int st;
+
+    st = sbi_corpus_open(T->c, corpus_path, &T->corpus);
+    SBI_AGREE(T->c, st);
+    d = sbi_corpus_get_desc(T->corpus);
+    {
+        sbi_task *ct = NULL;
+        st = sbi_task_from_json(d->task_json, corpus_path, &ct);
+        if (!st) {
+            char what[SBI_PATH_MAX + 64];
+            snprintf(what, sizeof what, "corpus %s was simulated for a different task", corpus_path);
+            st = sbi_task_compare(T->task, ct, what);
+        }
+        sbi_task_destroy(&ct);
+        SBI_AGREE(T->c, st);
+    }
+    T->D = d->n_params;
+    T->X = (int)d->n_outputs;
+    n_train = d->split_rows[SBI_SPLIT_TRAIN];
+    n_val = d->split_rows[SBI_SPLIT_VALIDATION];
+    T->b = o->batch_size / T->c->size;
+    if (T->b < 1) T->b = 1;
+    min_rows = n_train / T->c->size;
+    SBI_CHECK(min_rows >= T->b, SBI_ERR_INPUT,
+              "%s: the training split has %lld rows, too few for batches of %d on %d ranks", corpus_path,
+              (long long)n_train, o->batch_size, T->c->size);
+    SBI_CHECK(n_val >= 1, SBI_ERR_INPUT, "%s: the validation split is empty", corpus_path);
+
+    SBI_MALLOC(med, T->X);
+    SBI_MALLOC(iqr, T->X);
+    SBI_MALLOC(mean, T->X);
+    SBI_MALLOC(std, T->X);
+    SBI_MALLOC(T->x_shift, T->X);
+    SBI_MALLOC(T->x_scale, T->X);
+    SBI_MALLOC(T->t_mean, T->D);
+    SBI_MALLOC(T->t_std, T->D);
+    st = sbi_corpus_read_stats(T->corpus, med, iqr, mean, std, T->t_mean, T->t_std);
+    SBI_AGREE(T->c, st);
+    sbi_model_x_scaling(T->X, med, iqr, std, T->x_shift, T->x_scale);
+    for (int j = 0; j < T->D; ++j)
+        if (!(T->t_std[j] > 0) || !isfinite(T->t_std[j])) T->t_std[j] = 1.0;
+    free(med);
+    free(iqr);
+    free(mean);
+    free(std);
+
+    SBI_CALL(sbi_estimator_config_default(&cfg, o->estimator, T->D, T->X));
+    if (o->embed_dim) cfg.embed_dim = o->embed_dim;
+    if (o->embed_hidden) cfg.embed_hidden = o->embed_hidden;
+    if (o->embed_layers) cfg.embed_layers = o->embed_layers;
+    if (o->n_transforms) cfg.n_transforms = o->n_transforms;
+    if (o->hidden) cfg.hidden = o->hidden;
+    if (o->hidden_layers) cfg.hidden_layers = o->hidden_layers;
+    cfg.seed = o->seed;
+    if (cfg.max_batch < T->b) cfg.max_batch = T->b;
+    SBI_CALL(sbi_estimator_create(&cfg, &T->est));
+
+    SBI_CALL(loader_init(&T->train, T->corpus, SBI_SPLIT_TRAIN, sbi_shard_block(n_train, T->c->rank, T->c->size),
+                         T->D, T->X, cache_bytes, T->x_shift, T->x_scale, T->t_mean, T->t_std));
+    SBI_CALL(loader_init(&T->val, T->corpus, SBI_SPLIT_VALIDATION, sbi_shard_block(n_val, T->c->rank, T->c->size),
+                         T->D, T->X, cache_bytes / 8 > 1 ? cache_bytes / 8 : 1, T->x_shift, T->x_scale, T->t_mean,
+                         T->t_std));
+    {
+        size_t n = sbi_estimator_n_weights(T->est);
+        SBI_CALLOC(T->m, n);
+        SBI_CALLOC(T->v, n);
+        SBI_MALLOC(T->best, n);
+        memcpy(T->best, sbi_estimator_weights(T->est), n * sizeof(sbi_real));
+    }
+    SBI_MALLOC(T->xb, (size_t)T->b * T->X);
+    SBI_MALLOC(T->tb, (size_t)T->b * T->D);
+    SBI_MALLOC(T->logq, cfg.max_batch);
+    SBI_MALLOC(T->dlogq, cfg.max_batch);
+    SBI_CALLOC(T->s.h_epoch, o->max_epochs);
+    SBI_CALLOC(T->s.h_train, o->max_epochs);
+    SBI_CALLOC(T->s.h_val, o->max_epochs);
+    SBI_CALLOC(T->s.h_lr, o->max_epochs);
+    SBI_CALLOC(T->s.h_wall, o->max_epochs);
+    T->s.best_val = INFINITY;
+    T->s.lr = o->learning_rate;
+    T->s.best_epoch = -1;
+    oj = sbi_train_options_to_json(o);
+    cJSON_AddItemToObject(oj, "architecture", sbi_estimator_config_to_json(&cfg));
+    T->options_json = cJSON_PrintUnformatted(oj);
+    cJSON_Delete(oj);
+    return 0;
+}
+
+static void teardown(trainer *T)
+{
+    loader_free(&T->train);
+    loader_free(&T->val);
+    sbi_estimator_destroy(&T->est);
+    sbi_corpus_close(&T->corpus);
+    free(T->x_shift);
+    free(T->x_scale);
+    free(T->t_mean);
+    free(T->t_std);
+    free(T->m);
+    free(T->v);
+    free(T->best);
+    free(T->xb);
+    free(T->tb);
+    free(T->logq);
+    free(T->dlogq);
+    free(T->options_json);
+    free(T->s.h_epoch);
+    free(T->s.h_train);
+    free(T->s.h_val);
+    free(T->s.h_lr);
+    free(T->s.h_wall);
+}
+
+static int resume_state(trainer *T, const char *ckpt)
+{
+    size_t n = sbi_estimator_n_weights(T->est);
+    int have = 0, st = 0;
+    if (T->c->rank == 0) {
+        have = sbi_file_exists(ckpt);
+        if (have)
+            st = read_checkpoint(ckpt, T->task, T->options_json, T->c->size, &T->s, sbi_estimator_weights(T->est),
+                                 T->m, T->v, T->best, n, T->opt->max_epochs);
+    }
+    SBI_AGREE(T->c, st);
+    SBI_CALL(sbi_comm_bcast(T->c, &have, sizeof have, 0));
+    if (!have) {
+        sbi_warn(T->c, "no checkpoint %s: starting from the beginning", ckpt);
+        return 0;
+    }
+    {
+        double scal[8] = {T->s.epoch, (double)T->s.step, T->s.best_val, T->s.best_epoch, T->s.bad_epochs,
+                          T->s.n_hist, T->s.lr, T->s.bad_since_decay};
+        SBI_CALL(sbi_comm_bcast(T->c, scal, sizeof scal, 0));
+        T->s.epoch = (int)scal[0];
+        T->s.step = (int64_t)scal[1];
+        T->s.best_val = scal[2];
+        T->s.best_epoch = (int)scal[3];
+        T->s.bad_epochs = (int)scal[4];
+        T->s.n_hist = (int)scal[5];
+        T->s.lr = scal[6];
+        T->s.bad_since_decay = (int)scal[7];
+    }
+    SBI_CALL(sbi_comm_bcast(T->c, sbi_estimator_weights(T->est), n * sizeof(sbi_real), 0));
+    SBI_CALL(sbi_comm_bcast(T->c, T->m, n * sizeof(sbi_real), 0));
+    SBI_CALL(sbi_comm_bcast(T->c, T->v, n * sizeof(sbi_real), 0));
+    SBI_CALL(sbi_comm_bcast(T->c, T->best, n * sizeof(sbi_real), 0));
+    {
+        double *arrs[5] = {T->s.h_epoch, T->s.h_train, T->s.h_val, T->s.h_lr, T->s.h_wall};
+        for (int k = 0; k < 5; ++k) SBI_CALL(sbi_comm_bcast(T->c, arrs[k], (size_t)T->s.n_hist * sizeof(double), 0));
+    }
+    sbi_log(T->c, "resuming after epoch %d (step %lld, best validation loss %.5f)", T->s.epoch,
+            (long long)T->s.step, T->s.best_val);
+    return 0;
+}
+
+static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
+{
+    const sbi_train_options *o = T->opt;
+    size_t n = sbi_estimator_n_weights(T->est);
+    sbi_real *w = sbi_estimator_weights(T->est), *g = sbi_estimator_grads(T->est);
+    int64_t steps_per_epoch, rows_done = 0;
+    double t0 = sbi_wtime(), t_steps = 0.0;
+    int epochs_this_run = 0;
+
+    /* Every rank runs the same number of steps: the smallest shard bounds it,
+     * less one batch per group for the rows a group boundary leaves over. */
+    {
+        int64_t mine = T->train.nrows / T->b - (T->train.n_groups > 1 ? T->train.n_groups : 0);
+        int64_t all = mine;
+        SBI_CALL_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT64_T, MPI_MIN, T->c->comm));
+        steps_per_epoch = all;
+        SBI_CHECK(steps_per_epoch >= 1, SBI_ERR_INPUT, "too few training rows per rank for one step of %d rows",
+                  T->b);
+    }
+    for (int i = 0; i < T->b; ++i) T->dlogq[i] = (sbi_real)(-1.0 / ((double)T->b * T->c->size));
+
+    while (T->s.epoch < o->max_epochs) {
+        int epoch = T->s.epoch;
+        double loss_sum = 0.0, val_loss = 0.0, t_ep = sbi_wtime();
+        int64_t step_in_epoch = 0, pos = 0, grp = 0;
+        sbi_progress prog;
+        int st;
+
+        loader_epoch(&T->train, o->seed, epoch, T->c->rank);
+        st = loader_group(&T->train, 0, o->seed, epoch, T->c->rank);
+        SBI_AGREE(T->c, st);
+        sbi_progress_start(&prog, T->c, "train", steps_per_epoch);
+        while (step_in_epoch < steps_per_epoch) {
+            double ts = sbi_wtime(), local = 0.0, loss_buf[1];
+            if (pos + T->b > T->train.cached_rows) {
+                ++grp;
+                pos = 0;
+                st = loader_group(&T->train, grp, o->seed, epoch, T->c->rank);
+                SBI_AGREE(T->c, st);
+            }
+            gather_batch(T, pos);
+            pos += T->b;
+            sbi_estimator_zero_grad(T->est);
+            SBI_CALL(sbi_estimator_forward(T->est, T->xb, T->tb, T->b, T->logq));
+            for (int i = 0; i < T->b; ++i) local -= (double)T->logq[i];
+            SBI_CALL(sbi_estimator_backward(T->est, T->dlogq, T->b));
+            SBI_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, g, (int)n, SBI_MPI_REAL, MPI_SUM, T->c->comm));
+            loss_buf[0] = local;
+            SBI_CALL(sbi_comm_sum_double(T->c, loss_buf, 1));
+            SBI_CHECK(isfinite(loss_buf[0]), SBI_ERR_INTERNAL,
+                      "training diverged: non-finite loss at epoch %d, step %lld; lower the learning rate "
+                      "(now %g) or check the corpus for extreme values", epoch + 1, (long long)T->s.step,
+                      o->learning_rate);
+            loss_sum += loss_buf[0];
+            if (o->clip_norm > 0) sbi_clip_grad_norm(g, n, o->clip_norm);
+            T->s.step += 1;
+            sbi_adamw_step(w, g, T->m, T->v, n, T->s.lr, 0.9, 0.999, 1e-8, o->weight_decay, T->s.step);
+            if (o->verify_sync) SBI_CALL(weights_in_sync(T));
+            ++step_in_epoch;
+            rows_done += (int64_t)T->b * T->c->size;
+            t_steps += sbi_wtime() - ts;
+            sbi_progress_update(&prog, step_in_epoch);
+        }
+        sbi_progress_clear(&prog);
+        SBI_CALL(validate(T, &val_loss));
+        {
+            train_state *s = &T->s;
+            double train_loss = loss_sum / ((double)steps_per_epoch * T->b * T->c->size);
+            int improved = val_loss < s->best_val - o->min_delta;
+            if (val_loss < s->best_val) {
+                memcpy(T->best, w, n * sizeof *w);
+                s->best_epoch = epoch;
+                s->best_val = val_loss;
+            }
+            s->bad_epochs = improved ? 0 : s->bad_epochs + 1;
+            s->bad_since_decay = improved ? 0 : s->bad_since_decay + 1;
+            s->h_epoch[s->n_hist] = epoch + 1;
+            s->h_train[s->n_hist] = train_loss;
+            s->h_val[s->n_hist] = val_loss;
+            s->h_lr[s->n_hist] = s->lr;
+            s->h_wall[s->n_hist] = sbi_wtime() - t_ep;
+            s->n_hist++;
+            s->epoch = epoch + 1;
+            sbi_log(T->c, "epoch %3d  train %.5f  validation %.5f%s  lr %.3g  (%.1fs)", epoch + 1, train_loss,
+                    val_loss, improved ? "  *" : "   ", s->lr, sbi_wtime() - t_ep);
+            /* Reduce the step on a plateau: halving it lets Adam settle into the minimum it circles. */
+            if (o->lr_decay_patience > 0 && s->bad_since_decay >= o->lr_decay_patience &&
+                s->lr * o->lr_decay_factor >= o->min_learning_rate) {
+                s->lr *= o->lr_decay_factor;
+                s->bad_since_decay = 0;
+            }
+        }
+        st = 0;
+        if (T->c->rank == 0)
+            st = write_checkpoint(ckpt, T->task, T->options_json, T->c->size, &T->s, w, T->m, T->v, T->best, n);
+        SBI_AGREE(T->c, st);
+        ++epochs_this_run;
+        if (T->s.epoch >= o->min_epochs && T->s.bad_epochs >= o->patience) {
+            sbi_log(T->c, "early stop: no improvement for %d epochs", o->patience);
+            break;
+        }
+        if (o->stop_after_epochs > 0 && epochs_this_run >= o->stop_after_epochs) {
+            sum->epochs = -1;
+            return 0;
+        }
+        if (getenv("EXOSBI_TEST_KILL_AFTER_EPOCHS") && T->c->rank == 0 &&
+            epochs_this_run >= atoi(getenv("EXOSBI_TEST_KILL_AFTER_EPOCHS")))
+            raise(SIGKILL);
+    }
+    sum->epochs = T->s.epoch;
+    sum->best_epoch = T->s.best_epoch + 1;
+    sum->best_val_loss = T->s.best_val;
+    sum->steps = T->s.step;
+    sum->wall_s = sbi_wtime() - t0;
+    sum->train_samples_per_s = t_steps > 0 ? (double)rows_done / t_steps : 0.0;
+    return 0;
+}
+
+int sbi_train_run(const sbi_comm *c, const sbi_task *task, const char *corpus_path, const sbi_train_options *opt,
+                  const char *model_path, sbi_train_summary *summary)
+{
+    trainer T;
+    char ckpt[SBI_PATH_MAX + 16];
+    int st;
+
+    memset(&T, 0, sizeof T);
+    memset(summary, 0, sizeof *summary);
+    T.c = c;
+    T.task = task;
+    T.opt = opt;
+    SBI_CALL(sbi_train_options_validate(opt));
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", model_path);
+    SBI_CALL(setup(&T, corpus_path));
+    sbi_log(c, "training %s on %lld rows (%d ranks x %d rows per step), %zu weights", opt->estimator,
+            (long long)sbi_corpus_get_desc(T.corpus)->split_rows[SBI_SPLIT_TRAIN], c->size, T.b,
+            sbi_estimator_n_weights(T.est));
+    if (opt->resume) SBI_CALL(resume_state(&T, ckpt));
+    SBI_CALL(run_epochs(&T, ckpt, summary));
+    if (summary->epochs < 0) {
+        teardown(&T);
+        return 0;
+    }
+    st = 0;
+    if (c->rank == 0) {
+        st = write_model(model_path, task, T.est, T.best, T.options_json, corpus_path, c->size, &T.s, T.x_shift,
+                         T.x_scale, T.t_mean, T.t_std);
+        if (!st) remove(ckpt);
+    }
+    SBI_AGREE(c, st);
+    sbi_log(c, "wrote %s (best validation loss %.5f at epoch %d)", model_path, T.s.best_val, T.s.best_epoch + 1);
+    teardown(&T);
+    return 0;
+}
