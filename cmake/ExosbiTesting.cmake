@@ -9,7 +9,7 @@ set(EXOSBI_TEST_ENV OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 OMPI_MCA_hwloc_base
 if(EXOSBI_TEST_ROOT_ENV)
   list(APPEND EXOSBI_TEST_ENV OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
        OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-       OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1)
+       OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_odls_base_sigkill_timeout=0)
 endif()
 if(EXOSBI_SANITIZE)
   list(APPEND EXOSBI_TEST_ENV
@@ -74,4 +74,20 @@ function(sbi_add_test_exe name)
   else()
     target_link_libraries(${name} PRIVATE exosbi_lib)
   endif()
+endfunction()
+
+# sbi_add_script_test(NAME n SCRIPT path [ARGS a...] [LABELS l...] [PROCESSORS p] [TIMEOUT s])
+# A bash script that launches exosbi itself (through mpiexec); it gets the same
+# environment as the MPI tests, with EXOSBI_EXE pointing at the binary.
+function(sbi_add_script_test)
+  cmake_parse_arguments(T "" "NAME;SCRIPT;PROCESSORS;TIMEOUT" "ARGS;LABELS" ${ARGN})
+  if(NOT T_PROCESSORS)
+    set(T_PROCESSORS 2)
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 600)
+  endif()
+  add_test(NAME ${T_NAME} COMMAND /bin/bash ${T_SCRIPT} ${T_ARGS} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT "${EXOSBI_TEST_ENV}" PROCESSORS ${T_PROCESSORS}
+    LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
 endfunction()

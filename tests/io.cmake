@@ -18,12 +18,9 @@ foreach(np 1 2 4)
 endforeach()
 
 # End to end through the command line.  The scripts launch mpiexec themselves
-# (Open MPI refuses an mpiexec inside another), so they are plain tests with
-# the MPI test environment.
+# (Open MPI refuses an mpiexec inside another).
 foreach(script ranks resume shards errors)
-  add_test(NAME io_corpus_cli_${script}
-           COMMAND /bin/bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_corpus_${script}.sh ${MPIEXEC_EXECUTABLE}
-                   ${EXOSBI_IO_WORK}/cli_${script})
-  set_tests_properties(io_corpus_cli_${script} PROPERTIES ENVIRONMENT "${EXOSBI_TEST_ENV}" PROCESSORS 4
-                       LABELS "io;mpi" TIMEOUT 300)
+  sbi_add_script_test(NAME io_corpus_cli_${script} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_corpus_${script}.sh
+                      ARGS ${MPIEXEC_EXECUTABLE} ${EXOSBI_IO_WORK}/cli_${script} LABELS "io;mpi" PROCESSORS 4
+                      TIMEOUT 300)
 endforeach()

@@ -6,6 +6,7 @@
  *                          batches_done, invalid_redrawn, shard_index, shard_count,
  *                          index_begin, index_end, creator (version, git sha, ranks)
  *   /parameters/names      (n_params) strings
+ *   /datasets/<name>       attrs: index (position in the observation vector), offset (first column), size
  *   /datasets/<name>/coordinates (size) float64, present when the dataset has coordinates
  *   /datasets/<name>/uncertainty (size) float64
  *   /<split>/theta         (n_split, n_params) float64, physical
@@ -16,7 +17,15 @@
  *   /normalization/x/{median,iqr,mean,std}        (n_outputs) float64, training split
  *   /normalization/theta_unconstrained/{mean,std} (n_params) float64
  * <split> is train, validation, test.  Rows of a split are in increasing sim_index.
+ * A shard (shard_count > 0) has no /normalization.
  * This module knows nothing of tasks: callers describe the layout with plain arrays.
+ *
+ * The file goes through the MPI-IO driver with collective metadata; datasets
+ * are contiguous and allocated at creation, and objects of 1 MiB or more are
+ * aligned on 1 MiB (EXOSBI_HDF5_ALIGNMENT=bytes in the environment changes
+ * that, for a parallel file system's stripe size, say).  Errors raised on one
+ * rank inside a collective call are agreed, so every rank returns the same
+ * verdict (the others get SBI_ERR_REMOTE | code).
  */
 #ifndef EXOSBI_CORPUS_H
 #define EXOSBI_CORPUS_H

@@ -138,7 +138,7 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
     char **names = NULL, **paths = NULL;
     sbi_task *t = NULL;
     double *truth = NULL, t0 = sbi_wtime();
-    int ch;
+    int ch, sbc_given = 0;
 
     optind = 0;
     opterr = 0;
@@ -147,7 +147,10 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
         case 'o': dir = optarg; break;
         case 'n': SBI_CALL(sbi_cli_parse_int64("run", "-n", optarg, &n_sims)); break;
         case O_MAXE: SBI_CALL(sbi_cli_parse_int64("run", "--max-epochs", optarg, &max_epochs)); break;
-        case O_SBCS: SBI_CALL(sbi_cli_parse_int64("run", "--sbc-samples", optarg, &sbc_samples)); break;
+        case O_SBCS:
+            SBI_CALL(sbi_cli_parse_int64("run", "--sbc-samples", optarg, &sbc_samples));
+            sbc_given = 1;
+            break;
         case O_SAMPLES: SBI_CALL(sbi_cli_parse_int64("run", "--samples", optarg, &n_samples)); break;
         case 'q': sbi_cli_common_option("--quiet"); break;
         case 'v': sbi_cli_common_option("--verbose"); break;
@@ -161,6 +164,10 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
     if (!dir) return sbi_cli_usage_error("run", "missing -o DIR");
     if (sbc_samples < 1 || n_samples < 1) return sbi_cli_usage_error("run", "sample counts must be positive");
     SBI_CALL(sbi_task_load(argv[optind], &t));
+    if (!sbc_given) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(t->training, "sbc_samples");
+        if (cJSON_IsNumber(v) && v->valuedouble >= 1) sbc_samples = (int64_t)v->valuedouble;
+    }
     if (n_sims > 0) SBI_CALL(sbi_task_set_n_simulations(t, n_sims));
     {
         int st = 0;

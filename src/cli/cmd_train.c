@@ -102,7 +102,14 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
             SBI_CALL(sbi_cli_parse_double("train", "--min-learning-rate", v, &opt.min_learning_rate));
             break;
         default:
-            SBI_CALL(sbi_cli_parse_int64("train", "option", v, &iv));
+            {
+                const char *name = "option";
+                for (int k = 0; longopts[k].name; ++k)
+                    if (longopts[k].val == flags[i].key) name = longopts[k].name;
+                char opt_text[64];
+                snprintf(opt_text, sizeof opt_text, "--%s", name);
+                SBI_CALL(sbi_cli_parse_int64("train", opt_text, v, &iv));
+            }
             switch (flags[i].key) {
             case O_BS: opt.batch_size = (int)iv; break;
             case O_MAXE: opt.max_epochs = (int)iv; break;
