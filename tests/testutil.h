@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "exosbi/core.h"
+
 static int sbi_test_failures = 0;
 static int sbi_test_checks = 0;
 

@@ -37,6 +37,11 @@ typedef struct sbi_simulate_options {
     int force;             /* overwrite a complete PATH (never a PATH.partial: that needs --resume or deleting) */
 } sbi_simulate_options;
 
+/* n_simulations: rows in the file (the shard's for a shard); wall_s: the whole
+ * run; simulations_per_s: rows simulated by this run (not those found done on
+ * --resume) per wall second; write_s: the slowest rank's time inside corpus
+ * writes (rows, progress flushes, statistics); write_mb_per_s: the row bytes
+ * of all ranks / write_s, in 10^6 bytes per second. */
 typedef struct sbi_simulate_summary {
     int64_t n_simulations;
     double wall_s, simulations_per_s, write_mb_per_s, write_s;
@@ -49,6 +54,12 @@ typedef struct sbi_simulate_summary {
  * out_path.partial is SBI_ERR_INPUT, and so is an existing out_path unless
  * opt->force.  Shard I of K holds simulations [I*n/K, (I+1)*n/K) and no
  * normalisation statistics (sbi_simulate_merge computes them).  The
+ * statistics cover the training split: per output column the exact median
+ * and IQR (q75 - q25, linear interpolation) of the first 2^20 training rows,
+ * and the mean and population standard deviation of all of them; the same
+ * mean and standard deviation of theta_unconstrained.  They are bitwise the
+ * same for any number of ranks.  Rows are written, and progress flushed, a
+ * few batches at a time (about two seconds of work per flush).  The
  * environment variable EXOSBI_TEST_KILL_AFTER_BATCHES=N makes every rank
  * SIGKILL itself after N batches (the resume tests use it). */
 int sbi_simulate_run(const sbi_comm *c, const sbi_task *task, const sbi_simulate_options *opt, const char *out_path,

@@ -820,7 +820,7 @@ int sbi_corpus_write_rows(sbi_corpus k, int split, int64_t row0, int64_t count, 
 {
     const sbi_corpus_desc *d = &k->desc;
     const double *thetas[3] = {theta, theta_cube, theta_unc};
-    double t0 = sbi_wtime();
+    double t0;
     int st = 0, e;
 
     if (!k->writer) st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "%s is open read-only", k->path);
@@ -830,8 +830,10 @@ int sbi_corpus_write_rows(sbi_corpus k, int split, int64_t row0, int64_t count, 
                         (long long)(row0 + count), split, split >= 0 && split <= 2 ? (long long)d->split_rows[split] : 0LL);
     else if (count > 0 && (!theta || !theta_cube || !theta_unc || !x || !sim_index))
         st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "%s: a row array is missing", k->file_path);
-    /* Argument errors are agreed before any collective call. */
+    /* Argument errors are agreed before any collective call.  The agreement
+     * also waits for the slowest rank, which is not time spent writing. */
     SBI_AGREE(&k->comm, st);
+    t0 = sbi_wtime();
 
     for (int t = 0; t < 3; ++t) {
         e = write_block(k, k->theta[split][t], H5T_NATIVE_DOUBLE, 2, row0, count, d->n_params, 0, d->n_params,
@@ -853,10 +855,11 @@ int sbi_corpus_write_rows(sbi_corpus k, int split, int64_t row0, int64_t count, 
 
 int sbi_corpus_mark_progress(sbi_corpus k, int64_t batches_done, int64_t invalid_redrawn)
 {
-    double t0 = sbi_wtime();
+    double t0;
     int st = 0, e;
     SBI_AGREE(&k->comm, k->writer ? 0 : sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__,
                                                    "%s is open read-only", k->path));
+    t0 = sbi_wtime();
     st = sbi__h5_attr_put_int64(k->file, "batches_done", batches_done);
     e = sbi__h5_attr_put_int64(k->file, "invalid_redrawn", invalid_redrawn);
     if (!st) st = e;
@@ -906,12 +909,13 @@ int sbi_corpus_write_stats(sbi_corpus k, const double *x_median, const double *x
                            const double *x_std, const double *theta_mean, const double *theta_std)
 {
     const double *arrays[N_STATS] = {x_median, x_iqr, x_mean, x_std, theta_mean, theta_std};
-    double t0 = sbi_wtime();
+    double t0;
     int st = 0;
     if (!k->writer) st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "%s is open read-only", k->path);
     for (int i = 0; !st && i < N_STATS; ++i)
         if (!arrays[i]) st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "missing statistics array");
     SBI_AGREE(&k->comm, st);
+    t0 = sbi_wtime();
     st = write_stats_impl(k, arrays);
     k->io_s += sbi_wtime() - t0;
     SBI_AGREE(&k->comm, st);

@@ -476,18 +476,21 @@ static int validate(trainer *T, double *val_loss)
     loader *L = &T->val;
     const int mb = sbi_estimator_get_config(T->est)->max_batch;
     double sums[2] = {0.0, 0.0};
-    for (int64_t first = 0; first < L->nrows; first += L->cap_rows) {
-        int64_t n = L->nrows - first < L->cap_rows ? L->nrows - first : L->cap_rows;
-        int st = loader_read(L, first, n, 0);
-        SBI_AGREE(T->c, st);
-        for (int64_t s = 0; s < n; s += mb) {
+    int64_t chunks = (L->nrows + L->cap_rows - 1) / L->cap_rows, all_chunks = chunks;
+    /* Every rank runs the same number of agreement rounds, however its shard divides. */
+    SBI_CALL_MPI(MPI_Allreduce(&chunks, &all_chunks, 1, MPI_INT64_T, MPI_MAX, T->c->comm));
+    for (int64_t ch = 0; ch < all_chunks; ++ch) {
+        int64_t first = ch * L->cap_rows;
+        int64_t n = first >= L->nrows ? 0 : (L->nrows - first < L->cap_rows ? L->nrows - first : L->cap_rows);
+        int st = n > 0 ? loader_read(L, first, n, 0) : 0;
+        for (int64_t s = 0; s < n && !st; s += mb) {
             int k = (int)(n - s < mb ? n - s : mb);
-            SBI_CALL(sbi_estimator_forward(T->est, L->xc + (size_t)s * T->X, L->tc + (size_t)s * T->D, k, T->logq));
-            for (int i = 0; i < k; ++i) sums[0] -= (double)T->logq[i];
+            st = sbi_estimator_forward(T->est, L->xc + (size_t)s * T->X, L->tc + (size_t)s * T->D, k, T->logq);
+            for (int i = 0; i < k && !st; ++i) sums[0] -= (double)T->logq[i];
             sums[1] += k;
         }
+        SBI_AGREE(T->c, st);
     }
-    if (L->nrows == 0) SBI_AGREE(T->c, 0);
     SBI_CALL(sbi_comm_sum_double(T->c, sums, 2));
     SBI_CHECK(sums[1] > 0, SBI_ERR_INPUT, "the validation split is empty: give simulation.splits a validation part");
     *val_loss = sums[0] / sums[1];
@@ -705,26 +708,33 @@ static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
         SBI_AGREE(T->c, st);
         sbi_progress_start(&prog, T->c, "train", steps_per_epoch);
         while (step_in_epoch < steps_per_epoch) {
-            double ts = sbi_wtime(), local = 0.0, loss_buf[1];
+            double ts = sbi_wtime(), local = 0.0, red[2], loss_buf[1];
+            /* Ranks change cache groups at different steps, so a failure here is not
+             * agreed on the spot: it rides on the per-step loss reduction below. */
+            st = 0;
             if (pos + T->b > T->train.cached_rows) {
                 ++grp;
                 pos = 0;
                 st = loader_group(&T->train, grp, o->seed, epoch, T->c->rank);
-                SBI_AGREE(T->c, st);
             }
-            gather_batch(T, pos);
-            pos += T->b;
             sbi_estimator_zero_grad(T->est);
-            SBI_CALL(sbi_estimator_forward(T->est, T->xb, T->tb, T->b, T->logq));
-            for (int i = 0; i < T->b; ++i) local -= (double)T->logq[i];
-            SBI_CALL(sbi_estimator_backward(T->est, T->dlogq, T->b));
+            if (!st) {
+                gather_batch(T, pos);
+                pos += T->b;
+                st = sbi_estimator_forward(T->est, T->xb, T->tb, T->b, T->logq);
+                if (!st) st = sbi_estimator_backward(T->est, T->dlogq, T->b);
+                for (int i = 0; i < T->b; ++i) local -= (double)T->logq[i];
+            }
             SBI_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, g, (int)n, SBI_MPI_REAL, MPI_SUM, T->c->comm));
-            loss_buf[0] = local;
-            SBI_CALL(sbi_comm_sum_double(T->c, loss_buf, 1));
+            red[0] = local;
+            red[1] = st ? 1.0 : 0.0;
+            SBI_CALL(sbi_comm_sum_double(T->c, red, 2));
+            if (red[1] > 0) SBI_AGREE(T->c, st);
+            loss_buf[0] = red[0];
             SBI_CHECK(isfinite(loss_buf[0]), SBI_ERR_INTERNAL,
                       "training diverged: non-finite loss at epoch %d, step %lld; lower the learning rate "
                       "(now %g) or check the corpus for extreme values", epoch + 1, (long long)T->s.step,
-                      o->learning_rate);
+                      T->s.lr);
             loss_sum += loss_buf[0];
             if (o->clip_norm > 0) sbi_clip_grad_norm(g, n, o->clip_norm);
             T->s.step += 1;
@@ -808,6 +818,10 @@ int sbi_train_run(const sbi_comm *c, const sbi_task *task, const char *corpus_pa
     sbi_log(c, "training %s on %lld rows (%d ranks x %d rows per step), %zu weights", opt->estimator,
             (long long)sbi_corpus_get_desc(T.corpus)->split_rows[SBI_SPLIT_TRAIN], c->size, T.b,
             sbi_estimator_n_weights(T.est));
+    if (T.train.n_groups > 1)
+        sbi_log(c, "streaming: each rank's %lld training rows are read in %lld groups of up to %lld rows "
+                   "(--cache-mb %d)", (long long)T.train.nrows, (long long)T.train.n_groups,
+                (long long)T.train.cap_rows, opt->cache_mb);
     if (opt->resume) SBI_CALL(resume_state(&T, ckpt));
     SBI_CALL(run_epochs(&T, ckpt, summary));
     if (summary->epochs < 0) {

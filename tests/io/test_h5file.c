@@ -120,6 +120,8 @@ static void test_round_trip(void)
     SBI_ASSERT_EQ_INT(iv, 8);
     SBI_ASSERT_OK(sbi_h5r_attr_int64(r, NULL, "format_version", &iv));
     SBI_ASSERT_EQ_INT(iv, 3);
+    free(dr);
+    dr = NULL;
     /* Missing things are SBI_ERR_IO naming the file. */
     ASSERT_IO_ERROR(sbi_h5r_attr_int64(r, NULL, "nope", &iv), path);
     ASSERT_IO_ERROR(sbi_h5r_double(r, "history/none", &dr, NULL, NULL), path);
