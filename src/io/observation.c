@@ -85,8 +85,10 @@ int sbi_observation_read_text(const char *path, sbi_observation *obs)
     }
     if (obs->uncertainty)
         for (int64_t i = 0; i < obs->n; ++i)
-            SBI_CHECK(obs->uncertainty[i] >= 0, SBI_ERR_INPUT, "%s: row %lld: negative uncertainty", path,
-                      (long long)i + 1);
+            if (!(obs->uncertainty[i] >= 0)) {
+                sbi_observation_free(obs);
+                SBI_RAISE(SBI_ERR_INPUT, "%s: row %lld: negative uncertainty", path, (long long)i + 1);
+            }
     return 0;
 }
 
