@@ -29,7 +29,7 @@ typedef float sbi_real;
 #endif
 
 typedef struct sbi_estimator_config {
-    char family[32];   /* "affine" (affine coupling flow) */
+    char family[32];   /* "affine" (affine coupling), "nsf" (spline coupling), "maf" (masked autoregressive) */
     int n_params;      /* D */
     int n_inputs;      /* X */
     int embed_dim;     /* E: width of the embedding fed to the flow */
@@ -40,6 +40,12 @@ typedef struct sbi_estimator_config {
     int hidden_layers; /* hidden layers of each conditioner (>= 1) */
     uint64_t seed;     /* weight initialisation */
     int max_batch;     /* activations are sized for this many rows */
+    /* Added after the first model files; optional in JSON, with the defaults below. */
+    char embedding[16]; /* "mlp" (default: embed_hidden x embed_layers residual MLP) or "conv1d"
+                           (conv 1->32 k5, ReLU, pool 2, conv 32->64 k5, ReLU, pool 2, linear -> E;
+                           needs n_inputs >= 16; ignores embed_hidden and embed_layers) */
+    int n_bins;         /* spline bins of "nsf" (default 10) */
+    double tail_bound;  /* splines act on [-tail_bound, tail_bound], identity outside (default 3) */
 } sbi_estimator_config;
 
 /* Defaults for a family and problem size. */
@@ -87,7 +93,7 @@ int sbi_estimator_inverse(sbi_estimator est, const sbi_real *x, const sbi_real *
  * until sbi_estimator_destroy. */
 int sbi_estimator_n_tensors(sbi_estimator est);
 const sbi_tensor_info *sbi_estimator_tensors(sbi_estimator est);
-/* Estimator families compiled in ("affine", ...), for help texts; NULL past the end. */
+/* Estimator families compiled in ("affine", "nsf", "maf"), for help texts; NULL past the end. */
 const char *sbi_estimator_family_name(int i);
 
 /* ---- implementing a family ----

@@ -167,4 +167,72 @@ void sbi_mlp_forward(sbi_mlp *m, const sbi_real *inp, int B);
  * zero (sbi_layout_zero_dacts). */
 void sbi_mlp_backward(sbi_mlp *m, sbi_real *dinp, const sbi_real *inp, int B);
 
+/* ---- 1-D convolution and max pooling ----------------------------------- */
+
+/* Sequences are channels-last: row b of a (B, L, C) activation holds L
+ * positions of C channels each, position l at [b * L * C + l * C].  A
+ * convolution has kernel width K, stride 1 and no padding, so it maps L
+ * positions to L_out = L - K + 1; its weights are (C_out, K, C_in) and its
+ * bias (C_out).  In this layout the receptive field of output position l is
+ * the contiguous run inp[l * C_in .. (l + K) * C_in), so the im2col matrix
+ * is a sequence of copies and the convolution one gemm over all B * L_out
+ * positions. */
+
+/* out (B, L_out, C_out) = conv1d(inp (B, L, C_in)); cols (B, L_out, K C_in)
+ * receives the im2col matrix, which backward reads.  One gemm. */
+void sbi_conv1d_forward(sbi_real *out, sbi_real *cols, const sbi_real *inp, const sbi_real *w, const sbi_real *b,
+                        int B, int L, int C_in, int C_out, int K);
+/* The direct loop nest, kept as the oracle of sbi_conv1d_forward. */
+void sbi_conv1d_forward_ref(sbi_real *out, const sbi_real *inp, const sbi_real *w, const sbi_real *b, int B, int L,
+                            int C_in, int C_out, int K);
+/* dw (C_out, K C_in) += dout^T @ cols;  db (C_out) += column sums of dout;
+ * dinp (B, L, C_in) += the transposed convolution of dout, formed in dcols
+ * (B, L_out, K C_in), which is overwritten.  dinp (with dcols) and db may be
+ * NULL when not wanted. */
+void sbi_conv1d_backward(sbi_real *dinp, sbi_real *dcols, sbi_real *dw, sbi_real *db, const sbi_real *dout,
+                         const sbi_real *cols, const sbi_real *w, int B, int L, int C_in, int C_out, int K);
+/* The direct loop nest of the same gradients (accumulating, dinp may be
+ * NULL), kept as the oracle of sbi_conv1d_backward. */
+void sbi_conv1d_backward_ref(sbi_real *dinp, sbi_real *dw, sbi_real *db, const sbi_real *dout, const sbi_real *inp,
+                             const sbi_real *w, int B, int L, int C_in, int C_out, int K);
+
+/* Max pooling over non-overlapping windows of P positions:
+ * out (B, L / P, C), trailing positions that fill no window are dropped. */
+void sbi_maxpool1d_forward(sbi_real *out, const sbi_real *inp, int B, int L, int C, int P);
+/* dinp (B, L, C) += dout routed to the first maximum of each window. */
+void sbi_maxpool1d_backward(sbi_real *dinp, const sbi_real *dout, const sbi_real *inp, int B, int L, int C, int P);
+
+/* The convolutional encoder of a single-channel sequence of L values:
+ *   conv1d(1 -> C1, K) + ReLU + maxpool P -> conv1d(C1 -> C2, K) + ReLU
+ *   + maxpool P -> flatten -> linear(-> E).
+ * Weights "<name>.conv0.w/b", "<name>.conv1.w/b", "<name>.proj.w/b". */
+typedef struct sbi_conv_encoder {
+    int L, C1, C2, K, P, E;
+    int L1, Q1, L2, Q2;                 /* conv0 output, pool0 output, conv1 output, pool1 output lengths */
+    sbi_real *w0, *dw0, *b0, *db0;      /* (C1, K, 1), (C1) */
+    sbi_real *w1, *dw1, *b1, *db1;      /* (C2, K, C1), (C2) */
+    sbi_real *wp, *dwp, *bp, *dbp;      /* (E, Q2 C2), (E) */
+    sbi_real *cols0, *dcols0;           /* (max_batch, L1, K) im2col of the input */
+    sbi_real *c0, *dc0;                 /* (max_batch, L1, C1) conv0 output */
+    sbi_real *r0, *dr0;                 /* (max_batch, L1, C1) ReLU */
+    sbi_real *q0, *dq0;                 /* (max_batch, Q1, C1) pooled */
+    sbi_real *cols1, *dcols1;           /* (max_batch, L2, K C1) im2col of q0 */
+    sbi_real *c1, *dc1;                 /* (max_batch, L2, C2) conv1 output */
+    sbi_real *r1, *dr1;                 /* (max_batch, L2, C2) ReLU */
+    sbi_real *q1, *dq1;                 /* (max_batch, Q2, C2) pooled, read flat as (Q2 C2) */
+    sbi_real *out, *dout;               /* (max_batch, E) */
+} sbi_conv_encoder;
+
+/* Smallest sequence the encoder accepts for kernel K and pool P. */
+int sbi_conv_encoder_min_length(int K, int P);
+/* Reserve the encoder's weights and activations in lay; SBI_ERR_INPUT when
+ * L is too short for two convolutions and poolings. */
+int sbi_conv_encoder_layout(sbi_conv_encoder *c, sbi_layout *lay, const char *name, int L, int C1, int C2, int K,
+                            int P, int E);
+/* c->out (B, E) = encoder(inp (B, L)); caches every stage for backward. */
+void sbi_conv_encoder_forward(sbi_conv_encoder *c, const sbi_real *inp, int B);
+/* Backward from c->dout (B, E), which the caller has accumulated; weight
+ * gradients +=.  The input is data, so no input gradient is formed. */
+void sbi_conv_encoder_backward(sbi_conv_encoder *c, int B);
+
 #endif

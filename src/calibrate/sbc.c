@@ -1,10 +1,11 @@
-/* Simulation-based calibration: ranks, histograms and coverage of held-out cases. */
+/* Simulation-based calibration: ranks, histograms, coverage and TARP of held-out cases. */
 #include "exosbi/calibrate.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "calibrate/calibrate_impl.h"
 #include "exosbi/corpus.h"
 #include "exosbi/h5file.h"
 
@@ -19,6 +20,7 @@ void sbi_sbc_options_default(sbi_sbc_options *o)
     o->levels[2] = 0.95;
     o->n_bins = 20;
     o->seed = 0x5bc;
+    o->n_alpha = 101;
 }
 
 void sbi_sbc_summary_free(sbi_sbc_summary *s)
@@ -27,18 +29,17 @@ void sbi_sbc_summary_free(sbi_sbc_summary *s)
     s->normalized_mean_rank_error = NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
+int sbi__cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-/* Linear-interpolated quantile of sorted values. */
-static double quantile_sorted(const double *s, int n, double q)
+double sbi__quantile_sorted(const double *s, int64_t n, double q)
 {
-    double pos = q * (n - 1);
-    int i = (int)floor(pos);
-    double f = pos - i;
+    double pos = q * (double)(n - 1);
+    int64_t i = (int64_t)floor(pos);
+    double f = pos - (double)i;
     if (i >= n - 1) return s[n - 1];
     if (i < 0) return s[0];
     return s[i] + f * (s[i + 1] - s[i]);
@@ -51,18 +52,54 @@ void sbi_sbc_coverage_from_samples(int n_samples, int D, const double *samples, 
     if (!col) return;
     for (int j = 0; j < D; ++j) {
         for (int s = 0; s < n_samples; ++s) col[s] = samples[(size_t)s * D + j];
-        qsort(col, (size_t)n_samples, sizeof *col, cmp_double);
+        qsort(col, (size_t)n_samples, sizeof *col, sbi__cmp_double);
         for (int l = 0; l < n_levels; ++l) {
-            double lo = quantile_sorted(col, n_samples, 0.5 * (1.0 - levels[l]));
-            double hi = quantile_sorted(col, n_samples, 0.5 * (1.0 + levels[l]));
+            double lo = sbi__quantile_sorted(col, n_samples, 0.5 * (1.0 - levels[l]));
+            double hi = sbi__quantile_sorted(col, n_samples, 0.5 * (1.0 + levels[l]));
             covered[l * D + j] = truth[j] >= lo && truth[j] <= hi;
         }
     }
     free(col);
 }
 
-/* Gather `count` rows of `width` items per rank to rank 0 (in rank order). */
-static int gather_rows(const sbi_comm *c, const void *mine, int64_t count, int width, MPI_Datatype type,
+double sbi_tarp_fraction(int n_samples, int D, const double *samples, const double *truth, const double *ref)
+{
+    double d_true = 0.0;
+    int64_t closer = 0;
+    for (int j = 0; j < D; ++j) d_true += (truth[j] - ref[j]) * (truth[j] - ref[j]);
+    for (int s = 0; s < n_samples; ++s) {
+        double d = 0.0;
+        for (int j = 0; j < D; ++j) {
+            double v = samples[(size_t)s * D + j] - ref[j];
+            d += v * v;
+        }
+        closer += d < d_true;
+    }
+    return (double)closer / (double)n_samples;
+}
+
+double sbi_tarp_ecp(int64_t n_cases, const double *f, int n_alpha, double *alpha, double *ecp)
+{
+    double worst = 0.0;
+    for (int k = 0; k < n_alpha; ++k) {
+        int64_t below = 0;
+        alpha[k] = (double)k / (double)(n_alpha - 1);
+        for (int64_t i = 0; i < n_cases; ++i) below += f[i] < alpha[k];
+        ecp[k] = n_cases ? (double)below / (double)n_cases : 0.0;
+        if (fabs(ecp[k] - alpha[k]) > worst) worst = fabs(ecp[k] - alpha[k]);
+    }
+    return worst;
+}
+
+/* Map physical rows (n, D) in place to the model's standardised unconstrained space. */
+static void to_standardized(const sbi_model *m, int64_t n, double *theta)
+{
+    sbi_space_physical_to_unconstrained(m->task, n, theta, theta);
+    for (int64_t i = 0; i < n; ++i)
+        for (int j = 0; j < m->D; ++j) theta[i * m->D + j] = (theta[i * m->D + j] - m->theta_mean[j]) / m->theta_std[j];
+}
+
+int sbi__gather_rows(const sbi_comm *c, const void *mine, int64_t count, int width, MPI_Datatype type,
                        size_t item_bytes, void *all)
 {
     int *counts = NULL, *displs = NULL, n = (int)(count * width);
@@ -87,11 +124,11 @@ static int gather_rows(const sbi_comm *c, const void *mine, int64_t count, int w
 
 static int write_report(const char *path, const sbi_model *m, const sbi_sbc_options *o, int64_t n, const int64_t *ranks,
                         const double *truths, const double *means, const int64_t *sim_index, const int *covered,
-                        sbi_sbc_summary *sum)
+                        const double *tarp_f, const double *tarp_ref, sbi_sbc_summary *sum)
 {
     const int D = m->D, L = o->n_levels, NB = o->n_bins;
     int64_t *hist;
-    double *cov_pp, *mean_rank, *nmre;
+    double *cov_pp, *mean_rank, *nmre, *alpha, *ecp;
     int64_t dims2[2], dims1[1];
     sbi_h5w w = NULL;
     const char **names;
@@ -121,6 +158,9 @@ static int write_report(const char *path, const sbi_model *m, const sbi_sbc_opti
         sum->coverage[l] = tot / D;
     }
     memcpy(sum->normalized_mean_rank_error, nmre, (size_t)D * sizeof *nmre);
+    SBI_MALLOC(alpha, o->n_alpha);
+    SBI_MALLOC(ecp, o->n_alpha);
+    sum->tarp_max_distance = sbi_tarp_ecp(n, tarp_f, o->n_alpha, alpha, ecp);
 
     SBI_CALL(sbi_h5w_create(path, SBI_SBC_FORMAT, 1, &w));
     {
@@ -133,6 +173,7 @@ static int write_report(const char *path, const sbi_model *m, const sbi_sbc_opti
     SBI_CALL(sbi_h5w_attr_int64(w, NULL, "n_cases", n));
     SBI_CALL(sbi_h5w_attr_int64(w, NULL, "n_samples", o->n_samples));
     SBI_CALL(sbi_h5w_attr_int64(w, NULL, "seed", (int64_t)o->seed));
+    SBI_CALL(sbi_h5w_attr_double(w, NULL, "tarp_max_distance", sum->tarp_max_distance));
     dims2[0] = n;
     dims2[1] = D;
     SBI_CALL(sbi_h5w_int64(w, "ranks", 2, dims2, ranks));
@@ -156,7 +197,17 @@ static int write_report(const char *path, const sbi_model *m, const sbi_sbc_opti
     for (int j = 0; j < D; ++j) names[j] = m->task->params[j].name;
     SBI_CALL(sbi_h5w_strings(w, "parameters/names", D, names));
     free(names);
+    dims1[0] = o->n_alpha;
+    SBI_CALL(sbi_h5w_double(w, "tarp/alpha", 1, dims1, alpha));
+    SBI_CALL(sbi_h5w_double(w, "tarp/ecp", 1, dims1, ecp));
+    dims1[0] = n;
+    SBI_CALL(sbi_h5w_double(w, "tarp/f", 1, dims1, tarp_f));
+    dims2[0] = n;
+    dims2[1] = D;
+    SBI_CALL(sbi_h5w_double(w, "tarp/references", 2, dims2, tarp_ref));
     SBI_CALL(sbi_h5w_commit(&w));
+    free(alpha);
+    free(ecp);
     free(hist);
     free(cov_pp);
     free(mean_rank);
@@ -173,7 +224,7 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     int64_t n_cases;
     sbi_shard sh;
     int st, D, L = o->n_levels;
-    double *theta = NULL, *samples = NULL, *xd = NULL, *means = NULL;
+    double *theta = NULL, *samples = NULL, *xd = NULL, *means = NULL, *tarp_f = NULL, *tarp_ref = NULL, *zt = NULL;
     float *xf = NULL;
     int64_t *ranks = NULL, *sidx = NULL;
     int *covered = NULL;
@@ -183,6 +234,7 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     memset(sum, 0, sizeof *sum);
     SBI_CHECK(o->n_samples >= 1 && o->n_levels >= 1 && o->n_levels <= SBI_MAX_LEVELS && o->n_bins >= 1,
               SBI_ERR_INPUT, "sbc: --samples and --levels must be positive");
+    SBI_CHECK(o->n_alpha >= 2, SBI_ERR_INPUT, "sbc: the TARP grid needs at least 2 points");
     for (int l = 0; l < L; ++l)
         SBI_CHECK(o->levels[l] > 0 && o->levels[l] < 1, SBI_ERR_INPUT, "sbc: coverage level %g is not in (0, 1)",
                   o->levels[l]);
@@ -214,6 +266,9 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     SBI_MALLOC(ranks, (size_t)(sh.count ? sh.count : 1) * D);
     SBI_MALLOC(means, (size_t)(sh.count ? sh.count : 1) * D);
     SBI_MALLOC(covered, (size_t)(sh.count ? sh.count : 1) * L * D);
+    SBI_MALLOC(tarp_f, sh.count ? sh.count : 1);
+    SBI_MALLOC(tarp_ref, (size_t)(sh.count ? sh.count : 1) * D);
+    SBI_MALLOC(zt, D);
     st = sh.count ? sbi_corpus_read_rows(corpus, o->split, sh.offset, sh.count, 0, theta, xf, sidx) : 0;
     SBI_AGREE(c, st);
 
@@ -237,6 +292,14 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
             means[i * D + j] = mu / o->n_samples;
         }
         sbi_sbc_coverage_from_samples(o->n_samples, D, samples, t, L, o->levels, covered + i * L * D);
+        /* TARP works in the standardised unconstrained space, where every parameter has unit spread. */
+        sbi_rng_init(&rng, o->seed, (uint64_t)sidx[i], SBI_STREAM_SAMPLE, SBI_TARP_REFERENCE_SUB);
+        for (int j = 0; j < D; ++j)
+            tarp_ref[i * D + j] = SBI_TARP_REFERENCE_HALF_WIDTH * (2.0 * sbi_rng_uniform(&rng) - 1.0);
+        memcpy(zt, t, (size_t)D * sizeof *zt);
+        to_standardized(m, 1, zt);
+        to_standardized(m, o->n_samples, samples);
+        tarp_f[i] = sbi_tarp_fraction(o->n_samples, D, samples, zt, tarp_ref + i * D);
         sbi_progress_update(&prog, i + 1);
     }
     SBI_AGREE(c, st);
@@ -244,7 +307,7 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
 
     {
         int64_t *all_ranks = NULL, *all_sidx = NULL;
-        double *all_truths = NULL, *all_means = NULL;
+        double *all_truths = NULL, *all_means = NULL, *all_f = NULL, *all_ref = NULL;
         int *all_cov = NULL;
         if (c->rank == 0) {
             SBI_MALLOC(all_ranks, (size_t)n_cases * D);
@@ -252,25 +315,33 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
             SBI_MALLOC(all_truths, (size_t)n_cases * D);
             SBI_MALLOC(all_means, (size_t)n_cases * D);
             SBI_MALLOC(all_cov, (size_t)n_cases * L * D);
+            SBI_MALLOC(all_f, n_cases);
+            SBI_MALLOC(all_ref, (size_t)n_cases * D);
         }
-        SBI_CALL(gather_rows(c, ranks, sh.count, D, MPI_INT64_T, sizeof(int64_t), all_ranks));
-        SBI_CALL(gather_rows(c, sidx, sh.count, 1, MPI_INT64_T, sizeof(int64_t), all_sidx));
-        SBI_CALL(gather_rows(c, theta, sh.count, D, MPI_DOUBLE, sizeof(double), all_truths));
-        SBI_CALL(gather_rows(c, means, sh.count, D, MPI_DOUBLE, sizeof(double), all_means));
-        SBI_CALL(gather_rows(c, covered, sh.count, L * D, MPI_INT, sizeof(int), all_cov));
+        SBI_CALL(sbi__gather_rows(c, ranks, sh.count, D, MPI_INT64_T, sizeof(int64_t), all_ranks));
+        SBI_CALL(sbi__gather_rows(c, sidx, sh.count, 1, MPI_INT64_T, sizeof(int64_t), all_sidx));
+        SBI_CALL(sbi__gather_rows(c, theta, sh.count, D, MPI_DOUBLE, sizeof(double), all_truths));
+        SBI_CALL(sbi__gather_rows(c, means, sh.count, D, MPI_DOUBLE, sizeof(double), all_means));
+        SBI_CALL(sbi__gather_rows(c, covered, sh.count, L * D, MPI_INT, sizeof(int), all_cov));
+        SBI_CALL(sbi__gather_rows(c, tarp_f, sh.count, 1, MPI_DOUBLE, sizeof(double), all_f));
+        SBI_CALL(sbi__gather_rows(c, tarp_ref, sh.count, D, MPI_DOUBLE, sizeof(double), all_ref));
         SBI_MALLOC(sum->normalized_mean_rank_error, D);
         st = 0;
         if (c->rank == 0)
-            st = write_report(out_path, m, o, n_cases, all_ranks, all_truths, all_means, all_sidx, all_cov, sum);
+            st = write_report(out_path, m, o, n_cases, all_ranks, all_truths, all_means, all_sidx, all_cov, all_f,
+                              all_ref, sum);
         SBI_AGREE(c, st);
         free(all_ranks);
         free(all_sidx);
         free(all_truths);
         free(all_means);
         free(all_cov);
+        free(all_f);
+        free(all_ref);
     }
     SBI_CALL(sbi_comm_bcast(c, sum->coverage, sizeof sum->coverage, 0));
     SBI_CALL(sbi_comm_bcast(c, sum->normalized_mean_rank_error, (size_t)D * sizeof(double), 0));
+    SBI_CALL(sbi_comm_bcast(c, &sum->tarp_max_distance, sizeof sum->tarp_max_distance, 0));
     sum->n_cases = n_cases;
     sum->D = D;
     sum->n_levels = L;
@@ -285,6 +356,9 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     free(ranks);
     free(means);
     free(covered);
+    free(tarp_f);
+    free(tarp_ref);
+    free(zt);
     SBI_CALL(sbi_corpus_close(&corpus));
     sbi_model_destroy(&m);
     return 0;

@@ -14,6 +14,8 @@ int sbi_cli_merge(const sbi_comm *c, int argc, char **argv);
 int sbi_cli_train(const sbi_comm *c, int argc, char **argv);
 int sbi_cli_sbc(const sbi_comm *c, int argc, char **argv);
 int sbi_cli_infer(const sbi_comm *c, int argc, char **argv);
+int sbi_cli_predictive(const sbi_comm *c, int argc, char **argv);
+int sbi_cli_sensitivity(const sbi_comm *c, int argc, char **argv);
 int sbi_cli_inspect(const sbi_comm *c, int argc, char **argv);
 int sbi_cli_run(const sbi_comm *c, int argc, char **argv);
 

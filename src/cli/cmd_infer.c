@@ -19,17 +19,21 @@ static void help(void)
            "      --obs NAME=PATH   the file of dataset NAME (tasks with several datasets)\n"
            "      --samples N       number of posterior draws (10000)\n"
            "      --seed N          sampling seed (0)\n"
+           "      --ood-corpus FILE calibrate the out-of-distribution threshold on this corpus's\n"
+           "                        held-out rows (default: the corpus the model was trained on)\n"
+           "      --ood-rate P      false-alarm rate of that threshold (0.01)\n"
            "      --json            print the summary as JSON on stdout\n"
            "  -q, --quiet  -v, --verbose  -h, --help\n");
 }
 
 int sbi_cli_infer(const sbi_comm *c, int argc, char **argv)
 {
-    enum { O_OBS = 256, O_SAMPLES, O_SEED, O_JSON };
+    enum { O_OBS = 256, O_SAMPLES, O_SEED, O_JSON, O_OOD_CORPUS, O_OOD_RATE };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"obs", required_argument, 0, O_OBS},
         {"samples", required_argument, 0, O_SAMPLES}, {"seed", required_argument, 0, O_SEED},
-        {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
+        {"json", no_argument, 0, O_JSON}, {"ood-corpus", required_argument, 0, O_OOD_CORPUS},
+        {"ood-rate", required_argument, 0, O_OOD_RATE}, {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char *names[MAX_OBS], *paths[MAX_OBS];
     char buf[MAX_OBS][1024];
@@ -76,6 +80,11 @@ int sbi_cli_infer(const sbi_comm *c, int argc, char **argv)
             o.seed = (uint64_t)iv;
             break;
         case O_JSON: json = 1; break;
+        case O_OOD_CORPUS: o.ood_corpus = optarg; break;
+        case O_OOD_RATE:
+            SBI_CALL(sbi_cli_parse_double("infer", "--ood-rate", optarg, &o.ood_rate));
+            if (!(o.ood_rate > 0 && o.ood_rate < 1)) return sbi_cli_usage_error("infer", "--ood-rate must be in (0, 1)");
+            break;
         default: return sbi_cli_usage_error("infer", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
@@ -104,13 +113,21 @@ int sbi_cli_infer(const sbi_comm *c, int argc, char **argv)
                        "\"std\": %.9g}",
                        j ? ", " : "", task->params[j].name, r.median[j], r.lower68[j], r.upper68[j], r.mean[j],
                        r.std[j]);
-            printf("}}\n");
+            printf("}, \"ood\": {\"distance\": %.6g, \"threshold\": ", r.ood_distance);
+            if (r.ood_flag >= 0) printf("%.6g", r.ood_threshold);
+            else printf("null");
+            printf(", \"flag\": %d}}\n", r.ood_flag);
         } else {
             printf("%lld posterior samples in %.3f s -> %s\n", (long long)r.n_samples, r.sample_s, out);
             printf("%-16s %14s %14s %14s\n", "parameter", "median", "-68%", "+68%");
             for (int j = 0; j < r.D; ++j)
                 printf("%-16s %14.6g %14.6g %14.6g %s\n", task->params[j].name, r.median[j],
                        r.lower68[j] - r.median[j], r.upper68[j] - r.median[j], task->params[j].unit);
+            if (r.ood_flag >= 0)
+                printf("out-of-distribution distance %.3g (threshold %.3g): %s\n", r.ood_distance, r.ood_threshold,
+                       r.ood_flag ? "OUTSIDE the training support" : "inside the training support");
+            else
+                printf("out-of-distribution distance %.3g (no calibrated threshold)\n", r.ood_distance);
         }
         fflush(stdout);
     }

@@ -10,7 +10,8 @@ static void help(void)
 {
     printf("usage: exosbi sbc MODEL.h5 CORPUS.h5 -o SBC.h5 [options]\n\n"
            "Simulation-based calibration on held-out simulations: SBC ranks, rank histograms,\n"
-           "coverage of central credible intervals, mean rank and normalised mean-rank error.\n"
+           "coverage of central credible intervals, mean rank and normalised mean-rank error,\n"
+           "and the TARP expected-coverage curve with its largest distance from the diagonal.\n"
            "Cases are spread over the ranks; the report does not depend on the rank count.\n\n"
            "  -o, --output SBC.h5      the report\n"
            "      --split NAME         test (default), validation or train\n"
@@ -19,18 +20,21 @@ static void help(void)
            "      --levels A,B,...     coverage levels (0.5,0.8,0.95)\n"
            "      --bins N             rank histogram bins (20)\n"
            "      --seed N             sampling seed\n"
-           "      --json               print {n_cases, coverage, normalized_mean_rank_error} on stdout\n"
+           "      --tarp-points N      points of the TARP credibility grid from 0 to 1 (101)\n"
+           "      --json               print {n_cases, coverage, normalized_mean_rank_error,\n"
+           "                           tarp_max_distance} on stdout\n"
            "  -q, --quiet  -v, --verbose  -h, --help\n");
 }
 
 int sbi_cli_sbc(const sbi_comm *c, int argc, char **argv)
 {
-    enum { O_SPLIT = 256, O_SAMPLES, O_MAX, O_LEVELS, O_BINS, O_SEED, O_JSON };
+    enum { O_SPLIT = 256, O_SAMPLES, O_MAX, O_LEVELS, O_BINS, O_SEED, O_JSON, O_TARP };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"split", required_argument, 0, O_SPLIT},
         {"samples", required_argument, 0, O_SAMPLES}, {"max-cases", required_argument, 0, O_MAX},
         {"levels", required_argument, 0, O_LEVELS}, {"bins", required_argument, 0, O_BINS},
         {"seed", required_argument, 0, O_SEED}, {"json", no_argument, 0, O_JSON},
+        {"tarp-points", required_argument, 0, O_TARP},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     sbi_sbc_options o;
@@ -69,6 +73,11 @@ int sbi_cli_sbc(const sbi_comm *c, int argc, char **argv)
             if (iv < 1 || iv > 10000) return sbi_cli_usage_error("sbc", "--bins must be in 1..10000");
             o.n_bins = (int)iv;
             break;
+        case O_TARP:
+            SBI_CALL(sbi_cli_parse_int64("sbc", "--tarp-points", optarg, &iv));
+            if (iv < 2 || iv > 100001) return sbi_cli_usage_error("sbc", "--tarp-points must be in 2..100001");
+            o.n_alpha = (int)iv;
+            break;
         case O_SEED:
             SBI_CALL(sbi_cli_parse_int64("sbc", "--seed", optarg, &iv));
             o.seed = (uint64_t)iv;
@@ -95,12 +104,13 @@ int sbi_cli_sbc(const sbi_comm *c, int argc, char **argv)
             o.n_samples, s.wall_s);
     for (int l = 0; l < s.n_levels; ++l)
         sbi_log(c, "  coverage at %.2f: %.4f", s.levels[l], s.coverage[l]);
+    sbi_log(c, "  TARP: largest distance of the expected coverage from the diagonal %.4f", s.tarp_max_distance);
     if (json && c->rank == 0) {
         printf("{\"n_cases\": %lld, \"coverage\": {", (long long)s.n_cases);
         for (int l = 0; l < s.n_levels; ++l) printf("%s\"%g\": %.6g", l ? ", " : "", s.levels[l], s.coverage[l]);
         printf("}, \"normalized_mean_rank_error\": [");
         for (int j = 0; j < s.D; ++j) printf("%s%.6g", j ? ", " : "", s.normalized_mean_rank_error[j]);
-        printf("]}\n");
+        printf("], \"tarp_max_distance\": %.6g}\n", s.tarp_max_distance);
     }
     sbi_sbc_summary_free(&s);
     return 0;

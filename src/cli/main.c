@@ -21,7 +21,9 @@ static const struct {
     {"merge", sbi_cli_merge, "join corpus shards written by a job array"},
     {"train", sbi_cli_train, "train a neural posterior estimator (data-parallel)"},
     {"sbc", sbi_cli_sbc, "simulation-based calibration: ranks and coverage on held-out cases"},
-    {"infer", sbi_cli_infer, "amortized retrieval of one observation"},
+    {"predictive", sbi_cli_predictive, "posterior-predictive report on held-out cases"},
+    {"infer", sbi_cli_infer, "amortized retrieval of one observation (with an out-of-distribution check)"},
+    {"sensitivity", sbi_cli_sensitivity, "local Jacobian / Fisher identifiability report for a posterior"},
     {"inspect", sbi_cli_inspect, "describe a task, corpus, model or report"},
     {"run", sbi_cli_run, "the whole pipeline end to end: simulate, train, sbc, infer"},
 };
@@ -33,7 +35,7 @@ static void usage(FILE *f)
             "usage: mpirun -n N exosbi <command> [options]\n"
             "       exosbi <command> --help\n\n"
             "Amortized Bayesian retrievals of exoplanet atmospheres.\n\ncommands:\n");
-    for (int i = 0; i < N_COMMANDS; ++i) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < N_COMMANDS; ++i) fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\noptions for every command: --quiet, --verbose, --help\n"
             "exit status: 0 success, 2 usage or invalid input, 3 incompatible task/model/corpus,\n"

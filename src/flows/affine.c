@@ -1,4 +1,4 @@
-/* Family "affine": an embedding MLP on x (X -> E) conditioning a stack of
+/* Family "affine": an embedding network on x (X -> E) conditioning a stack of
  * affine coupling layers and a final elementwise affine, in the normalising
  * direction theta -> z:
  *
@@ -14,8 +14,9 @@
  * successive pairs mix different dims.  With D = 1 nothing conditions and
  * every layer is an elementwise affine driven by the embedding alone.
  *
- * The embedding and the conditioners are ELU MLPs with residual hidden
- * layers; every log-scale is soft-clamped (SBI_AFFINE_CLAMP).  The last map
+ * The embedding is an ELU MLP with residual hidden layers or the conv1d
+ * encoder (config.embedding); the conditioners are residual ELU MLPs; every
+ * log-scale is soft-clamped (SBI_AFFINE_CLAMP).  The last map
  * of every conditioner and the head start at zero, so the initial flow is
  * the identity.
  */
@@ -46,40 +47,16 @@ typedef struct affine_flow {
     int *order;               /* (K, D) dim ordering of each coupling layer */
     sbi__coupling *layers;    /* (K) */
     sbi_real **u, **du;       /* (K + 2) views, each (max_batch, D): u[0] = theta, u[K + 1] = z */
-    sbi_mlp embed;            /* X -> embed_hidden x embed_layers -> E */
+    sbi__embedding embed;     /* X -> E */
     AFFINE_WEIGHTS(AFFINE_DECLARE_W)
     AFFINE_ACTS(AFFINE_DECLARE_A)
 } affine_flow;
-
-/* order (K, D): see the file comment. */
-static void make_orders(int *order, int K, int D, uint64_t seed)
-{
-    for (int k = 0; k < K; ++k) {
-        int *o = order + (size_t)k * D;
-        if (k % 2 == 1) {
-            for (int i = 0; i < D; ++i) o[i] = order[(size_t)(k - 1) * D + D - 1 - i];
-        } else {
-            for (int i = 0; i < D; ++i) o[i] = i;
-            if (k > 0) {
-                sbi_rng r;
-                sbi_rng_init(&r, seed, (uint64_t)k, SBI_STREAM_INIT, 1);
-                for (int i = D - 1; i > 0; --i) {
-                    int j = (int)sbi_rng_below(&r, (uint64_t)i + 1);
-                    int t = o[i];
-                    o[i] = o[j];
-                    o[j] = t;
-                }
-            }
-        }
-    }
-}
 
 static int affine_layout(void *impl, const sbi_estimator_config *cfg, sbi_layout *lay)
 {
     affine_flow *f = impl;
     int D = cfg->n_params, E = cfg->embed_dim, n_x = cfg->n_inputs, K = cfg->n_transforms;
     int dc = D / 2;
-    int widths[SBI_MLP_MAX_LAYERS + 1];
     if (!f->order) {
         f->D = D;
         f->X = n_x;
@@ -89,12 +66,9 @@ static int affine_layout(void *impl, const sbi_estimator_config *cfg, sbi_layout
         SBI_CALLOC(f->layers, K);
         SBI_CALLOC(f->u, K + 2);
         SBI_CALLOC(f->du, K + 2);
-        make_orders(f->order, K, D, cfg->seed);
+        sbi__make_orders(f->order, K, D, cfg->seed);
     }
-    widths[0] = n_x;
-    for (int l = 1; l <= cfg->embed_layers; ++l) widths[l] = cfg->embed_hidden;
-    widths[cfg->embed_layers + 1] = E;
-    SBI_CALL(sbi_mlp_layout(&f->embed, lay, "embed", cfg->embed_layers + 1, widths, SBI_ACT_ELU, 1, 0));
+    SBI_CALL(sbi__embedding_layout(&f->embed, lay, cfg));
     for (int k = 0; k < K; ++k) {
         const int *o = f->order + (size_t)k * D;
         char name[16];
@@ -135,7 +109,7 @@ static int affine_forward(void *impl, const sbi_real *x, const sbi_real *theta, 
     memcpy(f->xin, x, (size_t)B * f->X * sizeof(*x));
     memcpy(f->u[0], theta, (size_t)B * D * sizeof(*theta));
     memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));
-    sbi_mlp_forward(&f->embed, f->xin, B);
+    sbi__embedding_forward(&f->embed, f->xin, B);
     e = f->embed.out;
     for (int k = 0; k < K; ++k) sbi__coupling_forward(&f->layers[k], f->u[k + 1], f->logdet, f->u[k], e, E, B);
     sbi_linear_forward(f->head_out, e, f->head_w, f->head_b, B, E, 2 * D);
@@ -159,7 +133,7 @@ static int affine_backward(void *impl, const sbi_real *dlogq, int B)
     sbi_linear_backward(f->embed.dout, f->dhead_w, f->dhead_b, f->dhead_out, f->embed.out, f->head_w, B, E, 2 * D);
     for (int k = K - 1; k >= 0; --k)
         sbi__coupling_backward(&f->layers[k], f->du[k], f->embed.dout, f->du[k + 1], dlogq, f->u[k], B);
-    sbi_mlp_backward(&f->embed, NULL, f->xin, B);
+    sbi__embedding_backward(&f->embed, f->xin, B);
     return 0;
 }
 
@@ -170,7 +144,7 @@ static int affine_sample(void *impl, const sbi_real *x, int B, const sbi_real *z
     affine_flow *f = impl;
     int D = f->D, E = f->E, K = f->K;
     memcpy(f->xin, x, (size_t)f->X * sizeof(*x));
-    sbi_mlp_forward(&f->embed, f->xin, 1);
+    sbi__embedding_forward(&f->embed, f->xin, 1);
     sbi_linear_forward(f->head_out, f->embed.out, f->head_w, f->head_b, 1, E, 2 * D);
     memcpy(f->u[K + 1], z, (size_t)B * D * sizeof(*z));
     memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));

@@ -1,4 +1,5 @@
-/* The conditional elementwise affine kernel and the affine coupling layer. */
+/* The conditional elementwise affine kernel and the coupling layer (affine
+ * or rational-quadratic spline). */
 #include <string.h>
 
 #include "flows/flows_impl.h"
@@ -72,8 +73,8 @@ void sbi__affine_inverse(sbi_real *inp, sbi_real *s, sbi_real *es, sbi_real *log
     }
 }
 
-int sbi__coupling_layout(sbi__coupling *c, sbi_layout *lay, const char *name, int D, int E, const int *cond_idx,
-                         int dc, const int *trans_idx, int hidden, int hidden_layers)
+static int coupling_layout(sbi__coupling *c, sbi_layout *lay, const char *name, int D, int E, const int *cond_idx,
+                           int dc, const int *trans_idx, int hidden, int hidden_layers)
 {
     int widths[SBI_MLP_MAX_LAYERS + 1];
     char net_name[40];
@@ -86,15 +87,50 @@ int sbi__coupling_layout(sbi__coupling *c, sbi_layout *lay, const char *name, in
     c->E = E;
     c->cond_idx = cond_idx;
     c->trans_idx = trans_idx;
+    c->P = c->kind == SBI__COUPLING_SPLINE ? SBI__RQS_PARAMS(c->n_bins) : 2;
     widths[0] = dc + E;
     for (int l = 1; l <= hidden_layers; ++l) widths[l] = hidden;
-    widths[hidden_layers + 1] = 2 * c->dt;
+    widths[hidden_layers + 1] = c->P * c->dt;
     snprintf(net_name, sizeof(net_name), "%s.net", name);
     SBI_CALL(sbi_mlp_layout(&c->net, lay, net_name, hidden_layers + 1, widths, SBI_ACT_ELU, 1, 1));
     c->cat = sbi_layout_act(lay, &c->dcat, dc + E);
-    c->s = sbi_layout_act(lay, NULL, c->dt);
-    c->es = sbi_layout_act(lay, NULL, c->dt);
+    if (c->kind == SBI__COUPLING_SPLINE) {
+        c->cache = sbi_layout_act(lay, NULL, c->dt * SBI__RQS_CACHE(c->n_bins));
+    } else {
+        c->s = sbi_layout_act(lay, NULL, c->dt);
+        c->es = sbi_layout_act(lay, NULL, c->dt);
+    }
     return 0;
+}
+
+int sbi__coupling_layout(sbi__coupling *c, sbi_layout *lay, const char *name, int D, int E, const int *cond_idx,
+                         int dc, const int *trans_idx, int hidden, int hidden_layers)
+{
+    c->kind = SBI__COUPLING_AFFINE;
+    SBI_CALL(coupling_layout(c, lay, name, D, E, cond_idx, dc, trans_idx, hidden, hidden_layers));
+    return 0;
+}
+
+int sbi__spline_coupling_layout(sbi__coupling *c, sbi_layout *lay, const char *name, int D, int E,
+                                const int *cond_idx, int dc, const int *trans_idx, int hidden, int hidden_layers,
+                                int n_bins, sbi_real bound)
+{
+    SBI_CHECK(n_bins >= 2 && n_bins <= SBI_RQS_MAX_BINS && bound > 0, SBI_ERR_INPUT,
+              "%s: a spline needs 2 to %d bins and a positive bound", name, SBI_RQS_MAX_BINS);
+    c->kind = SBI__COUPLING_SPLINE;
+    c->n_bins = n_bins;
+    c->bound = bound;
+    SBI_CALL(coupling_layout(c, lay, name, D, E, cond_idx, dc, trans_idx, hidden, hidden_layers));
+    return 0;
+}
+
+void sbi__coupling_init(sbi__coupling *c)
+{
+    int K = c->n_bins, P = c->P;
+    sbi_real *bias = c->net.b[c->net.n_layers - 1]; /* (dt P) */
+    if (c->kind != SBI__COUPLING_SPLINE) return;
+    for (int j = 0; j < c->dt; ++j)
+        for (int k = 0; k < K - 1; ++k) bias[j * P + 2 * K + k] = (sbi_real)SBI__RQS_IDENTITY_RAW;
 }
 
 /* cat (B, dc + E) = [v[cond_idx], e] for v (B, D). */
@@ -125,14 +161,22 @@ void sbi__coupling_forward(sbi__coupling *c, sbi_real *out, sbi_real *logdet, co
     gather_input(c, inp, e, e_ld, B);
     sbi_mlp_forward(&c->net, c->cat, B);
     copy_cond(c, out, inp, B);
-    sbi__affine_forward(out, c->s, c->es, logdet, inp, c->net.out, 2 * c->dt, c->trans_idx, c->dt, B, c->D);
+    if (c->kind == SBI__COUPLING_SPLINE)
+        sbi__rqs_forward(out, c->cache, logdet, inp, c->net.out, c->P * c->dt, c->trans_idx, c->dt, c->n_bins,
+                         c->bound, B, c->D);
+    else
+        sbi__affine_forward(out, c->s, c->es, logdet, inp, c->net.out, 2 * c->dt, c->trans_idx, c->dt, B, c->D);
 }
 
 void sbi__coupling_backward(sbi__coupling *c, sbi_real *dinp, sbi_real *de, const sbi_real *dout,
                             const sbi_real *dlogdet, const sbi_real *inp, int B)
 {
     int w = c->dc + c->E;
-    sbi__affine_backward(dinp, c->net.dout, dout, dlogdet, inp, c->s, c->es, c->trans_idx, c->dt, B, c->D);
+    if (c->kind == SBI__COUPLING_SPLINE)
+        sbi__rqs_backward(dinp, c->net.dout, dout, dlogdet, inp, c->net.out, c->cache, c->trans_idx, c->dt,
+                          c->n_bins, c->bound, B, c->D);
+    else
+        sbi__affine_backward(dinp, c->net.dout, dout, dlogdet, inp, c->s, c->es, c->trans_idx, c->dt, B, c->D);
     sbi_mlp_backward(&c->net, c->dcat, c->cat, B);
     for (int b = 0; b < B; ++b) {
         const sbi_real *gb = c->dcat + (size_t)b * w;
@@ -150,5 +194,31 @@ void sbi__coupling_inverse(sbi__coupling *c, sbi_real *inp, sbi_real *logdet, co
     gather_input(c, out, e, e_ld, B);
     sbi_mlp_forward(&c->net, c->cat, B);
     copy_cond(c, inp, out, B);
-    sbi__affine_inverse(inp, c->s, c->es, logdet, out, c->net.out, 2 * c->dt, c->trans_idx, c->dt, B, c->D);
+    if (c->kind == SBI__COUPLING_SPLINE)
+        sbi__rqs_inverse(inp, c->cache, logdet, out, c->net.out, c->P * c->dt, c->trans_idx, c->dt, c->n_bins,
+                         c->bound, B, c->D);
+    else
+        sbi__affine_inverse(inp, c->s, c->es, logdet, out, c->net.out, 2 * c->dt, c->trans_idx, c->dt, B, c->D);
+}
+
+void sbi__make_orders(int *order, int K, int D, uint64_t seed)
+{
+    for (int k = 0; k < K; ++k) {
+        int *o = order + (size_t)k * D;
+        if (k % 2 == 1) {
+            for (int i = 0; i < D; ++i) o[i] = order[(size_t)(k - 1) * D + D - 1 - i];
+        } else {
+            for (int i = 0; i < D; ++i) o[i] = i;
+            if (k > 0) {
+                sbi_rng r;
+                sbi_rng_init(&r, seed, (uint64_t)k, SBI_STREAM_INIT, 1);
+                for (int i = D - 1; i > 0; --i) {
+                    int j = (int)sbi_rng_below(&r, (uint64_t)i + 1);
+                    int t = o[i];
+                    o[i] = o[j];
+                    o[j] = t;
+                }
+            }
+        }
+    }
 }

@@ -50,7 +50,16 @@ const char *sbi_estimator_family_name(int i)
 static int config_check(const sbi_estimator_config *cfg)
 {
     const sbi_estimator_ops *ops;
+    int lmin = sbi_conv_encoder_min_length(SBI_CONV1D_KERNEL, SBI_CONV1D_POOL);
     SBI_CHECK(memchr(cfg->family, '\0', sizeof(cfg->family)), SBI_ERR_INPUT, "estimator family is not terminated");
+    SBI_CHECK(memchr(cfg->embedding, '\0', sizeof(cfg->embedding)) && sbi__embedding_kind(cfg->embedding) >= 0,
+              SBI_ERR_INPUT, "estimator field 'embedding' must be \"mlp\" or \"conv1d\"");
+    SBI_CHECK(sbi__embedding_kind(cfg->embedding) != SBI__EMBED_CONV1D || cfg->n_inputs >= lmin, SBI_ERR_INPUT,
+              "estimator field 'embedding': conv1d needs n_inputs >= %d, got %d", lmin, cfg->n_inputs);
+    SBI_CHECK(cfg->n_bins >= 2 && cfg->n_bins <= SBI_RQS_MAX_BINS, SBI_ERR_INPUT,
+              "estimator field 'n_bins' is %d, must be in [2, %d]", cfg->n_bins, SBI_RQS_MAX_BINS);
+    SBI_CHECK(cfg->tail_bound > 0 && cfg->tail_bound <= 1e3, SBI_ERR_INPUT,
+              "estimator field 'tail_bound' is %g, must be in (0, 1000]", cfg->tail_bound);
     ops = find_family(cfg->family);
     SBI_CHECK(ops, SBI_ERR_INPUT, "unknown estimator family '%s' (field 'family')", cfg->family);
 #define SBI_CONFIG_CHECK(field, lo, hi)                                                                      \
@@ -86,6 +95,9 @@ int sbi_estimator_config_default(sbi_estimator_config *cfg, const char *family, 
     cfg->hidden_layers = 2;
     cfg->seed = 0;
     cfg->max_batch = 512;
+    strcpy(cfg->embedding, "mlp");
+    cfg->n_bins = 10;
+    cfg->tail_bound = 3.0;
     if (ops->defaults) ops->defaults(cfg);
     SBI_CALL(config_check(cfg));
     return 0;
@@ -99,6 +111,9 @@ cJSON *sbi_estimator_config_to_json(const sbi_estimator_config *cfg)
 #define SBI_CONFIG_TO_JSON(field, lo, hi) ok = ok && cJSON_AddNumberToObject(j, #field, cfg->field);
     SBI_CONFIG_INT_FIELDS(SBI_CONFIG_TO_JSON)
 #undef SBI_CONFIG_TO_JSON
+    ok = ok && cJSON_AddStringToObject(j, "embedding", cfg->embedding);
+    ok = ok && cJSON_AddNumberToObject(j, "n_bins", cfg->n_bins);
+    ok = ok && cJSON_AddNumberToObject(j, "tail_bound", cfg->tail_bound);
     if ((double)cfg->seed < SBI_JSON_EXACT_INT) {
         ok = ok && cJSON_AddNumberToObject(j, "seed", (double)cfg->seed);
     } else {
@@ -155,7 +170,7 @@ static int json_seed(const cJSON *json, uint64_t *out)
 
 int sbi_estimator_config_from_json(const cJSON *json, sbi_estimator_config *cfg)
 {
-    static const char *const known[] = {"family", "seed",
+    static const char *const known[] = {"family", "seed", "embedding", "n_bins", "tail_bound",
 #define SBI_CONFIG_NAME(field, lo, hi) #field,
                                         SBI_CONFIG_INT_FIELDS(SBI_CONFIG_NAME)
 #undef SBI_CONFIG_NAME
@@ -179,6 +194,22 @@ int sbi_estimator_config_from_json(const cJSON *json, sbi_estimator_config *cfg)
     SBI_CONFIG_INT_FIELDS(SBI_CONFIG_FROM_JSON)
 #undef SBI_CONFIG_FROM_JSON
     SBI_CALL(json_seed(json, &c.seed));
+    /* Fields added after the first model files default when absent. */
+    strcpy(c.embedding, "mlp");
+    c.n_bins = 10;
+    c.tail_bound = 3.0;
+    item = cJSON_GetObjectItemCaseSensitive(json, "embedding");
+    if (item) {
+        SBI_CHECK(cJSON_IsString(item) && strlen(item->valuestring) < sizeof(c.embedding), SBI_ERR_INPUT,
+                  "estimator config: field 'embedding' must be a short string");
+        strcpy(c.embedding, item->valuestring);
+    }
+    if (cJSON_GetObjectItemCaseSensitive(json, "n_bins")) SBI_CALL(json_int(json, "n_bins", &c.n_bins));
+    item = cJSON_GetObjectItemCaseSensitive(json, "tail_bound");
+    if (item) {
+        SBI_CHECK(cJSON_IsNumber(item), SBI_ERR_INPUT, "estimator config: field 'tail_bound' must be a number");
+        c.tail_bound = item->valuedouble;
+    }
     SBI_CALL(config_check(&c));
     *cfg = c;
     return 0;

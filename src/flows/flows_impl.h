@@ -1,5 +1,6 @@
-/* Internals of src/flows: the conditional elementwise affine kernel, the
- * affine coupling layer built on it, and the family table entries. */
+/* Internals of src/flows: the embedding network, the conditional elementwise
+ * affine and rational-quadratic spline kernels, the coupling layer built on
+ * them, and the family table entries. */
 #ifndef EXOSBI_FLOWS_IMPL_H
 #define EXOSBI_FLOWS_IMPL_H
 
@@ -36,22 +37,92 @@ void sbi__affine_backward(sbi_real *dinp, sbi_real *dp, const sbi_real *dout, co
 void sbi__affine_inverse(sbi_real *inp, sbi_real *s, sbi_real *es, sbi_real *logdet, const sbi_real *out,
                          const sbi_real *p, int p_ld, const int *idx, int n, int B, int D);
 
-/* One affine coupling layer on (B, D) rows: the dims trans_idx are scaled
+/* Rational-quadratic spline (Durkan et al. 2019, "Neural Spline Flows") on
+ * [-bound, bound] with K bins and identity (linear) tails outside.  The
+ * parameters of one element are SBI__RQS_PARAMS(K) unconstrained values
+ * [widths (K) | heights (K) | interior derivatives (K - 1)]:
+ *   width_k  = min_w + (1 - K min_w) softmax(widths)_k, likewise heights,
+ *   d_k = min_d + softplus(raw_k) at the K - 1 interior knots, d = 1 at both
+ *   ends, so the spline joins the tails with a continuous slope.
+ * The per-element cache holds [width (K) | height (K) | d (K + 1) | bin]
+ * (bin -1 outside the bound). */
+#define SBI_RQS_MIN_WIDTH 1e-3
+#define SBI_RQS_MIN_HEIGHT 1e-3
+#define SBI_RQS_MIN_DERIVATIVE 1e-3
+#define SBI_RQS_MAX_BINS 64
+#define SBI__RQS_PARAMS(K) (3 * (K) - 1)
+#define SBI__RQS_CACHE(K) (3 * (K) + 2)
+/* The raw derivative for which d = 1: a zero network output with this bias
+ * makes every spline the identity. */
+#define SBI__RQS_IDENTITY_RAW 0.5397424172369522 /* log(exp(1 - min_d) - 1) */
+
+/* out[b, idx[j]] = spline(inp[b, idx[j]]) with parameters p[b * p_ld + j *
+ * SBI__RQS_PARAMS(K) ..] (p_ld = 0 broadcasts one row), logdet (B) += sum of
+ * log spline'.  cache (B, n, SBI__RQS_CACHE(K)). */
+void sbi__rqs_forward(sbi_real *out, sbi_real *cache, sbi_real *logdet, const sbi_real *inp, const sbi_real *p,
+                      int p_ld, const int *idx, int n, int K, sbi_real bound, int B, int D);
+/* Backward of sbi__rqs_forward with p_ld = n SBI__RQS_PARAMS(K): dinp (B, D)
+ * += on the idx dims and dp (B, n SBI__RQS_PARAMS(K)) += , from dout (B, D)
+ * and dlogdet (B). */
+void sbi__rqs_backward(sbi_real *dinp, sbi_real *dp, const sbi_real *dout, const sbi_real *dlogdet,
+                       const sbi_real *inp, const sbi_real *p, const sbi_real *cache, const int *idx, int n, int K,
+                       sbi_real bound, int B, int D);
+/* The inverse (the root of a quadratic per element): inp[b, idx[j]] from
+ * out[b, idx[j]]; logdet (B) += the forward's log-derivative at the
+ * recovered point. */
+void sbi__rqs_inverse(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sbi_real *out, const sbi_real *p,
+                      int p_ld, const int *idx, int n, int K, sbi_real bound, int B, int D);
+
+/* The embedding network e (B, E) = net(x (B, X)): the residual ELU MLP of
+ * the foundation ("mlp", weights "embed.w<l>", "embed.b<l>") or the
+ * convolutional encoder ("conv1d", weights "embed.conv0.w", ...). */
+enum { SBI__EMBED_MLP = 0, SBI__EMBED_CONV1D = 1 };
+#define SBI_CONV1D_CHANNELS0 32
+#define SBI_CONV1D_CHANNELS1 64
+#define SBI_CONV1D_KERNEL 5
+#define SBI_CONV1D_POOL 2
+typedef struct sbi__embedding {
+    int kind; /* SBI__EMBED_* */
+    sbi_mlp mlp;
+    sbi_conv_encoder conv;
+    sbi_real *out, *dout; /* (max_batch, E) the embedding and its gradient */
+} sbi__embedding;
+
+/* SBI__EMBED_* for a config's embedding name, -1 when unknown. */
+int sbi__embedding_kind(const char *name);
+int sbi__embedding_layout(sbi__embedding *m, sbi_layout *lay, const sbi_estimator_config *cfg);
+void sbi__embedding_forward(sbi__embedding *m, const sbi_real *x, int B);
+/* Backward from m->dout (B, E); weight gradients +=. */
+void sbi__embedding_backward(sbi__embedding *m, const sbi_real *x, int B);
+
+/* One coupling layer on (B, D) rows: the dims trans_idx are scaled
  * and shifted by a conditioner MLP that sees the dims cond_idx and the
  * embedding e (E per row); the dims cond_idx pass through unchanged.  dc may
  * be 0 (D = 1): the conditioner then sees the embedding alone. */
+enum { SBI__COUPLING_AFFINE = 0, SBI__COUPLING_SPLINE = 1 };
 typedef struct sbi__coupling {
-    int D, dc, dt, E;
+    int kind;             /* SBI__COUPLING_* */
+    int n_bins;           /* spline bins K */
+    sbi_real bound;       /* spline tail bound */
+    int D, dc, dt, E, P;  /* P: conditioner outputs per transformed dim */
     const int *cond_idx;  /* (dc), borrowed from the family */
     const int *trans_idx; /* (dt), borrowed from the family */
-    sbi_mlp net;          /* (dc + E) -> hidden ... -> (2 dt): [shift | raw log-scale]; last map zero at init */
+    sbi_mlp net;          /* (dc + E) -> hidden ... -> (dt P): affine [shift | raw log-scale], spline
+                             per dim [widths | heights | derivatives]; last map zero at init */
     sbi_real *cat, *dcat; /* (max_batch, dc + E) conditioner input [inp[cond_idx], e] */
     sbi_real *s;          /* (max_batch, dt) clamped log-scales */
     sbi_real *es;         /* (max_batch, dt) exp(s) */
+    sbi_real *cache;      /* (max_batch, dt SBI__RQS_CACHE(K)) spline cache */
 } sbi__coupling;
 
 int sbi__coupling_layout(sbi__coupling *c, sbi_layout *lay, const char *name, int D, int E, const int *cond_idx,
                          int dc, const int *trans_idx, int hidden, int hidden_layers);
+/* The same with a K-bin spline on [-bound, bound] as the elementwise map. */
+int sbi__spline_coupling_layout(sbi__coupling *c, sbi_layout *lay, const char *name, int D, int E,
+                                const int *cond_idx, int dc, const int *trans_idx, int hidden, int hidden_layers,
+                                int n_bins, sbi_real bound);
+/* Set the output biases of a spline coupling so that the layer starts as the identity. */
+void sbi__coupling_init(sbi__coupling *c);
 /* out (B, D) = coupling(inp (B, D); e), logdet (B) += log|det|.  Row b of the
  * embedding starts at e + b * e_ld (e_ld = 0 broadcasts one row). */
 void sbi__coupling_forward(sbi__coupling *c, sbi_real *out, sbi_real *logdet, const sbi_real *inp, const sbi_real *e,
@@ -64,7 +135,14 @@ void sbi__coupling_backward(sbi__coupling *c, sbi_real *dinp, sbi_real *de, cons
 void sbi__coupling_inverse(sbi__coupling *c, sbi_real *inp, sbi_real *logdet, const sbi_real *out, const sbi_real *e,
                            int e_ld, int B);
 
+/* The permutation scheme shared by the families: order (K, D), layer k
+ * uses order[k]; layer 0 the identity, odd layers reverse the one before,
+ * later even layers a fixed Philox permutation (seed, k, SBI_STREAM_INIT, 1). */
+void sbi__make_orders(int *order, int K, int D, uint64_t seed);
+
 /* The families (one row each in registry.c). */
 extern const sbi_estimator_ops sbi__affine_ops;
+extern const sbi_estimator_ops sbi__nsf_ops;
+extern const sbi_estimator_ops sbi__maf_ops;
 
 #endif

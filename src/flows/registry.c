@@ -3,5 +3,7 @@
 
 const sbi_estimator_ops *const sbi_estimator_registry[] = {
     &sbi__affine_ops,
+    &sbi__nsf_ops,
+    &sbi__maf_ops,
     NULL,
 };

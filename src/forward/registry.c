@@ -5,11 +5,14 @@
  * listed in error messages.
  */
 #include "forward/forward_impl.h"
+#include "forward/rt/rt_family.h"
 
 #include <stddef.h>
 
 const sbi_forward_ops *const sbi_forward_registry[] = {
     &sbi__forward_linear_gaussian_ops,
     &sbi__forward_plugin_ops,
+    &sbi__forward_transmission_ops,
+    &sbi__forward_emission_ops,
     NULL,
 };

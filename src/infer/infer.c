@@ -1,10 +1,11 @@
-/* Amortized retrieval of one observation. */
+/* Amortized retrieval of one observation, with its out-of-distribution diagnostic. */
 #include "exosbi/infer.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exosbi/corpus.h"
 #include "exosbi/h5file.h"
 #include "exosbi/observation.h"
 
@@ -89,6 +90,114 @@ static double quantile_sorted(const double *s, int64_t n, double q)
     return s[i] + (pos - (double)i) * (s[i + 1] - s[i]);
 }
 
+double sbi_ood_distance(const sbi_model *m, const double *x)
+{
+    double ss = 0.0;
+    for (int j = 0; j < m->X; ++j) {
+        double z = (x[j] - m->x_shift[j]) / m->x_scale[j];
+        ss += z * z;
+    }
+    return sqrt(ss / (double)m->X);
+}
+
+int sbi_ood_calibrate(const sbi_comm *c, const sbi_model *m, const char *corpus_path, double rate, double *threshold,
+                      int64_t *n_used, int *split)
+{
+    sbi_corpus corpus = NULL;
+    const sbi_corpus_desc *d;
+    int st, sp;
+    int64_t n;
+    sbi_shard sh;
+    float *xf = NULL;
+    double *xd = NULL, *dist = NULL;
+
+    *threshold = NAN;
+    *n_used = 0;
+    *split = SBI_SPLIT_VALIDATION;
+    SBI_CHECK(rate > 0 && rate < 1, SBI_ERR_INPUT, "infer: the OOD false-alarm rate %g is not in (0, 1)", rate);
+    st = sbi_corpus_open(c, corpus_path, &corpus);
+    if (st) {
+        sbi_warn(c, "OOD: the calibration corpus %s cannot be read (%s); the threshold is not calibrated",
+                 corpus_path, sbi_error_message());
+        sbi_error_clear();
+        return 0;
+    }
+    d = sbi_corpus_get_desc(corpus);
+    if (strcmp(d->fingerprint, m->task->fingerprint) || d->n_outputs != m->X) {
+        sbi_warn(c, "OOD: %s was made for another task; the threshold is not calibrated", corpus_path);
+        SBI_CALL(sbi_corpus_close(&corpus));
+        return 0;
+    }
+    sp = d->split_rows[SBI_SPLIT_VALIDATION] > 0 ? SBI_SPLIT_VALIDATION : SBI_SPLIT_TEST;
+    n = d->split_rows[sp] < SBI_OOD_MAX_CALIBRATION ? d->split_rows[sp] : SBI_OOD_MAX_CALIBRATION;
+    if (n < 1) {
+        sbi_warn(c, "OOD: %s has no held-out rows; the threshold is not calibrated", corpus_path);
+        SBI_CALL(sbi_corpus_close(&corpus));
+        return 0;
+    }
+    /* Each rank scores its block of rows; the zero-padded sum puts every distance in place on every rank. */
+    sh = sbi_shard_block(n, c->rank, c->size);
+    SBI_CALLOC(dist, n);
+    SBI_MALLOC(xf, (size_t)(sh.count ? sh.count : 1) * m->X);
+    SBI_MALLOC(xd, m->X);
+    st = sh.count ? sbi_corpus_read_rows(corpus, sp, sh.offset, sh.count, 0, NULL, xf, NULL) : 0;
+    SBI_AGREE(c, st);
+    for (int64_t i = 0; i < sh.count; ++i) {
+        for (int j = 0; j < m->X; ++j) xd[j] = (double)xf[i * m->X + j];
+        dist[sh.offset + i] = sbi_ood_distance(m, xd);
+    }
+    SBI_CALL(sbi_comm_sum_double(c, dist, (int)n));
+    qsort(dist, (size_t)n, sizeof *dist, cmp_double);
+    *threshold = quantile_sorted(dist, n, 1.0 - rate);
+    *n_used = n;
+    *split = sp;
+    free(dist);
+    free(xf);
+    free(xd);
+    SBI_CALL(sbi_corpus_close(&corpus));
+    return 0;
+}
+
+/* The calibration corpus: --ood-corpus, else the model's `corpus` attribute as
+ * given to train, relative to the model's directory, or its file name there.
+ * Returns 1 in *found when every rank can see it. */
+static int ood_corpus_path(const sbi_comm *c, const char *model_path, const char *given, char *out, size_t cap,
+                           int *found)
+{
+    char *stored = NULL;
+    int64_t ok = 0;
+    *found = 0;
+    out[0] = '\0';
+    if (given) {
+        snprintf(out, cap, "%s", given);
+    } else {
+        sbi_h5r r = NULL;
+        char cand[SBI_PATH_MAX];
+        const char *base;
+        SBI_CALL(sbi_h5r_open(model_path, SBI_MODEL_FORMAT, &r));
+        if (sbi_h5r_attr_string(r, NULL, "corpus", &stored) != 0) {
+            sbi_error_clear();
+            stored = NULL;
+        }
+        sbi_h5r_close(&r);
+        if (stored) {
+            base = strrchr(stored, '/') ? strrchr(stored, '/') + 1 : stored;
+            if (sbi_file_exists(stored)) {
+                snprintf(out, cap, "%s", stored);
+            } else {
+                sbi_path_resolve(model_path, stored, cand, sizeof cand);
+                if (!sbi_file_exists(cand)) sbi_path_resolve(model_path, base, cand, sizeof cand);
+                snprintf(out, cap, "%s", cand);
+            }
+            free(stored);
+        }
+    }
+    ok = out[0] && sbi_file_exists(out);
+    SBI_CALL(sbi_comm_sum_int64(c, &ok, 1));
+    *found = ok == c->size;
+    return 0;
+}
+
 static int summarize(int64_t n, int D, const double *samples, sbi_infer_result *r)
 {
     double *col;
@@ -114,7 +223,8 @@ static int summarize(int64_t n, int D, const double *samples, sbi_infer_result *
 
 static int write_posterior(const char *path, const sbi_task *task, const char *model_path,
                            const sbi_infer_options *opt, int64_t n, const double *samples, const double *logq,
-                           const double *x, const double *sigma, const sbi_infer_result *r)
+                           const double *x, const double *sigma, const sbi_infer_result *r, const char *ood_corpus,
+                           int ood_split, double ood_rate)
 {
     const int D = task->n_params;
     sbi_h5w w = NULL;
@@ -178,6 +288,19 @@ static int write_posterior(const char *path, const sbi_task *task, const char *m
             SBI_CALL(sbi_h5w_double(w, p, 1, dn, ds->coordinates));
         }
     }
+    {
+        int64_t one[1] = {1}, flag = r->ood_flag;
+        SBI_CALL(sbi_h5w_double(w, "ood/distance", 1, one, &r->ood_distance));
+        SBI_CALL(sbi_h5w_double(w, "ood/threshold", 1, one, &r->ood_threshold));
+        SBI_CALL(sbi_h5w_int64(w, "ood/flag", 1, one, &flag));
+        SBI_CALL(sbi_h5w_attr_string(w, "ood", "statistic",
+                                     "root mean square of robust z-scores (x - median) / (IQR / 1.349)"));
+        SBI_CALL(sbi_h5w_attr_double(w, "ood", "false_alarm_rate", ood_rate));
+        SBI_CALL(sbi_h5w_attr_string(w, "ood", "calibration_corpus", ood_corpus));
+        SBI_CALL(sbi_h5w_attr_string(w, "ood", "calibration_split",
+                                     r->ood_n_calibration ? sbi_split_names[ood_split] : ""));
+        SBI_CALL(sbi_h5w_attr_int64(w, "ood", "n_calibration", r->ood_n_calibration));
+    }
     SBI_CALL(sbi_h5w_commit(&w));
     return 0;
 }
@@ -187,9 +310,10 @@ int sbi_infer_run(const sbi_comm *c, const sbi_task *task, const char *model_pat
 {
     sbi_model *m = NULL;
     double *x = NULL, *sigma = NULL, *samples = NULL, *logq = NULL, *mine = NULL, *mine_lq = NULL;
-    int st, D = task->n_params;
+    int st, D = task->n_params, ood_split = SBI_SPLIT_VALIDATION, found;
     int64_t n = opt->n_samples, n_chunks = (n + CHUNK - 1) / CHUNK, my_rows = 0;
-    double t0 = sbi_wtime(), ts;
+    double t0 = sbi_wtime(), ts, ood_rate = opt->ood_rate > 0 ? opt->ood_rate : SBI_OOD_DEFAULT_RATE;
+    char ood_corpus[SBI_PATH_MAX];
 
     memset(res, 0, sizeof *res);
     SBI_CHECK(n >= 1, SBI_ERR_INPUT, "infer: --samples must be at least 1");
@@ -215,6 +339,29 @@ int sbi_infer_run(const sbi_comm *c, const sbi_task *task, const char *model_pat
         if (differ && task->noise == SBI_NOISE_OBSERVATIONAL)
             sbi_warn(c, "%lld observed uncertainties differ by more than 1%% from the task's; the posterior "
                         "assumes the task's noise model", (long long)differ);
+    }
+    /* Out-of-distribution diagnostic: every rank computes the same distance and threshold. */
+    res->ood_distance = sbi_ood_distance(m, x);
+    res->ood_threshold = NAN;
+    res->ood_flag = -1;
+    SBI_CALL(ood_corpus_path(c, model_path, opt->ood_corpus, ood_corpus, sizeof ood_corpus, &found));
+    if (found) {
+        SBI_CALL(sbi_ood_calibrate(c, m, ood_corpus, ood_rate, &res->ood_threshold, &res->ood_n_calibration,
+                                   &ood_split));
+    } else {
+        sbi_warn(c, "OOD: no calibration corpus (%s); the distance %.3g is reported without a threshold "
+                    "(give --ood-corpus CORPUS.h5)", ood_corpus[0] ? ood_corpus : "the model names none",
+                 res->ood_distance);
+    }
+    if (res->ood_n_calibration > 0) {
+        res->ood_flag = res->ood_distance > res->ood_threshold;
+        if (res->ood_flag)
+            sbi_warn(c, "\n"
+                        "  *** OUT OF DISTRIBUTION ***\n"
+                        "  The observation is %.3g robust standard deviations (RMS) from the median of the\n"
+                        "  training observations; %.0f%% of held-out simulations lie within %.3g.  The model\n"
+                        "  has not seen data like this: do not trust this posterior.",
+                     res->ood_distance, 100.0 * (1.0 - ood_rate), res->ood_threshold);
     }
     /* Chunk k of CHUNK draws comes from Philox(seed, k): the same samples on any number of ranks. */
     for (int64_t k = c->rank; k < n_chunks; k += c->size) my_rows += (k + 1) * CHUNK > n ? n - k * CHUNK : CHUNK;
@@ -273,7 +420,9 @@ int sbi_infer_run(const sbi_comm *c, const sbi_task *task, const char *model_pat
     st = 0;
     if (c->rank == 0) {
         st = summarize(n, D, samples, res);
-        if (!st) st = write_posterior(out_path, task, model_path, opt, n, samples, logq, x, sigma, res);
+        if (!st)
+            st = write_posterior(out_path, task, model_path, opt, n, samples, logq, x, sigma, res,
+                                 res->ood_n_calibration ? ood_corpus : "", ood_split, ood_rate);
     }
     SBI_AGREE(c, st);
     {

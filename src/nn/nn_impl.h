@@ -13,11 +13,15 @@
 #define sbi__exp exp
 #define sbi__sqrt sqrt
 #define sbi__tanh tanh
+#define sbi__log log
+#define sbi__log1p log1p
 #else
 #define sbi__gemm cblas_sgemm
 #define sbi__exp expf
 #define sbi__sqrt sqrtf
 #define sbi__tanh tanhf
+#define sbi__log logf
+#define sbi__log1p log1pf
 #endif
 
 #endif

@@ -29,68 +29,50 @@ void sbi__task_format_number(double v, char *buf, size_t cap)
 
 /* ---- payload tree -------------------------------------------------------------- */
 
-static cJSON *put(cJSON *obj, const char *key, cJSON *item, int *ok)
-{
-    if (!obj || !item || !cJSON_AddItemToObject(obj, key, item)) {
-        cJSON_Delete(item);
-        *ok = 0;
-        return NULL;
-    }
-    return item;
-}
-
-static void push(cJSON *list, cJSON *item, int *ok)
-{
-    if (!list || !item || !cJSON_AddItemToArray(list, item)) {
-        cJSON_Delete(item);
-        *ok = 0;
-    }
-}
-
 static int payload_tree(const sbi_task *t, cJSON **out)
 {
     int ok = 1;
     cJSON *root = cJSON_CreateObject(), *list, *fm;
-    put(root, "name", cJSON_CreateString(t->name), &ok);
-    put(root, "version", cJSON_CreateString(t->version), &ok);
-    put(root, "preprocessing_version", cJSON_CreateNumber(SBI_PREPROCESSING_VERSION), &ok);
-    list = put(root, "parameters", cJSON_CreateArray(), &ok);
+    sbi__json_put(root, "name", cJSON_CreateString(t->name), &ok);
+    sbi__json_put(root, "version", cJSON_CreateString(t->version), &ok);
+    sbi__json_put(root, "preprocessing_version", cJSON_CreateNumber(SBI_PREPROCESSING_VERSION), &ok);
+    list = sbi__json_put(root, "parameters", cJSON_CreateArray(), &ok);
     for (int i = 0; i < t->n_params; ++i) {
         const sbi_param *p = &t->params[i];
         cJSON *o = cJSON_CreateObject();
-        put(o, "name", cJSON_CreateString(p->name), &ok);
-        put(o, "prior", cJSON_CreateString(sbi__task_prior_names[p->prior]), &ok);
+        sbi__json_put(o, "name", cJSON_CreateString(p->name), &ok);
+        sbi__json_put(o, "prior", cJSON_CreateString(sbi__task_prior_names[p->prior]), &ok);
         if (p->prior == SBI_PRIOR_NORMAL || p->prior == SBI_PRIOR_TRUNCATED_NORMAL) {
-            put(o, "mean", cJSON_CreateNumber(p->mean), &ok);
-            put(o, "std", cJSON_CreateNumber(p->std), &ok);
+            sbi__json_put(o, "mean", cJSON_CreateNumber(p->mean), &ok);
+            sbi__json_put(o, "std", cJSON_CreateNumber(p->std), &ok);
         }
         if (p->prior != SBI_PRIOR_NORMAL) {
-            put(o, "low", cJSON_CreateNumber(p->low), &ok);
-            put(o, "high", cJSON_CreateNumber(p->high), &ok);
+            sbi__json_put(o, "low", cJSON_CreateNumber(p->low), &ok);
+            sbi__json_put(o, "high", cJSON_CreateNumber(p->high), &ok);
         }
-        push(list, o, &ok);
+        sbi__json_push(list, o, &ok);
     }
-    list = put(root, "datasets", cJSON_CreateArray(), &ok);
+    list = sbi__json_put(root, "datasets", cJSON_CreateArray(), &ok);
     for (int i = 0; i < t->n_datasets; ++i) {
         const sbi_dataset *d = &t->datasets[i];
         cJSON *o = cJSON_CreateObject(), *c;
-        put(o, "name", cJSON_CreateString(d->name), &ok);
-        put(o, "modality", cJSON_CreateString(sbi__task_modality_names[d->modality]), &ok);
-        put(o, "size", cJSON_CreateNumber(d->size), &ok);
-        put(o, "coordinates", d->coordinates ? cJSON_CreateDoubleArray(d->coordinates, d->size) : cJSON_CreateNull(),
+        sbi__json_put(o, "name", cJSON_CreateString(d->name), &ok);
+        sbi__json_put(o, "modality", cJSON_CreateString(sbi__task_modality_names[d->modality]), &ok);
+        sbi__json_put(o, "size", cJSON_CreateNumber(d->size), &ok);
+        sbi__json_put(o, "coordinates", d->coordinates ? cJSON_CreateDoubleArray(d->coordinates, d->size) : cJSON_CreateNull(),
             &ok);
-        put(o, "uncertainty", cJSON_CreateDoubleArray(d->uncertainty, d->size), &ok);
-        c = put(o, "constraints", cJSON_CreateObject(), &ok);
-        if (d->has_min) put(c, "min", cJSON_CreateNumber(d->value_min), &ok);
-        if (d->has_max) put(c, "max", cJSON_CreateNumber(d->value_max), &ok);
-        push(list, o, &ok);
+        sbi__json_put(o, "uncertainty", cJSON_CreateDoubleArray(d->uncertainty, d->size), &ok);
+        c = sbi__json_put(o, "constraints", cJSON_CreateObject(), &ok);
+        if (d->has_min) sbi__json_put(c, "min", cJSON_CreateNumber(d->value_min), &ok);
+        if (d->has_max) sbi__json_put(c, "max", cJSON_CreateNumber(d->value_max), &ok);
+        sbi__json_push(list, o, &ok);
     }
-    fm = put(root, "forward_model", cJSON_CreateObject(), &ok);
-    put(fm, "family", cJSON_CreateString(t->family), &ok);
-    put(fm, "settings", cJSON_Duplicate(t->forward_settings, 1), &ok);
+    fm = sbi__json_put(root, "forward_model", cJSON_CreateObject(), &ok);
+    sbi__json_put(fm, "family", cJSON_CreateString(t->family), &ok);
+    sbi__json_put(fm, "settings", cJSON_Duplicate(t->forward_settings, 1), &ok);
     if (t->plugin_library[0]) {
         const char *slash = strrchr(t->plugin_library, '/');
-        put(fm, "library", cJSON_CreateString(slash ? slash + 1 : t->plugin_library), &ok);
+        sbi__json_put(fm, "library", cJSON_CreateString(slash ? slash + 1 : t->plugin_library), &ok);
     }
     if (!ok) {
         cJSON_Delete(root);

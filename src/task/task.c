@@ -149,7 +149,7 @@ int sbi_task_dataset_index(const sbi_task *task, const char *name)
 
 /* Builders that take ownership of `item` and clear *ok when anything failed
  * to allocate, so a tree is either complete or reported as out of memory. */
-static cJSON *put(cJSON *obj, const char *key, cJSON *item, int *ok)
+cJSON *sbi__json_put(cJSON *obj, const char *key, cJSON *item, int *ok)
 {
     if (!obj || !item || !cJSON_AddItemToObject(obj, key, item)) {
         cJSON_Delete(item);
@@ -159,7 +159,7 @@ static cJSON *put(cJSON *obj, const char *key, cJSON *item, int *ok)
     return item;
 }
 
-static void push(cJSON *list, cJSON *item, int *ok)
+void sbi__json_push(cJSON *list, cJSON *item, int *ok)
 {
     if (!list || !item || !cJSON_AddItemToArray(list, item)) {
         cJSON_Delete(item);
@@ -170,33 +170,33 @@ static void push(cJSON *list, cJSON *item, int *ok)
 static cJSON *param_json(const sbi_param *p, int *ok)
 {
     cJSON *o = cJSON_CreateObject();
-    put(o, "name", cJSON_CreateString(p->name), ok);
-    put(o, "prior", cJSON_CreateString(sbi__task_prior_names[p->prior]), ok);
+    sbi__json_put(o, "name", cJSON_CreateString(p->name), ok);
+    sbi__json_put(o, "prior", cJSON_CreateString(sbi__task_prior_names[p->prior]), ok);
     if (p->prior == SBI_PRIOR_NORMAL || p->prior == SBI_PRIOR_TRUNCATED_NORMAL) {
-        put(o, "mean", cJSON_CreateNumber(p->mean), ok);
-        put(o, "std", cJSON_CreateNumber(p->std), ok);
+        sbi__json_put(o, "mean", cJSON_CreateNumber(p->mean), ok);
+        sbi__json_put(o, "std", cJSON_CreateNumber(p->std), ok);
     }
     if (p->prior != SBI_PRIOR_NORMAL) {
-        put(o, "low", cJSON_CreateNumber(p->low), ok);
-        put(o, "high", cJSON_CreateNumber(p->high), ok);
+        sbi__json_put(o, "low", cJSON_CreateNumber(p->low), ok);
+        sbi__json_put(o, "high", cJSON_CreateNumber(p->high), ok);
     }
-    put(o, "unit", cJSON_CreateString(p->unit), ok);
-    put(o, "label", cJSON_CreateString(p->label), ok);
+    sbi__json_put(o, "unit", cJSON_CreateString(p->unit), ok);
+    sbi__json_put(o, "label", cJSON_CreateString(p->label), ok);
     return o;
 }
 
 static cJSON *dataset_json(const sbi_dataset *d, int *ok)
 {
     cJSON *o = cJSON_CreateObject();
-    put(o, "name", cJSON_CreateString(d->name), ok);
-    put(o, "modality", cJSON_CreateString(sbi__task_modality_names[d->modality]), ok);
-    put(o, "size", cJSON_CreateNumber(d->size), ok);
-    if (d->coordinates) put(o, "coordinates", cJSON_CreateDoubleArray(d->coordinates, d->size), ok);
-    put(o, "uncertainty", cJSON_CreateDoubleArray(d->uncertainty, d->size), ok);
+    sbi__json_put(o, "name", cJSON_CreateString(d->name), ok);
+    sbi__json_put(o, "modality", cJSON_CreateString(sbi__task_modality_names[d->modality]), ok);
+    sbi__json_put(o, "size", cJSON_CreateNumber(d->size), ok);
+    if (d->coordinates) sbi__json_put(o, "coordinates", cJSON_CreateDoubleArray(d->coordinates, d->size), ok);
+    sbi__json_put(o, "uncertainty", cJSON_CreateDoubleArray(d->uncertainty, d->size), ok);
     if (d->has_min || d->has_max) {
-        cJSON *c = put(o, "constraints", cJSON_CreateObject(), ok);
-        if (d->has_min) put(c, "min", cJSON_CreateNumber(d->value_min), ok);
-        if (d->has_max) put(c, "max", cJSON_CreateNumber(d->value_max), ok);
+        cJSON *c = sbi__json_put(o, "constraints", cJSON_CreateObject(), ok);
+        if (d->has_min) sbi__json_put(c, "min", cJSON_CreateNumber(d->value_min), ok);
+        if (d->has_max) sbi__json_put(c, "max", cJSON_CreateNumber(d->value_max), ok);
     }
     return o;
 }
@@ -206,7 +206,7 @@ static cJSON *splits_json(const int64_t counts[SBI_N_SPLITS], const double *frac
 {
     cJSON *o = cJSON_CreateObject();
     for (int s = 0; s < SBI_N_SPLITS; ++s)
-        put(o, sbi_split_names[s], cJSON_CreateNumber(fractions ? fractions[s] : (double)counts[s]), ok);
+        sbi__json_put(o, sbi_split_names[s], cJSON_CreateNumber(fractions ? fractions[s] : (double)counts[s]), ok);
     return o;
 }
 
@@ -214,26 +214,26 @@ int sbi__task_make_json(sbi_task *t)
 {
     int ok = 1;
     cJSON *root = cJSON_CreateObject(), *list, *fm, *sim;
-    put(root, "name", cJSON_CreateString(t->name), &ok);
-    put(root, "version", cJSON_CreateString(t->version), &ok);
-    list = put(root, "parameters", cJSON_CreateArray(), &ok);
-    for (int i = 0; i < t->n_params; ++i) push(list, param_json(&t->params[i], &ok), &ok);
-    fm = put(root, "forward_model", cJSON_CreateObject(), &ok);
-    put(fm, "family", cJSON_CreateString(t->family), &ok);
-    if (t->plugin_library[0]) put(fm, "library", cJSON_CreateString(t->plugin_library), &ok);
-    put(fm, "settings", cJSON_Duplicate(t->forward_settings, 1), &ok);
-    list = put(root, "datasets", cJSON_CreateArray(), &ok);
-    for (int i = 0; i < t->n_datasets; ++i) push(list, dataset_json(&t->datasets[i], &ok), &ok);
-    sim = put(root, "simulation", cJSON_CreateObject(), &ok);
-    put(sim, "n_simulations", cJSON_CreateNumber((double)t->n_simulations), &ok);
-    put(sim, "batch_size", cJSON_CreateNumber(t->batch_size), &ok);
-    put(sim, "seed", cJSON_CreateNumber((double)t->seed), &ok);
-    put(sim, "splits", splits_json(t->split_counts, t->splits_are_fractions ? t->split_fractions : NULL, &ok), &ok);
-    put(sim, "split_counts", splits_json(t->split_counts, NULL, &ok), &ok);
-    put(sim, "split_policy", cJSON_CreateString(sbi__task_policy_names[t->split_policy]), &ok);
-    put(sim, "split_seed", cJSON_CreateNumber((double)t->split_seed), &ok);
-    put(sim, "noise", cJSON_CreateString(sbi__task_noise_names[t->noise]), &ok);
-    put(root, "training", cJSON_Duplicate(t->training, 1), &ok);
+    sbi__json_put(root, "name", cJSON_CreateString(t->name), &ok);
+    sbi__json_put(root, "version", cJSON_CreateString(t->version), &ok);
+    list = sbi__json_put(root, "parameters", cJSON_CreateArray(), &ok);
+    for (int i = 0; i < t->n_params; ++i) sbi__json_push(list, param_json(&t->params[i], &ok), &ok);
+    fm = sbi__json_put(root, "forward_model", cJSON_CreateObject(), &ok);
+    sbi__json_put(fm, "family", cJSON_CreateString(t->family), &ok);
+    if (t->plugin_library[0]) sbi__json_put(fm, "library", cJSON_CreateString(t->plugin_library), &ok);
+    sbi__json_put(fm, "settings", cJSON_Duplicate(t->forward_settings, 1), &ok);
+    list = sbi__json_put(root, "datasets", cJSON_CreateArray(), &ok);
+    for (int i = 0; i < t->n_datasets; ++i) sbi__json_push(list, dataset_json(&t->datasets[i], &ok), &ok);
+    sim = sbi__json_put(root, "simulation", cJSON_CreateObject(), &ok);
+    sbi__json_put(sim, "n_simulations", cJSON_CreateNumber((double)t->n_simulations), &ok);
+    sbi__json_put(sim, "batch_size", cJSON_CreateNumber(t->batch_size), &ok);
+    sbi__json_put(sim, "seed", cJSON_CreateNumber((double)t->seed), &ok);
+    sbi__json_put(sim, "splits", splits_json(t->split_counts, t->splits_are_fractions ? t->split_fractions : NULL, &ok), &ok);
+    sbi__json_put(sim, "split_counts", splits_json(t->split_counts, NULL, &ok), &ok);
+    sbi__json_put(sim, "split_policy", cJSON_CreateString(sbi__task_policy_names[t->split_policy]), &ok);
+    sbi__json_put(sim, "split_seed", cJSON_CreateNumber((double)t->split_seed), &ok);
+    sbi__json_put(sim, "noise", cJSON_CreateString(sbi__task_noise_names[t->noise]), &ok);
+    sbi__json_put(root, "training", cJSON_Duplicate(t->training, 1), &ok);
     if (!ok) {
         cJSON_Delete(root);
         SBI_RAISE(SBI_ERR_INTERNAL, "out of memory building the task JSON");

@@ -66,4 +66,9 @@ int sbi__task_resolve_splits(const double fractions[SBI_N_SPLITS], int64_t n, in
  * 2^53 as integers, everything else with %.17g. */
 void sbi__task_format_number(double v, char *buf, size_t cap);
 
+/* JSON tree builders that take ownership of `item` and clear *ok when anything
+ * failed to allocate, so a tree is either complete or reported as out of memory. */
+cJSON *sbi__json_put(cJSON *obj, const char *key, cJSON *item, int *ok);
+void sbi__json_push(cJSON *list, cJSON *item, int *ok);
+
 #endif

@@ -2,10 +2,11 @@
  *
  * A check perturbs one scalar p of the inputs or weights, re-evaluates a
  * scalar loss and compares the analytic derivative a with the numerical one
- * n through rel = |a - n| / max(1e-8, |a| + |n|).  n is the central
+ * n through rel = |a - n| / max(GC_FLOOR, |a| + |n|).  n is the central
  * difference at step h, improved by one Richardson step with h / 2
- * (error O(h^4)), so that round-off stays far below the tolerance even for
- * small derivatives. */
+ * (error O(h^4)).  Its round-off is about 1e-16 |L| / h, some 1e-12 for
+ * losses of order one, so derivatives below GC_FLOOR = 1e-5 are in effect
+ * compared absolutely, to GC_TOL * GC_FLOOR = 1e-11. */
 #ifndef EXOSBI_GRADCHECK_H
 #define EXOSBI_GRADCHECK_H
 
@@ -18,6 +19,7 @@
 
 #define GC_TOL 1e-6
 #define GC_STEP 1e-4
+#define GC_FLOOR 1e-5
 
 /* A scalar loss of whatever the context holds. */
 typedef double (*gc_loss_fn)(void *ctx);
@@ -42,7 +44,7 @@ static inline double gc_numeric(gc_loss_fn f, void *ctx, double *p, double h)
 static inline double gc_rel(double a, double n)
 {
     double den = fabs(a) + fabs(n);
-    return fabs(a - n) / (den > 1e-8 ? den : 1e-8);
+    return fabs(a - n) / (den > GC_FLOOR ? den : GC_FLOOR);
 }
 
 /* Worst mismatch over a group of checked scalars. */

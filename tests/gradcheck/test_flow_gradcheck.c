@@ -1,7 +1,10 @@
-/* Gradient checks (double precision) of one affine coupling layer and of the
- * whole estimator loss L = -mean_b log q(theta_b | x_b) with respect to
- * every weight (or, for a large network, a random subset that covers every
- * tensor). */
+/* Gradient checks (double precision) of the rational-quadratic spline
+ * kernel, of one affine and one spline coupling layer, and of the whole
+ * estimator loss L = -mean_b log q(theta_b | x_b) of every family and
+ * embedding with respect to every weight (or, for a large network, a random
+ * subset that covers every tensor).  The spline kernel also checks that its
+ * inverse recovers the input with the same log-derivative, and that the
+ * log-derivative matches a finite difference of the transform. */
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,88 @@
 #include "flows/flows_impl.h"
 #include "gradcheck.h"
 #include "testutil.h"
+
+/* ---- the spline kernel: L = <r, out> + <q, logdet> ---- */
+
+enum { SB = 5, SD = 3, SN = 2, SK = 4 };
+static const int s_idx[SN] = {2, 0};
+#define S_BOUND 2.0
+#define S_P (SN * SBI__RQS_PARAMS(SK))
+
+typedef struct spl_ctx {
+    double inp[SB * SD], p[SB * S_P], out[SB * SD], cache[SB * SN * SBI__RQS_CACHE(SK)], logdet[SB];
+    double r[SB * SD], q[SB];
+} spl_ctx;
+
+static double spl_loss(void *v)
+{
+    spl_ctx *k = v;
+    double L = 0;
+    memset(k->logdet, 0, sizeof(k->logdet));
+    memcpy(k->out, k->inp, sizeof(k->out));
+    sbi__rqs_forward(k->out, k->cache, k->logdet, k->inp, k->p, S_P, s_idx, SN, SK, S_BOUND, SB, SD);
+    for (int i = 0; i < SB * SD; ++i) L += k->r[i] * k->out[i];
+    for (int b = 0; b < SB; ++b) L += k->q[b] * k->logdet[b];
+    return L;
+}
+
+static void check_spline(void)
+{
+    spl_ctx k;
+    double dinp[SB * SD] = {0}, dp[SB * S_P] = {0}, back[SB * SD], ld_inv[SB] = {0};
+    double cache2[SB * SN * SBI__RQS_CACHE(SK)], err = 0, lerr = 0, derr = 0;
+    int outside = 0;
+    gc_stats s;
+    gc_fill(k.inp, SB * SD, 2.6, 31); /* some values beyond the bound, on the identity tails */
+    for (int i = 0; i < SB * SD; ++i) /* clear of the bound, where log y' has a kink */
+        if (fabs(fabs(k.inp[i]) - S_BOUND) < 0.01) k.inp[i] *= 0.97;
+    gc_fill(k.p, SB * S_P, 1.5, 32);
+    gc_fill(k.r, SB * SD, 1.0, 33);
+    gc_fill(k.q, SB, 1.0, 34);
+    for (int b = 0; b < SB; ++b)
+        for (int j = 0; j < SN; ++j) outside += fabs(k.inp[b * SD + s_idx[j]]) > S_BOUND;
+    SBI_ASSERT(outside > 0 && outside < SB * SN);
+    spl_loss(&k);
+    sbi__rqs_backward(dinp, dp, k.r, k.q, k.inp, k.p, k.cache, s_idx, SN, SK, S_BOUND, SB, SD);
+    gc_reset(&s);
+    for (int b = 0; b < SB; ++b)
+        for (int j = 0; j < SN; ++j) {
+            int i = b * SD + s_idx[j];
+            gc_add(&s, i, dinp[i], gc_numeric(spl_loss, &k, &k.inp[i], GC_STEP));
+        }
+    SBI_ASSERT(gc_report("spline d-input", &s));
+    gc_reset(&s);
+    for (int i = 0; i < SB * S_P; ++i) gc_add(&s, i, dp[i], gc_numeric(spl_loss, &k, &k.p[i], GC_STEP));
+    SBI_ASSERT(gc_report("spline d-parameters", &s));
+
+    /* The inverse recovers the input and reports the same log-derivative. */
+    spl_loss(&k);
+    memcpy(back, k.out, sizeof(back));
+    sbi__rqs_inverse(back, cache2, ld_inv, k.out, k.p, S_P, s_idx, SN, SK, S_BOUND, SB, SD);
+    for (int i = 0; i < SB * SD; ++i) err = fmax(err, fabs(back[i] - k.inp[i]));
+    for (int b = 0; b < SB; ++b) lerr = fmax(lerr, fabs(ld_inv[b] - k.logdet[b]));
+    /* log y' against a finite difference of y, one element at a time. */
+    for (int b = 0; b < SB; ++b)
+        for (int j = 0; j < SN; ++j) {
+            const double h = 1e-5;
+            int i = b * SD + s_idx[j];
+            double x0 = k.inp[i], yp, ym, ld_one[1] = {0}, c1[SBI__RQS_CACHE(SK)], v;
+            const double *pe = k.p + b * S_P + j * SBI__RQS_PARAMS(SK);
+            v = x0 + h;
+            sbi__rqs_forward(&yp, c1, ld_one, &v, pe, 0, NULL, 1, SK, S_BOUND, 1, 1);
+            v = x0 - h;
+            sbi__rqs_forward(&ym, c1, ld_one, &v, pe, 0, NULL, 1, SK, S_BOUND, 1, 1);
+            ld_one[0] = 0;
+            sbi__rqs_forward(&v, c1, ld_one, &x0, pe, 0, NULL, 1, SK, S_BOUND, 1, 1);
+            derr = fmax(derr, fabs(log((yp - ym) / (2 * h)) - ld_one[0]));
+        }
+    printf("spline: max |inverse(forward(x)) - x| = %.3e, max |logdet diff| = %.3e, "
+           "max |log y' - log(finite difference)| = %.3e\n",
+           err, lerr, derr);
+    SBI_ASSERT(err < 1e-12);
+    SBI_ASSERT(lerr < 1e-12);
+    SBI_ASSERT(derr < 1e-8);
+}
 
 /* ---- one coupling layer: L = <r, out> + <q, logdet> ---- */
 
@@ -33,16 +118,24 @@ static double cpl_loss(void *p)
     return L;
 }
 
-static void check_coupling(void)
+static int cpl_layout(cpl_ctx *k, int spline)
+{
+    if (spline)
+        return sbi__spline_coupling_layout(&k->c, &k->lay, "cpl", CD, CE, c_order, CDC, c_order + CDC, 6, 2, 5, 2.0);
+    return sbi__coupling_layout(&k->c, &k->lay, "cpl", CD, CE, c_order, CDC, c_order + CDC, 6, 2);
+}
+
+static void check_coupling(int spline)
 {
     cpl_ctx k;
     double dinp[CB * CD] = {0}, de[CB * CE] = {0};
+    char label[64];
     gc_stats s;
     int rc = 0;
     sbi_layout_init(&k.lay, CB);
-    rc |= sbi__coupling_layout(&k.c, &k.lay, "cpl", CD, CE, c_order, CDC, c_order + CDC, 6, 2);
+    rc |= cpl_layout(&k, spline);
     rc |= sbi_layout_alloc(&k.lay);
-    rc |= sbi__coupling_layout(&k.c, &k.lay, "cpl", CD, CE, c_order, CDC, c_order + CDC, 6, 2);
+    rc |= cpl_layout(&k, spline);
     rc |= sbi_layout_finish(&k.lay);
     SBI_ASSERT_EQ_INT(rc, 0);
     if (rc) return;
@@ -57,14 +150,17 @@ static void check_coupling(void)
     sbi__coupling_backward(&k.c, dinp, de, k.r, k.q, k.inp, CB);
     gc_reset(&s);
     for (int i = 0; i < CB * CD; ++i) gc_add(&s, i, dinp[i], gc_numeric(cpl_loss, &k, &k.inp[i], GC_STEP));
-    SBI_ASSERT(gc_report("coupling d-input", &s));
+    snprintf(label, sizeof(label), "%s coupling d-input", spline ? "spline" : "affine");
+    SBI_ASSERT(gc_report(label, &s));
     gc_reset(&s);
     for (int i = 0; i < CB * CE; ++i) gc_add(&s, i, de[i], gc_numeric(cpl_loss, &k, &k.e[i], GC_STEP));
-    SBI_ASSERT(gc_report("coupling d-embedding", &s));
+    snprintf(label, sizeof(label), "%s coupling d-embedding", spline ? "spline" : "affine");
+    SBI_ASSERT(gc_report(label, &s));
     gc_reset(&s);
     for (size_t i = 0; i < k.lay.n_weights; ++i)
         gc_add(&s, i, k.lay.grads[i], gc_numeric(cpl_loss, &k, &k.lay.weights[i], GC_STEP));
-    SBI_ASSERT(gc_report("coupling d-weights", &s));
+    snprintf(label, sizeof(label), "%s coupling d-weights", spline ? "spline" : "affine");
+    SBI_ASSERT(gc_report(label, &s));
     sbi_layout_free(&k.lay);
 }
 
@@ -87,8 +183,8 @@ static double est_loss(void *p)
 
 /* Checks every weight when there are at most max_all, else per_tensor
  * random weights of each tensor plus random ones up to at least 500. */
-static void check_estimator(const char *label, int D, int X, int E, int hidden, int layers, int K, size_t max_all,
-                            int per_tensor)
+static void check_estimator(const char *family, const char *embedding, const char *label, int D, int X, int E,
+                            int hidden, int layers, int K, size_t max_all, int per_tensor)
 {
     sbi_estimator_config cfg;
     est_ctx k;
@@ -97,7 +193,10 @@ static void check_estimator(const char *label, int D, int X, int E, int hidden, 
     sbi_real *w, *g;
     gc_stats s;
     int rc;
-    rc = sbi_estimator_config_default(&cfg, "affine", D, X);
+    rc = sbi_estimator_config_default(&cfg, family, D, X);
+    strcpy(cfg.embedding, embedding);
+    cfg.n_bins = 4;
+    cfg.tail_bound = 2.0;
     cfg.embed_dim = E;
     cfg.embed_hidden = hidden;
     cfg.hidden = hidden;
@@ -157,10 +256,19 @@ int main(int argc, char **argv)
 {
     int status;
     MPI_Init(&argc, &argv);
-    check_coupling();
-    check_estimator("estimator D=3 d-weights (all)", 3, 4, 5, 6, 2, 3, 5000, 0);
-    check_estimator("estimator D=1 d-weights (all)", 1, 2, 4, 5, 1, 2, 5000, 0);
-    check_estimator("estimator D=6 d-weights (subset)", 6, 12, 16, 24, 2, 5, 0, 4);
+    check_spline();
+    check_coupling(0);
+    check_coupling(1);
+    check_estimator("affine", "mlp", "affine D=3 d-weights (all)", 3, 4, 5, 6, 2, 3, 5000, 0);
+    check_estimator("affine", "mlp", "affine D=1 d-weights (all)", 1, 2, 4, 5, 1, 2, 5000, 0);
+    check_estimator("affine", "mlp", "affine D=6 d-weights (subset)", 6, 12, 16, 24, 2, 5, 0, 4);
+    check_estimator("nsf", "mlp", "nsf D=3 d-weights (all)", 3, 4, 5, 6, 2, 3, 5000, 0);
+    check_estimator("nsf", "mlp", "nsf D=1 d-weights (all)", 1, 2, 4, 5, 1, 2, 5000, 0);
+    check_estimator("nsf", "mlp", "nsf D=6 d-weights (subset)", 6, 12, 16, 24, 2, 5, 0, 4);
+    check_estimator("maf", "mlp", "maf D=3 d-weights (all)", 3, 4, 5, 6, 2, 3, 5000, 0);
+    check_estimator("maf", "mlp", "maf D=1 d-weights (all)", 1, 2, 4, 5, 1, 2, 5000, 0);
+    check_estimator("maf", "mlp", "maf D=6 d-weights (subset)", 6, 12, 16, 24, 2, 5, 0, 4);
+    check_estimator("nsf", "conv1d", "nsf conv1d D=3 d-weights (subset)", 3, 20, 6, 8, 2, 2, 0, 6);
     status = SBI_TEST_REPORT("flow_gradcheck");
     MPI_Finalize();
     return status;

@@ -1,6 +1,7 @@
-/* Gradient checks (double precision) of the linear layer, each activation
- * and whole MLPs: L = <r, y> for a fixed random r, analytic gradients
- * against central differences. */
+/* Gradient checks (double precision) of the linear layer, each activation,
+ * whole MLPs, the 1-D convolution, max pooling and the convolutional encoder:
+ * L = <r, y> for a fixed random r, analytic gradients against central
+ * differences. */
 #include <mpi.h>
 #include <string.h>
 
@@ -138,6 +139,134 @@ static void check_mlp(int act, int residual)
     sbi_layout_free(&c.lay);
 }
 
+/* ---- 1-D convolution ---- */
+
+enum { CV_L = 9, CV_CI = 3, CV_CO = 4, CV_K = 3, CV_LO = CV_L - CV_K + 1 };
+typedef struct conv_ctx {
+    double inp[B * CV_L * CV_CI], w[CV_CO * CV_K * CV_CI], b[CV_CO], out[B * CV_LO * CV_CO];
+    double cols[B * CV_LO * CV_K * CV_CI], r[B * CV_LO * CV_CO];
+} conv_ctx;
+
+static double conv_loss(void *p)
+{
+    conv_ctx *c = p;
+    double L = 0;
+    sbi_conv1d_forward(c->out, c->cols, c->inp, c->w, c->b, B, CV_L, CV_CI, CV_CO, CV_K);
+    for (int i = 0; i < B * CV_LO * CV_CO; ++i) L += c->r[i] * c->out[i];
+    return L;
+}
+
+static void check_conv1d(void)
+{
+    static conv_ctx c;
+    static double dinp[B * CV_L * CV_CI], dcols[B * CV_LO * CV_K * CV_CI], dw[CV_CO * CV_K * CV_CI], db[CV_CO];
+    static double rinp[B * CV_L * CV_CI], rw[CV_CO * CV_K * CV_CI], rb[CV_CO], ref[B * CV_LO * CV_CO];
+    double worst = 0;
+    gc_stats s;
+    gc_fill(c.inp, B * CV_L * CV_CI, 1.0, 41);
+    gc_fill(c.w, CV_CO * CV_K * CV_CI, 0.5, 42);
+    gc_fill(c.b, CV_CO, 0.5, 43);
+    gc_fill(c.r, B * CV_LO * CV_CO, 1.0, 44);
+    conv_loss(&c);
+    sbi_conv1d_forward_ref(ref, c.inp, c.w, c.b, B, CV_L, CV_CI, CV_CO, CV_K);
+    for (int i = 0; i < B * CV_LO * CV_CO; ++i) worst = fmax(worst, fabs(ref[i] - c.out[i]));
+    printf("conv1d forward vs direct reference: max diff %.3e\n", worst);
+    SBI_ASSERT(worst < 1e-12);
+    sbi_conv1d_backward(dinp, dcols, dw, db, c.r, c.cols, c.w, B, CV_L, CV_CI, CV_CO, CV_K);
+    sbi_conv1d_backward_ref(rinp, rw, rb, c.r, c.inp, c.w, B, CV_L, CV_CI, CV_CO, CV_K);
+    worst = 0;
+    for (int i = 0; i < B * CV_L * CV_CI; ++i) worst = fmax(worst, fabs(rinp[i] - dinp[i]));
+    for (int i = 0; i < CV_CO * CV_K * CV_CI; ++i) worst = fmax(worst, fabs(rw[i] - dw[i]));
+    for (int i = 0; i < CV_CO; ++i) worst = fmax(worst, fabs(rb[i] - db[i]));
+    printf("conv1d backward vs direct reference: max diff %.3e\n", worst);
+    SBI_ASSERT(worst < 1e-12);
+    gc_reset(&s);
+    for (int i = 0; i < B * CV_L * CV_CI; ++i) gc_add(&s, i, dinp[i], gc_numeric(conv_loss, &c, &c.inp[i], GC_STEP));
+    SBI_ASSERT(gc_report("conv1d d-input", &s));
+    gc_reset(&s);
+    for (int i = 0; i < CV_CO * CV_K * CV_CI; ++i) gc_add(&s, i, dw[i], gc_numeric(conv_loss, &c, &c.w[i], GC_STEP));
+    SBI_ASSERT(gc_report("conv1d d-weight", &s));
+    gc_reset(&s);
+    for (int i = 0; i < CV_CO; ++i) gc_add(&s, i, db[i], gc_numeric(conv_loss, &c, &c.b[i], GC_STEP));
+    SBI_ASSERT(gc_report("conv1d d-bias", &s));
+}
+
+/* ---- max pooling ---- */
+
+enum { MP_L = 11, MP_C = 3, MP_P = 3, MP_Q = MP_L / MP_P };
+typedef struct pool_ctx {
+    double inp[B * MP_L * MP_C], out[B * MP_Q * MP_C], r[B * MP_Q * MP_C];
+} pool_ctx;
+
+static double pool_loss(void *p)
+{
+    pool_ctx *c = p;
+    double L = 0;
+    sbi_maxpool1d_forward(c->out, c->inp, B, MP_L, MP_C, MP_P);
+    for (int i = 0; i < B * MP_Q * MP_C; ++i) L += c->r[i] * c->out[i];
+    return L;
+}
+
+static void check_maxpool(void)
+{
+    pool_ctx c;
+    double dinp[B * MP_L * MP_C] = {0};
+    gc_stats s;
+    /* Distinct values 0.01 apart at least, so no window has a near tie. */
+    for (int i = 0; i < B * MP_L * MP_C; ++i) c.inp[i] = 0.01 * ((i * 37) % (B * MP_L * MP_C)) - 0.5;
+    gc_fill(c.r, B * MP_Q * MP_C, 1.0, 45);
+    pool_loss(&c);
+    sbi_maxpool1d_backward(dinp, c.r, c.inp, B, MP_L, MP_C, MP_P);
+    gc_reset(&s);
+    for (int i = 0; i < B * MP_L * MP_C; ++i) gc_add(&s, i, dinp[i], gc_numeric(pool_loss, &c, &c.inp[i], GC_STEP));
+    SBI_ASSERT(gc_report("maxpool d-input", &s));
+}
+
+/* ---- the convolutional encoder ---- */
+
+enum { EN_L = 24, EN_C1 = 3, EN_C2 = 4, EN_E = 3 };
+typedef struct enc_ctx {
+    sbi_conv_encoder e;
+    sbi_layout lay;
+    double inp[B * EN_L], r[B * EN_E];
+} enc_ctx;
+
+static double enc_loss(void *p)
+{
+    enc_ctx *c = p;
+    double L = 0;
+    sbi_conv_encoder_forward(&c->e, c->inp, B);
+    for (int i = 0; i < B * EN_E; ++i) L += c->r[i] * c->e.out[i];
+    return L;
+}
+
+static void check_encoder(void)
+{
+    static enc_ctx c;
+    gc_stats s;
+    int rc = 0;
+    sbi_layout_init(&c.lay, B);
+    rc |= sbi_conv_encoder_layout(&c.e, &c.lay, "enc", EN_L, EN_C1, EN_C2, 3, 2, EN_E);
+    rc |= sbi_layout_alloc(&c.lay);
+    rc |= sbi_conv_encoder_layout(&c.e, &c.lay, "enc", EN_L, EN_C1, EN_C2, 3, 2, EN_E);
+    rc |= sbi_layout_finish(&c.lay);
+    SBI_ASSERT_EQ_INT(rc, 0);
+    if (rc) return;
+    gc_fill(c.lay.weights, c.lay.n_weights, 0.6, 46);
+    gc_fill(c.inp, B * EN_L, 1.0, 47);
+    gc_fill(c.r, B * EN_E, 1.0, 48);
+    enc_loss(&c);
+    sbi_layout_zero_grads(&c.lay);
+    sbi_layout_zero_dacts(&c.lay, B);
+    memcpy(c.e.dout, c.r, sizeof(c.r));
+    sbi_conv_encoder_backward(&c.e, B);
+    gc_reset(&s);
+    for (size_t i = 0; i < c.lay.n_weights; ++i)
+        gc_add(&s, i, c.lay.grads[i], gc_numeric(enc_loss, &c, &c.lay.weights[i], GC_STEP));
+    SBI_ASSERT(gc_report("conv encoder d-weights", &s));
+    sbi_layout_free(&c.lay);
+}
+
 int main(int argc, char **argv)
 {
     int status;
@@ -149,6 +278,9 @@ int main(int argc, char **argv)
     check_mlp(SBI_ACT_ELU, 1);
     check_mlp(SBI_ACT_TANH, 1);
     check_mlp(SBI_ACT_RELU, 0);
+    check_conv1d();
+    check_maxpool();
+    check_encoder();
     status = SBI_TEST_REPORT("nn_gradcheck");
     MPI_Finalize();
     return status;

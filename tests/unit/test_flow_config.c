@@ -48,8 +48,15 @@ static void check_defaults(void)
     SBI_ASSERT_EQ_INT(sbi_estimator_config_default(&c, "nope", 2, 2), SBI_ERR_INPUT);
     SBI_ASSERT_EQ_INT(sbi_estimator_config_default(&c, "affine", 0, 2), SBI_ERR_INPUT);
     sbi_error_clear();
+    SBI_ASSERT(strcmp(c.embedding, "mlp") == 0);
+    SBI_ASSERT_EQ_INT(c.n_bins, 10);
+    SBI_ASSERT(c.tail_bound == 3.0);
     SBI_ASSERT(strcmp(sbi_estimator_family_name(0), "affine") == 0);
-    SBI_ASSERT(sbi_estimator_family_name(1) == NULL);
+    SBI_ASSERT(strcmp(sbi_estimator_family_name(1), "nsf") == 0);
+    SBI_ASSERT(strcmp(sbi_estimator_family_name(2), "maf") == 0);
+    SBI_ASSERT(sbi_estimator_family_name(3) == NULL);
+    SBI_ASSERT_OK(sbi_estimator_config_default(&c, "nsf", 8, 233));
+    SBI_ASSERT_OK(sbi_estimator_config_default(&c, "maf", 8, 233));
 }
 
 static void check_json(void)
@@ -61,6 +68,11 @@ static void check_json(void)
     a.seed = 12345678901234567890ull; /* above 2^53: travels as a string */
     a.hidden_layers = 3;
     a.embed_layers = 0;
+    strcpy(a.family, "nsf");
+    strcpy(a.embedding, "conv1d");
+    a.n_inputs = 40;
+    a.n_bins = 7;
+    a.tail_bound = 4.5;
     j = sbi_estimator_config_to_json(&a);
     SBI_ASSERT(j != NULL);
     text = cJSON_PrintUnformatted(j);
@@ -74,8 +86,17 @@ static void check_json(void)
                a.embed_hidden == b.embed_hidden && a.embed_layers == b.embed_layers &&
                a.n_transforms == b.n_transforms && a.hidden == b.hidden && a.hidden_layers == b.hidden_layers &&
                a.seed == b.seed && a.max_batch == b.max_batch);
+    SBI_ASSERT(strcmp(a.embedding, b.embedding) == 0 && a.n_bins == b.n_bins && a.tail_bound == b.tail_bound);
     cJSON_Delete(j);
     cJSON_free(text);
+
+    /* A model file written before embedding, n_bins and tail_bound existed loads with their defaults. */
+    j = cJSON_Parse("{\"family\":\"affine\",\"n_params\":2,\"n_inputs\":1,\"embed_dim\":8,\"embed_hidden\":8,"
+                    "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,"
+                    "\"max_batch\":4}");
+    SBI_ASSERT_OK(sbi_estimator_config_from_json(j, &b));
+    SBI_ASSERT(strcmp(b.embedding, "mlp") == 0 && b.n_bins == 10 && b.tail_bound == 3.0);
+    cJSON_Delete(j);
 
     expect_bad("{\"family\":\"spline9\",\"n_params\":2,\"n_inputs\":1,\"embed_dim\":8,\"embed_hidden\":8,"
                "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,\"max_batch\":4}",
@@ -105,6 +126,22 @@ static void check_json(void)
                "\"max_batch\":\"4\"}",
                "max_batch");
     expect_bad("[1, 2]", "object");
+    expect_bad("{\"family\":\"nsf\",\"n_params\":2,\"n_inputs\":1,\"embed_dim\":8,\"embed_hidden\":8,"
+               "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,\"max_batch\":4,"
+               "\"embedding\":\"lstm\"}",
+               "embedding");
+    expect_bad("{\"family\":\"nsf\",\"n_params\":2,\"n_inputs\":8,\"embed_dim\":8,\"embed_hidden\":8,"
+               "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,\"max_batch\":4,"
+               "\"embedding\":\"conv1d\"}",
+               "n_inputs");
+    expect_bad("{\"family\":\"nsf\",\"n_params\":2,\"n_inputs\":1,\"embed_dim\":8,\"embed_hidden\":8,"
+               "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,\"max_batch\":4,"
+               "\"n_bins\":1}",
+               "n_bins");
+    expect_bad("{\"family\":\"nsf\",\"n_params\":2,\"n_inputs\":1,\"embed_dim\":8,\"embed_hidden\":8,"
+               "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,\"max_batch\":4,"
+               "\"tail_bound\":-1}",
+               "tail_bound");
 }
 
 static void check_calls(void)

@@ -1,0 +1,166 @@
+/* Radiative transfer: the serial kernels of the `transmission` and `emission`
+ * forward-model families (src/forward/rt).
+ *
+ * Every kernel works on contiguous arrays, never sees MPI, HDF5 or a file,
+ * and uses cgs units unless a name says otherwise (`_bar`, `_um`).
+ *
+ * Dims: N = atmospheric layers, ordered top (low pressure) to bottom;
+ *       W = model wavelengths (a grid uniform in ln lambda, increasing lambda);
+ *       B = instrument bins of one dataset.
+ * Arrays of per-layer, per-wavelength quantities are (N, W) row-major.
+ *
+ * The equations follow petitRADTRANS 3.2 (Molliere et al. 2019, A&A 627, A67;
+ * source `fortran_src/fortran_radtrans_core.f90`), gathered in
+ * shared/FORWARD_MODEL.md.
+ */
+#ifndef EXOSBI_RT_H
+#define EXOSBI_RT_H
+
+#include <stdint.h>
+
+/* ---- constants ------------------------------------------------------------
+ * The physical constants are the ones of petitRADTRANS' Fortran module
+ * `physics` (CODATA 2010), so that spectra agree with it to rounding. */
+#define SBI_RT_C 2.99792458e10       /* speed of light [cm s^-1] */
+#define SBI_RT_KB 1.3806488e-16      /* Boltzmann constant [erg K^-1] */
+#define SBI_RT_H 6.62606957e-27      /* Planck constant [erg s] */
+#define SBI_RT_AMU 1.66053892e-24    /* atomic mass unit [g] */
+#define SBI_RT_LOSCHMIDT 2.6867811e19 /* Loschmidt number at 0 C, 1 atm [cm^-3] (pRT `L0`) */
+#define SBI_RT_BAR 1.0e6             /* 1 bar in dyn cm^-2 */
+#define SBI_RT_R_JUP 7.1492e9        /* nominal equatorial Jupiter radius [cm] (IAU 2015 Resolution B3) */
+#define SBI_RT_R_SUN 6.957e10        /* nominal solar radius [cm] (IAU 2015 Resolution B3) */
+#define SBI_RT_PARSEC 3.0856775814913673e18 /* parsec [cm] (IAU 2015 Resolution B2) */
+#define SBI_RT_PI 3.14159265358979323846
+
+/* Molar masses [amu] of the filler gas (IUPAC 2013 standard atomic weights). */
+#define SBI_RT_MASS_H2 2.01588
+#define SBI_RT_MASS_HE 4.002602
+#define SBI_RT_MASS_H 1.00794
+/* Solar He/H2 number ratio: He/H = 10^(10.93 - 12) = 0.0851 (Asplund et al.
+ * 2009, ARA&A 47, 481, Table 1), two H atoms per H2 molecule. */
+#define SBI_RT_HE_PER_H2 0.17022
+
+/* ---- atmosphere -------------------------------------------------------- */
+
+/* p_bar (N): log-spaced pressures from p_top to p_bottom [bar]. */
+void sbi_rt_pressure_grid(int n, double p_top_bar, double p_bottom_bar, double *p_bar);
+
+/* Guillot (2010, A&A 520, A27) eq. 29 as petitRADTRANS writes it
+ * (`physics.py: temperature_profile_function_guillot`):
+ *   tau = kappa_ir P / g, T_irr = sqrt(2) T_equ,
+ *   T^4 = 3/4 T_int^4 (2/3 + tau)
+ *       + 3/4 T_irr^4 f [2/3 + 1/(gamma sqrt3) + (gamma/sqrt3 - 1/(gamma sqrt3)) exp(-gamma tau sqrt3)].
+ * kappa_ir [cm^2 g^-1], gamma = kappa_vis/kappa_ir, g [cm s^-2], f = 1/4 for
+ * the planet average.  t (N) [K]. */
+void sbi_rt_temperature_guillot(int n, const double *p_bar, double kappa_ir, double gamma, double g, double t_int,
+                                double t_equ, double f, double *t);
+
+/* Free profile: K >= 2 nodes at increasing pressures p_nodes_bar (K) with
+ * temperatures t_nodes (K), interpolated in log10 P by the monotone cubic
+ * Hermite scheme of Fritsch & Carlson (1980, SIAM J. Numer. Anal. 17, 238),
+ * so no overshoot between nodes; constant beyond the end nodes. */
+void sbi_rt_temperature_free(int n, const double *p_bar, int k, const double *p_nodes_bar, const double *t_nodes,
+                             double *t);
+
+/* Hydrostatic radii r (N) [cm] with gravity g(r) = g0 (R_pl / r)^2:
+ *   d(1/r) = dP / (rho g0 R_pl^2) = (k T / (mu amu g0 R_pl^2)) d ln P,
+ * integrated by the trapezoid rule in ln P (exact for an isothermal layer),
+ * anchored at r(p_ref) = r_pl.  mmw (N) [amu].  Returns 0, or -1 when 1/r
+ * reaches zero (the atmosphere is not bound at this gravity); no message is
+ * recorded, the caller decides. */
+int sbi_rt_hydrostatic_radii(int n, const double *p_bar, const double *t, const double *mmw, double r_pl, double g0,
+                             double p_ref_bar, double *r);
+
+/* ---- continuum cross sections (per particle) -------------------------- */
+
+/* H2 Rayleigh, Dalgarno & Williams (1962, ApJ 136, 690), as pRT `h2_rayleigh`:
+ * sigma = 8.14e-13 L^-4 + 1.28e-6 L^-6 + 1.61 L^-8 [cm^2], L in Angstrom. */
+double sbi_rt_sigma_rayleigh_h2(double lambda_um);
+/* He Rayleigh from the polarizability fit of Chan & Dalgarno (1965, Proc.
+ * Phys. Soc. 85, 227) as pRT `he_rayleigh` [cm^2]. */
+double sbi_rt_sigma_rayleigh_he(double lambda_um);
+/* H- bound-free cross section per H- ion [cm^2], John (1988, A&A 193, 189)
+ * eq. 4; zero outside 0.125 um < lambda < 1.6419 um. */
+double sbi_rt_sigma_hminus_bf(double lambda_um);
+/* H- free-free absorption per H atom and unit electron pressure
+ * [cm^4 dyn^-1], John (1988) eq. 6 and Table 3; zero below 0.1823 um. */
+double sbi_rt_k_hminus_ff(double lambda_um, double t);
+/* The six wavelength polynomials of that fit, so that
+ * k_ff = 1e-29 sum_{n=1}^{6} theta^((n+1)/2) poly[n-1], theta = 5040 K / T. */
+void sbi_rt_hminus_ff_poly(double lambda_um, double poly[6]);
+/* Planck function B_nu(T) [erg s^-1 cm^-2 Hz^-1 sr^-1]. */
+double sbi_rt_planck_nu(double nu_hz, double t);
+
+/* ---- built-in band-model opacities ---------------------------------------
+ * Approximate cross sections for H2O, CO, CO2, CH4, NH3, Na and K that need
+ * no data files (src/forward/rt/bands.c says where each number comes from). */
+
+enum { SBI_RT_N_BUILTIN = 7 };
+/* Index of a built-in species by name ("H2O", ...), or -1. */
+int sbi_rt_builtin_index(const char *name);
+const char *sbi_rt_builtin_name(int s);
+double sbi_rt_builtin_mass(int s); /* molar mass [amu] */
+/* Whether the species' cross section depends on pressure (the alkali lines). */
+int sbi_rt_builtin_pressure_dependent(int s);
+/* sigma (W) [cm^2 per molecule] at temperature t [K] and pressure p_bar on the
+ * wavenumbers nu (W) [cm^-1]. */
+void sbi_rt_builtin_sigma(int s, double t, double p_bar, int w, const double *nu, double *sigma);
+
+/* ---- transmission ------------------------------------------------------- */
+
+/* Chord path-length matrix m (N, N), float, so that the chord optical depth
+ * of the ray grazing layer i is tau_i = sum_j m[i][j] alpha_j (pRT's
+ * trapezoid: tau_i = sum_{j<i} (alpha_j + alpha_{j+1}) ds_{j,i},
+ * ds_{j,i} = sqrt(r_j^2 - r_i^2) - sqrt(r_{j+1}^2 - r_i^2)).  r (N) decreasing. */
+void sbi_rt_chord_matrix(int n, const double *r, float *m);
+
+/* Transit radius squared rt2 (W) [cm^2] from the extinction alpha (N, W)
+ * [cm^-1] (kappa rho).  tau (N, W) is workspace.  tau = m alpha is one sgemm;
+ * then, with T_i = exp(-tau_i) and r_N the deepest radius (pRT
+ * `compute_transit_radii`),
+ *   R_T^2 = r_N^2 + sum_{i=2}^{N} [(1 - T_{i-1}) r_{i-1} + (1 - T_i) r_i] (r_{i-1} - r_i). */
+void sbi_rt_transit_radius2(int n, int w, const float *m, const float *alpha, const double *r, float *tau,
+                            double *rt2);
+
+/* ---- emission ----------------------------------------------------------- */
+
+/* Gauss-Legendre nodes and weights on [0, 1] (n_mu <= 8). */
+int sbi_rt_gauss_legendre01(int n_mu, double *mu, double *w);
+
+/* Emergent flux F_nu (W) [erg s^-1 cm^-2 Hz^-1] at the top of the atmosphere
+ * without scattering (pRT `compute_optical_depths` + `compute_ck_flux`, one
+ * g-point): tau_1 = 0, tau_i = tau_{i-1} + (kappa_i + kappa_{i-1}) (P_i - P_{i-1}) / (2 g);
+ * I(mu) = sum_{i<N} (B_i + B_{i+1})/2 (T_i - T_{i+1}) + B_N T_N, T_i = exp(-tau_i/mu);
+ * F = 2 pi sum_mu mu w_mu I(mu).  kappa (N, W) [cm^2 g^-1], nu (W) [Hz].
+ * work: 2 N W + 2 W doubles. */
+void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double *t, const float *kappa, double g,
+                          const double *nu, int n_mu, const double *mu, const double *w_mu, double *work,
+                          double *flux_nu);
+
+/* ---- instrument --------------------------------------------------------- */
+
+/* Flux-conserving binning as a sparse (B, W) matrix: row b holds the weights
+ * of the exact integral of the piecewise-linear model spectrum over
+ * [lo_b, hi_b] divided by hi_b - lo_b (pRT `rebin_spectrum_bin`). */
+typedef struct sbi_rt_binning {
+    int n_bins;
+    int64_t *row; /* (B + 1) offsets into col / weight */
+    int *col;     /* model wavelength indices */
+    double *weight;
+} sbi_rt_binning;
+
+/* lambda (W) increasing; lo, hi (B) with lo < hi, inside [lambda_0, lambda_{W-1}].
+ * SBI_ERR_INPUT naming the bin otherwise. */
+int sbi_rt_binning_create(int w, const double *lambda, int b, const double *lo, const double *hi,
+                          sbi_rt_binning *bin);
+/* out (B) = bin * model (W). */
+void sbi_rt_binning_apply(const sbi_rt_binning *bin, const double *model, double *out);
+void sbi_rt_binning_destroy(sbi_rt_binning *bin);
+
+/* Gaussian line-spread convolution at resolving power R on a grid uniform in
+ * ln lambda with step dlnl: sigma = (1/R)/(2 sqrt(2 ln 2)) in ln lambda
+ * (pRT `Data.convolve`), kernel truncated at 4 sigma and renormalised at the
+ * grid edges.  in, out (W) must not alias. */
+void sbi_rt_convolve(int w, double dlnl, double resolution, const double *in, double *out);
+
+#endif

@@ -1,0 +1,249 @@
+/* Family "maf": masked autoregressive flow (Papamakarios et al. 2017) of
+ * MADE layers (Germain et al. 2015) with affine transforms, conditioned on
+ * an embedding network on x (X -> E), in the normalising direction theta -> z:
+ *
+ *   u[0] = theta,  u[k+1][o_j] = u[k][o_j] exp(s_j) + t_j  (k < K, j < D),
+ *   z = u[K],  log q(theta | x) = log N(z; 0, I) + sum_k sum_j s_j,
+ *
+ * where o = order[k] (sbi__make_orders, as in the coupling families) and
+ * (t_j, raw_j) come from a MADE network on [u[k][o_0 .. o_{D-1}], e] whose
+ * masks let output j see only the inputs o_0 .. o_{j-1} and the embedding;
+ * s_j = c tanh(raw_j / c) as in "affine".  Sampling inverts each layer one
+ * position at a time (D network passes per layer).
+ *
+ * MADE degrees: input j has degree j + 1 and every embedding input degree 0;
+ * hidden unit h has degree h mod max(1, D - 1) + min(1, D - 1); a hidden unit
+ * sees the units of the layer below with degree <= its own, and output j
+ * (shift and raw log-scale alike) the hidden units with degree < j + 1.  The
+ * network is the residual ELU MLP of the other families with its weights
+ * multiplied by the masks: it runs on masked copies refreshed before each
+ * use, and the gradients of masked weights are kept at zero.  The last map
+ * starts at zero, so the initial flow is the identity.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "flows/flows_impl.h"
+
+typedef struct made_layer {
+    sbi_mlp net;                      /* (D + E) -> hidden ... -> (2D); net.w[l] point at wm[l] */
+    sbi_real *w[SBI_MLP_MAX_LAYERS];  /* the layout's weight views (net.widths[l+1], net.widths[l]) */
+    sbi_real *wm[SBI_MLP_MAX_LAYERS]; /* masked copies, into maf_flow.masked */
+    sbi_real *mask[SBI_MLP_MAX_LAYERS]; /* 0/1, into maf_flow.masks */
+    sbi_real *cat, *dcat;             /* (max_batch, D + E) [u[o], e] */
+    sbi_real *s, *es;                 /* (max_batch, D) clamped log-scales, exp(s) */
+} made_layer;
+
+typedef struct maf_flow {
+    int D, X, E, K;
+    int *order;           /* (K, D) autoregressive ordering of each layer */
+    made_layer *layers;   /* (K) */
+    sbi_real *masks;      /* every layer's masks, one allocation */
+    sbi_real *masked;     /* every layer's masked weights, one allocation */
+    size_t n_mask;        /* scalars in masks and in masked */
+    sbi_real **u, **du;   /* (K + 1) views, each (max_batch, D): u[0] = theta, u[K] = z */
+    sbi__embedding embed; /* X -> E */
+    sbi_real *xin;        /* (max_batch, X) the forward's observations */
+    sbi_real *logdet;     /* (max_batch) */
+} maf_flow;
+
+static int hidden_degree(int h, int D) { return h % (D - 1 > 1 ? D - 1 : 1) + (D - 1 < 1 ? D - 1 : 1); }
+
+/* mask (C_out, C_in) of map l of a MADE net with widths w and L maps. */
+static void made_mask(sbi_real *mask, int l, int L, const int *w, int D)
+{
+    for (int o = 0; o < w[l + 1]; ++o)
+        for (int i = 0; i < w[l]; ++i) {
+            int in_deg = l == 0 ? (i < D ? i + 1 : 0) : hidden_degree(i, D);
+            int ok = l == L - 1 ? (o % D) + 1 > in_deg : hidden_degree(o, D) >= in_deg;
+            mask[(size_t)o * w[l] + i] = ok ? 1 : 0;
+        }
+}
+
+static int maf_layout(void *impl, const sbi_estimator_config *cfg, sbi_layout *lay)
+{
+    maf_flow *f = impl;
+    int D = cfg->n_params, E = cfg->embed_dim, K = cfg->n_transforms, L = cfg->hidden_layers + 1;
+    int widths[SBI_MLP_MAX_LAYERS + 1];
+    size_t per_layer = 0, off = 0;
+    widths[0] = D + E;
+    for (int l = 1; l <= cfg->hidden_layers; ++l) widths[l] = cfg->hidden;
+    widths[L] = 2 * D;
+    for (int l = 0; l < L; ++l) per_layer += (size_t)widths[l] * widths[l + 1];
+    if (!f->order) {
+        f->D = D;
+        f->X = cfg->n_inputs;
+        f->E = E;
+        f->K = K;
+        f->n_mask = per_layer * K;
+        SBI_MALLOC(f->order, (size_t)K * D);
+        SBI_CALLOC(f->layers, K);
+        SBI_CALLOC(f->u, K + 1);
+        SBI_CALLOC(f->du, K + 1);
+        SBI_MALLOC(f->masks, f->n_mask);
+        SBI_CALLOC(f->masked, f->n_mask);
+        sbi__make_orders(f->order, K, D, cfg->seed);
+    }
+    SBI_CALL(sbi__embedding_layout(&f->embed, lay, cfg));
+    for (int k = 0; k < K; ++k) {
+        made_layer *m = &f->layers[k];
+        char name[24];
+        snprintf(name, sizeof(name), "flow%d.made", k);
+        SBI_CALL(sbi_mlp_layout(&m->net, lay, name, L, widths, SBI_ACT_ELU, 1, 1));
+        for (int l = 0; l < L; ++l) {
+            m->mask[l] = f->masks + off;
+            m->wm[l] = f->masked + off;
+            made_mask(m->mask[l], l, L, widths, D);
+            m->w[l] = m->net.w[l];
+            m->net.w[l] = m->wm[l];
+            off += (size_t)widths[l] * widths[l + 1];
+        }
+        m->cat = sbi_layout_act(lay, &m->dcat, D + E);
+        m->s = sbi_layout_act(lay, NULL, D);
+        m->es = sbi_layout_act(lay, NULL, D);
+    }
+    f->xin = sbi_layout_act(lay, NULL, f->X);
+    f->logdet = sbi_layout_act(lay, NULL, 1);
+    for (int k = 0; k < K + 1; ++k) f->u[k] = sbi_layout_act(lay, &f->du[k], D);
+    return 0;
+}
+
+static void maf_destroy(void *impl)
+{
+    maf_flow *f = impl;
+    free(f->order);
+    free(f->layers);
+    free(f->u);
+    free(f->du);
+    free(f->masks);
+    free(f->masked);
+}
+
+/* Refresh the masked copies from the current weights. */
+static void refresh_masked(maf_flow *f)
+{
+    for (int k = 0; k < f->K; ++k) {
+        made_layer *m = &f->layers[k];
+        for (int l = 0; l < m->net.n_layers; ++l) {
+            size_t n = (size_t)m->net.widths[l] * m->net.widths[l + 1];
+            for (size_t i = 0; i < n; ++i) m->wm[l][i] = m->w[l][i] * m->mask[l][i];
+        }
+    }
+}
+
+/* cat (B, D + E) = [v[o], e] for v (B, D); row b of e starts at e + b e_ld. */
+static void gather_input(made_layer *m, const int *o, const sbi_real *v, const sbi_real *e, int e_ld, int B, int D,
+                         int E)
+{
+    for (int b = 0; b < B; ++b) {
+        sbi_real *cb = m->cat + (size_t)b * (D + E);
+        const sbi_real *vb = v + (size_t)b * D;
+        for (int j = 0; j < D; ++j) cb[j] = vb[o[j]];
+        memcpy(cb + D, e + (size_t)b * e_ld, (size_t)E * sizeof(*cb));
+    }
+}
+
+static void finish_logq(const maf_flow *f, sbi_real *logq, int B)
+{
+    const sbi_real *z = f->u[f->K];
+    for (int b = 0; b < B; ++b) logq[b] = (sbi_real)(sbi__log_normal(z + (size_t)b * f->D, f->D) + f->logdet[b]);
+}
+
+static int maf_forward(void *impl, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq, sbi_real *z,
+                       sbi_real *logdet)
+{
+    maf_flow *f = impl;
+    int D = f->D, E = f->E, K = f->K;
+    refresh_masked(f);
+    memcpy(f->xin, x, (size_t)B * f->X * sizeof(*x));
+    memcpy(f->u[0], theta, (size_t)B * D * sizeof(*theta));
+    memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));
+    sbi__embedding_forward(&f->embed, f->xin, B);
+    for (int k = 0; k < K; ++k) {
+        made_layer *m = &f->layers[k];
+        const int *o = f->order + (size_t)k * D;
+        gather_input(m, o, f->u[k], f->embed.out, E, B, D, E);
+        sbi_mlp_forward(&m->net, m->cat, B);
+        sbi__affine_forward(f->u[k + 1], m->s, m->es, f->logdet, f->u[k], m->net.out, 2 * D, o, D, B, D);
+    }
+    finish_logq(f, logq, B);
+    if (z) memcpy(z, f->u[K], (size_t)B * D * sizeof(*z));
+    if (logdet) memcpy(logdet, f->logdet, (size_t)B * sizeof(*logdet));
+    return 0;
+}
+
+static int maf_backward(void *impl, const sbi_real *dlogq, int B)
+{
+    maf_flow *f = impl;
+    int D = f->D, E = f->E, K = f->K;
+    const sbi_real *z = f->u[K];
+    sbi_real *dz = f->du[K];
+    for (int b = 0; b < B; ++b)
+        for (int i = 0; i < D; ++i) dz[(size_t)b * D + i] -= dlogq[b] * z[(size_t)b * D + i];
+    for (int k = K - 1; k >= 0; --k) {
+        made_layer *m = &f->layers[k];
+        const int *o = f->order + (size_t)k * D;
+        sbi__affine_backward(f->du[k], m->net.dout, f->du[k + 1], dlogq, f->u[k], m->s, m->es, o, D, B, D);
+        sbi_mlp_backward(&m->net, m->dcat, m->cat, B);
+        for (int l = 0; l < m->net.n_layers; ++l) {
+            size_t n = (size_t)m->net.widths[l] * m->net.widths[l + 1];
+            for (size_t i = 0; i < n; ++i) m->net.dw[l][i] *= m->mask[l][i];
+        }
+        for (int b = 0; b < B; ++b) {
+            const sbi_real *gb = m->dcat + (size_t)b * (D + E);
+            sbi_real *ub = f->du[k] + (size_t)b * D, *eb = f->embed.dout + (size_t)b * E;
+            for (int j = 0; j < D; ++j) ub[o[j]] += gb[j];
+            for (int q = 0; q < E; ++q) eb[q] += gb[D + q];
+        }
+    }
+    sbi__embedding_backward(&f->embed, f->xin, B);
+    return 0;
+}
+
+/* One observation; each layer is inverted position by position: pass j
+ * fixes u[k][o_j] from the network output on the positions already known,
+ * and the last pass, whose output is exact for every position, inverts all
+ * of them together and adds the log-determinant. */
+static int maf_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq)
+{
+    maf_flow *f = impl;
+    int D = f->D, E = f->E, K = f->K;
+    const sbi_real c = (sbi_real)SBI_AFFINE_CLAMP;
+    refresh_masked(f);
+    memcpy(f->xin, x, (size_t)f->X * sizeof(*x));
+    sbi__embedding_forward(&f->embed, f->xin, 1);
+    memcpy(f->u[K], z, (size_t)B * D * sizeof(*z));
+    memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));
+    for (int k = K - 1; k >= 0; --k) {
+        made_layer *m = &f->layers[k];
+        const int *o = f->order + (size_t)k * D;
+        memset(f->u[k], 0, (size_t)B * D * sizeof(*f->u[k]));
+        for (int j = 0; j < D; ++j) {
+            gather_input(m, o, f->u[k], f->embed.out, 0, B, D, E);
+            sbi_mlp_forward(&m->net, m->cat, B);
+            if (j == D - 1) {
+                sbi__affine_inverse(f->u[k], m->s, m->es, f->logdet, f->u[k + 1], m->net.out, 2 * D, o, D, B, D);
+                break;
+            }
+            for (int b = 0; b < B; ++b) {
+                const sbi_real *pb = m->net.out + (size_t)b * 2 * D;
+                size_t i = (size_t)b * D + o[j];
+                sbi_real sj = c * sbi__tanh(pb[D + j] / c);
+                f->u[k][i] = (f->u[k + 1][i] - pb[j]) / sbi__exp(sj);
+            }
+        }
+    }
+    memcpy(theta, f->u[0], (size_t)B * D * sizeof(*theta));
+    if (logq) finish_logq(f, logq, B);
+    return 0;
+}
+
+const sbi_estimator_ops sbi__maf_ops = {
+    .family = "maf",
+    .impl_size = sizeof(maf_flow),
+    .layout = maf_layout,
+    .forward = maf_forward,
+    .backward = maf_backward,
+    .sample = maf_sample,
+    .destroy = maf_destroy,
+};

@@ -1,0 +1,203 @@
+/* The conditional rational-quadratic spline kernel (Durkan et al. 2019, eqs. 4
+ * and 6-8, in the parametrisation of nflows' unconstrained spline with linear
+ * tails); see flows_impl.h for the parameter and cache layouts.
+ *
+ * Inside the bound, bin k spans [x_k, x_k + w_k] -> [y_k, y_k + h_k] with end
+ * derivatives d_k, d_{k+1}.  With xi = (x - x_k) / w_k, s = h_k / w_k and
+ * t = xi (1 - xi):
+ *   y  = y_k + h_k (s xi^2 + d_k t) / den,      den = s + (d_k + d_{k+1} - 2 s) t,
+ *   y' = s^2 (d_{k+1} xi^2 + 2 s t + d_k (1 - xi)^2) / den^2.
+ * The knots are x_k = -bound + 2 bound sum_{i<k} width_i (likewise y_k),
+ * w_k = 2 bound width_k, h_k = 2 bound height_k. */
+#include "flows/flows_impl.h"
+
+static inline sbi_real softplus(sbi_real v) { return v > 20 ? v : sbi__log1p(sbi__exp(v)); }
+static inline sbi_real sigmoid(sbi_real v) { return 1 / (1 + sbi__exp(-v)); }
+
+/* W (K), H (K), Dv (K + 1) of one element from its raw parameters pe (3K - 1). */
+static void rqs_bins(sbi_real *W, sbi_real *H, sbi_real *Dv, const sbi_real *pe, int K)
+{
+    const sbi_real mw = (sbi_real)SBI_RQS_MIN_WIDTH, mh = (sbi_real)SBI_RQS_MIN_HEIGHT;
+    const sbi_real md = (sbi_real)SBI_RQS_MIN_DERIVATIVE;
+    sbi_real mxw = pe[0], mxh = pe[K], sw = 0, sh = 0;
+    for (int k = 1; k < K; ++k) {
+        mxw = pe[k] > mxw ? pe[k] : mxw;
+        mxh = pe[K + k] > mxh ? pe[K + k] : mxh;
+    }
+    for (int k = 0; k < K; ++k) {
+        W[k] = sbi__exp(pe[k] - mxw);
+        H[k] = sbi__exp(pe[K + k] - mxh);
+        sw += W[k];
+        sh += H[k];
+    }
+    sw = (1 - mw * K) / sw;
+    sh = (1 - mh * K) / sh;
+    for (int k = 0; k < K; ++k) {
+        W[k] = mw + sw * W[k];
+        H[k] = mh + sh * H[k];
+    }
+    Dv[0] = Dv[K] = 1;
+    for (int k = 1; k < K; ++k) Dv[k] = md + softplus(pe[2 * K + k - 1]);
+}
+
+void sbi__rqs_forward(sbi_real *out, sbi_real *cache, sbi_real *logdet, const sbi_real *inp, const sbi_real *p,
+                      int p_ld, const int *idx, int n, int K, sbi_real bound, int B, int D)
+{
+    const int P = SBI__RQS_PARAMS(K), C = SBI__RQS_CACHE(K);
+    for (int b = 0; b < B; ++b) {
+        const sbi_real *xb = inp + (size_t)b * D;
+        sbi_real *yb = out + (size_t)b * D;
+        sbi_real acc = 0;
+        for (int j = 0; j < n; ++j) {
+            int i = idx ? idx[j] : j;
+            sbi_real *ce = cache + ((size_t)b * n + j) * C;
+            sbi_real *W = ce, *H = ce + K, *Dv = ce + 2 * K;
+            sbi_real x = xb[i], xk = -bound, yk = -bound, wk, hk, xi, s, t, den, M;
+            int k = 0;
+            rqs_bins(W, H, Dv, p + (size_t)b * p_ld + (size_t)j * P, K);
+            if (!(x >= -bound && x <= bound)) {
+                ce[3 * K + 1] = -1;
+                yb[i] = x;
+                continue;
+            }
+            for (;; ++k) {
+                wk = 2 * bound * W[k];
+                hk = 2 * bound * H[k];
+                if (k == K - 1 || x < xk + wk) break;
+                xk += wk;
+                yk += hk;
+            }
+            ce[3 * K + 1] = (sbi_real)k;
+            xi = (x - xk) / wk;
+            s = hk / wk;
+            t = xi * (1 - xi);
+            den = s + (Dv[k] + Dv[k + 1] - 2 * s) * t;
+            M = Dv[k + 1] * xi * xi + 2 * s * t + Dv[k] * (1 - xi) * (1 - xi);
+            yb[i] = yk + hk * (s * xi * xi + Dv[k] * t) / den;
+            acc += sbi__log(s * s * M / (den * den));
+        }
+        logdet[b] += acc;
+    }
+}
+
+void sbi__rqs_backward(sbi_real *dinp, sbi_real *dp, const sbi_real *dout, const sbi_real *dlogdet,
+                       const sbi_real *inp, const sbi_real *p, const sbi_real *cache, const int *idx, int n, int K,
+                       sbi_real bound, int B, int D)
+{
+    const int P = SBI__RQS_PARAMS(K), C = SBI__RQS_CACHE(K);
+    const sbi_real aw = 1 - (sbi_real)SBI_RQS_MIN_WIDTH * K, ah = 1 - (sbi_real)SBI_RQS_MIN_HEIGHT * K;
+    const sbi_real mw = (sbi_real)SBI_RQS_MIN_WIDTH, mh = (sbi_real)SBI_RQS_MIN_HEIGHT;
+    for (int b = 0; b < B; ++b) {
+        const sbi_real *xb = inp + (size_t)b * D, *gb = dout + (size_t)b * D;
+        sbi_real *dxb = dinp + (size_t)b * D;
+        sbi_real gl = dlogdet[b];
+        for (int j = 0; j < n; ++j) {
+            int i = idx ? idx[j] : j;
+            const sbi_real *ce = cache + ((size_t)b * n + j) * C;
+            const sbi_real *W = ce, *H = ce + K, *Dv = ce + 2 * K;
+            const sbi_real *pe = p + (size_t)b * n * P + (size_t)j * P;
+            sbi_real *dpe = dp + (size_t)b * n * P + (size_t)j * P;
+            int k = (int)ce[3 * K + 1];
+            sbi_real gy = gb[i], x = xb[i], xk = -bound, yk = -bound, wk, hk, d0, d1;
+            sbi_real xi, s, t, den, N1, M, y_N1, y_den, G_xi, G_s, G_d0, G_d1, G_xk, G_wk, G_yk, G_hk;
+            sbi_real sum;
+            if (k < 0) {
+                dxb[i] += gy;
+                continue;
+            }
+            for (int q = 0; q < k; ++q) {
+                xk += 2 * bound * W[q];
+                yk += 2 * bound * H[q];
+            }
+            wk = 2 * bound * W[k];
+            hk = 2 * bound * H[k];
+            d0 = Dv[k];
+            d1 = Dv[k + 1];
+            xi = (x - xk) / wk;
+            s = hk / wk;
+            t = xi * (1 - xi);
+            den = s + (d0 + d1 - 2 * s) * t;
+            N1 = s * xi * xi + d0 * t;
+            M = d1 * xi * xi + 2 * s * t + d0 * (1 - xi) * (1 - xi);
+            /* y = y_k + h_k N1 / den; ld = 2 log s + log M - 2 log den. */
+            y_N1 = hk / den;
+            y_den = -hk * N1 / (den * den);
+            G_xi = gy * (y_N1 * (2 * s * xi + d0 * (1 - 2 * xi)) + y_den * (d0 + d1 - 2 * s) * (1 - 2 * xi)) +
+                   gl * ((2 * d1 * xi + 2 * s * (1 - 2 * xi) - 2 * d0 * (1 - xi)) / M -
+                         2 * (d0 + d1 - 2 * s) * (1 - 2 * xi) / den);
+            G_s = gy * (y_N1 * xi * xi + y_den * (1 - 2 * t)) + gl * (2 / s + 2 * t / M - 2 * (1 - 2 * t) / den);
+            G_d0 = gy * (y_N1 + y_den) * t + gl * ((1 - xi) * (1 - xi) / M - 2 * t / den);
+            G_d1 = gy * y_den * t + gl * (xi * xi / M - 2 * t / den);
+            /* xi = (x - x_k) / w_k and s = h_k / w_k. */
+            dxb[i] += G_xi / wk;
+            G_xk = -G_xi / wk;
+            G_wk = -(G_xi * xi + G_s * s) / wk;
+            G_yk = gy;
+            G_hk = gy * N1 / den + G_s / wk;
+            /* Knots to normalised widths: x_k = -bound + 2 bound sum_{q<k} W_q,
+             * w_k = 2 bound W_k; then through W = min + a softmax(raw). */
+            sum = 0;
+            for (int q = 0; q <= k; ++q) sum += (W[q] - mw) / aw * (q < k ? G_xk : G_wk);
+            for (int q = 0; q < K; ++q) {
+                sbi_real g = q < k ? G_xk : (q == k ? G_wk : 0);
+                dpe[q] += 2 * bound * (W[q] - mw) * (g - sum);
+            }
+            sum = 0;
+            for (int q = 0; q <= k; ++q) sum += (H[q] - mh) / ah * (q < k ? G_yk : G_hk);
+            for (int q = 0; q < K; ++q) {
+                sbi_real g = q < k ? G_yk : (q == k ? G_hk : 0);
+                dpe[K + q] += 2 * bound * (H[q] - mh) * (g - sum);
+            }
+            if (k >= 1) dpe[2 * K + k - 1] += G_d0 * sigmoid(pe[2 * K + k - 1]);
+            if (k + 1 <= K - 1) dpe[2 * K + k] += G_d1 * sigmoid(pe[2 * K + k]);
+        }
+    }
+}
+
+void sbi__rqs_inverse(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sbi_real *out, const sbi_real *p,
+                      int p_ld, const int *idx, int n, int K, sbi_real bound, int B, int D)
+{
+    const int P = SBI__RQS_PARAMS(K), C = SBI__RQS_CACHE(K);
+    for (int b = 0; b < B; ++b) {
+        const sbi_real *yb = out + (size_t)b * D;
+        sbi_real *xb = inp + (size_t)b * D;
+        sbi_real acc = 0;
+        for (int j = 0; j < n; ++j) {
+            int i = idx ? idx[j] : j;
+            sbi_real *ce = cache + ((size_t)b * n + j) * C;
+            sbi_real *W = ce, *H = ce + K, *Dv = ce + 2 * K;
+            sbi_real y = yb[i], xk = -bound, yk = -bound, wk, hk, s, dy, c2, qa, qb, qc, disc, xi, t, den, M;
+            int k = 0;
+            rqs_bins(W, H, Dv, p + (size_t)b * p_ld + (size_t)j * P, K);
+            if (!(y >= -bound && y <= bound)) {
+                ce[3 * K + 1] = -1;
+                xb[i] = y;
+                continue;
+            }
+            for (;; ++k) {
+                wk = 2 * bound * W[k];
+                hk = 2 * bound * H[k];
+                if (k == K - 1 || y < yk + hk) break;
+                xk += wk;
+                yk += hk;
+            }
+            ce[3 * K + 1] = (sbi_real)k;
+            s = hk / wk;
+            dy = y - yk;
+            c2 = Dv[k] + Dv[k + 1] - 2 * s;
+            qa = hk * (s - Dv[k]) + dy * c2;
+            qb = hk * Dv[k] - dy * c2;
+            qc = -s * dy;
+            disc = qb * qb - 4 * qa * qc;
+            disc = disc > 0 ? disc : 0;
+            /* The root in [0, 1], in the form that does not cancel. */
+            xi = 2 * qc / (-qb - sbi__sqrt(disc));
+            xb[i] = xk + xi * wk;
+            t = xi * (1 - xi);
+            den = s + c2 * t;
+            M = Dv[k + 1] * xi * xi + 2 * s * t + Dv[k] * (1 - xi) * (1 - xi);
+            acc += sbi__log(s * s * M / (den * den));
+        }
+        logdet[b] += acc;
+    }
+}

@@ -1,0 +1,990 @@
+/* The `transmission` and `emission` forward-model families: task settings,
+ * the mapping of task parameters onto model inputs, and the per-row pipeline
+ *   temperature -> composition -> hydrostatic radii -> opacity kappa (N, W)
+ *   -> transit depth or emergent flux on the model grid (W)
+ *   -> per dataset: line-spread convolution and flux-conserving binning.
+ *
+ * Units of the model inputs: R_pl [R_jup], R_star [R_sun], distance [pc],
+ * log_g = log10 g [cm s^-2] at R_pl, pressures [bar], temperatures [K],
+ * log_kappa_IR and log_kappa_haze = log10 [cm^2 g^-1], abundances log10 of a
+ * volume mixing ratio or a mass fraction (settings.abundances).
+ * Outputs: transmission, the transit depth (R_T / R_*)^2; emission, the
+ * planet flux at the observer [W m^-2 um^-1] or the contrast F_p / F_*.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exosbi/rt.h"
+#include "forward/forward_impl.h"
+#include "forward/rt/rt_family.h"
+
+#define RT_MAX_INPUTS 128
+#define RT_MAX_NODES 64
+#define RT_MAX_SPECIES 32
+/* Temperature grid of the tabulated built-in molecular cross sections. */
+#define RT_NT 64
+#define RT_T_MIN 100.0
+#define RT_T_MAX 6000.0
+/* Extinction [cm^-1] standing for the opaque cloud deck (pRT adds 1e99
+ * cm^2 g^-1; a finite value keeps the float chord product free of inf * 0). */
+#define RT_DECK_ALPHA 1.0e20f
+#define RT_DECK_KAPPA 1.0e20f
+
+typedef enum { RT_TRANSMISSION = 0, RT_EMISSION = 1 } rt_mode;
+typedef enum { RT_T_ISOTHERMAL = 0, RT_T_GUILLOT, RT_T_FREE } rt_profile;
+typedef enum { RT_OUT_FLUX = 0, RT_OUT_CONTRAST } rt_output;
+
+/* How a model input gets its value: a task parameter, a fixed number, or
+ * (for an optional input) nothing, which switches its feature off. */
+typedef struct rt_input {
+    char name[SBI_NAME_MAX];
+    int param;      /* task parameter index, or -1 */
+    int optional;   /* may stay unset */
+    int set;        /* has a parameter or a value */
+    double value;   /* fixed value or default */
+} rt_input;
+
+typedef struct rt_dataset {
+    int size;
+    int64_t offset;
+    double resolution; /* line-spread resolving power; 0: none */
+    sbi_rt_binning bin;
+} rt_dataset;
+
+typedef struct rt_state {
+    rt_mode mode;
+    int n_params;
+    int64_t n_outputs;
+
+    /* inputs */
+    int n_inputs;
+    rt_input in[RT_MAX_INPUTS];
+    int i_r_pl, i_log_g, i_p_ref, i_r_star, i_t_star, i_distance;
+    int i_t_iso, i_t_int, i_t_eq, i_log_kappa_ir, i_log_gamma, i_t_node0;
+    int i_log_p_cloud, i_log_kappa_haze, i_gamma_haze, i_haze_factor, i_cloud_fraction;
+    int i_x_hm, i_x_e, i_x_h, i_x0;
+
+    /* atmosphere */
+    int n;              /* layers */
+    double *p_bar;      /* (N) */
+    rt_profile profile;
+    double guillot_f;
+    int n_nodes;
+    double p_nodes[RT_MAX_NODES];
+    int mass_fractions; /* 1: log_X are mass fractions; 0: volume mixing ratios */
+    int n_species;
+    int species[RT_MAX_SPECIES]; /* built-in index */
+    int rayleigh_h2, rayleigh_he, hminus;
+
+    /* model wavelength grid */
+    int w;
+    double dlnl;
+    double *lambda_um, *nu_cm, *nu_hz; /* (W) */
+    double *sig_h2, *sig_he, *ln_haze; /* (W): Rayleigh cross sections [cm^2], ln(lambda / 0.35 um) */
+    double *sig_bf, *ff_poly;          /* (W) and (6, W): H- */
+    float *mol_tab;                    /* (S, NT, W) built-in cross sections [cm^2 molecule^-1] */
+    double t_grid[RT_NT];
+
+    /* emission */
+    rt_output output;
+    int n_mu;
+    double mu[8], w_mu[8];
+
+    /* instrument */
+    int n_datasets;
+    rt_dataset *ds;
+
+    /* workspace */
+    double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv, *ework; /* */
+    float *kappa, *alpha, *tau, *chord;
+} rt_state;
+
+/* ---- settings ------------------------------------------------------------ */
+
+static int rt_number(const sbi_task *task, const cJSON *item, const char *what, double *v)
+{
+    SBI_CHECK(cJSON_IsNumber(item) && isfinite(item->valuedouble), SBI_ERR_INPUT,
+              "%s: forward_model.settings.%s: expected a finite number", sbi__forward_origin(task), what);
+    *v = item->valuedouble;
+    return SBI_OK;
+}
+
+static int rt_integer(const sbi_task *task, const cJSON *item, const char *what, int lo, int hi, int *v)
+{
+    double d;
+    SBI_CALL(rt_number(task, item, what, &d));
+    SBI_CHECK(d == floor(d) && d >= lo && d <= hi, SBI_ERR_INPUT,
+              "%s: forward_model.settings.%s: expected an integer from %d to %d, got %.17g", sbi__forward_origin(task),
+              what, lo, hi, d);
+    *v = (int)d;
+    return SBI_OK;
+}
+
+static int rt_check_keys(const sbi_task *task, const cJSON *obj, const char *what, const char *const *known,
+                         const char *known_text)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, obj)
+    {
+        int ok = 0;
+        for (int k = 0; known[k]; ++k)
+            if (item->string && strcmp(item->string, known[k]) == 0) ok = 1;
+        SBI_CHECK(ok, SBI_ERR_INPUT, "%s: forward_model.settings%s%s.%s: unknown key (known: %s)",
+                  sbi__forward_origin(task), what[0] ? "." : "", what, item->string ? item->string : "", known_text);
+    }
+    return SBI_OK;
+}
+
+static int rt_add_input(rt_state *s, const char *name, int optional, int has_default, double def, int *index)
+{
+    rt_input *in;
+    SBI_CHECK(s->n_inputs < RT_MAX_INPUTS, SBI_ERR_INPUT, "forward_model: more than %d model inputs",
+              RT_MAX_INPUTS);
+    in = &s->in[s->n_inputs];
+    snprintf(in->name, sizeof in->name, "%s", name);
+    in->param = -1;
+    in->optional = optional;
+    in->set = has_default;
+    in->value = def;
+    *index = s->n_inputs++;
+    return SBI_OK;
+}
+
+/* Column `column` (from 0) of a whitespace- or comma-separated text file,
+ * `#` starting a comment, resolved against the task file. */
+static int rt_read_column(const sbi_task *task, const char *what, const char *file, int column, double **values,
+                          int *count)
+{
+    char resolved[SBI_PATH_MAX];
+    char *line = NULL;
+    size_t line_cap = 0, cap = 0;
+    int n = 0, lineno = 0, err = 0;
+    FILE *f;
+
+    sbi_path_resolve(task->path, file, resolved, sizeof resolved);
+    f = fopen(resolved, "r");
+    SBI_CHECK(f, SBI_ERR_INPUT, "%s: forward_model.settings.%s: cannot open '%s': %s", sbi__forward_origin(task),
+              what, resolved, strerror(errno));
+    *values = NULL;
+    while (!err && getline(&line, &line_cap, f) >= 0) {
+        char *hash = strchr(line, '#'), *tok, *save = NULL, *end;
+        int field = 0;
+        ++lineno;
+        if (hash) *hash = '\0';
+        for (tok = strtok_r(line, " \t\r\n,", &save); tok; tok = strtok_r(NULL, " \t\r\n,", &save), ++field)
+            if (field == column) break;
+        if (field == 0 && !tok) continue;
+        if (!tok) {
+            err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
+                             "%s: forward_model.settings.%s: %s:%d: has %d column(s), column %d requested",
+                             sbi__forward_origin(task), what, resolved, lineno, field, column);
+            break;
+        }
+        if ((size_t)n == cap) {
+            double *grown = realloc(*values, (cap ? 2 * cap : 64) * sizeof **values);
+            if (!grown) {
+                err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory reading %s", resolved);
+                break;
+            }
+            *values = grown;
+            cap = cap ? 2 * cap : 64;
+        }
+        (*values)[n] = strtod(tok, &end);
+        if (*end || end == tok || !isfinite((*values)[n])) {
+            err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
+                             "%s: forward_model.settings.%s: %s:%d: '%s' is not a finite number",
+                             sbi__forward_origin(task), what, resolved, lineno, tok);
+            break;
+        }
+        ++n;
+    }
+    free(line);
+    fclose(f);
+    *count = n;
+    return err;
+}
+
+/* A list of numbers or {file, column}: exactly `size` values. */
+static int rt_values(const sbi_task *task, const cJSON *node, const char *what, int size, double *out)
+{
+    const char *origin = sbi__forward_origin(task);
+    if (cJSON_IsArray(node)) {
+        int i = 0;
+        const cJSON *e;
+        char sub[160];
+        SBI_CHECK(cJSON_GetArraySize(node) == size, SBI_ERR_INPUT,
+                  "%s: forward_model.settings.%s: has %d values but the dataset has %d", origin, what,
+                  cJSON_GetArraySize(node), size);
+        cJSON_ArrayForEach(e, node)
+        {
+            snprintf(sub, sizeof sub, "%s[%d]", what, i);
+            SBI_CALL(rt_number(task, e, sub, &out[i]));
+            ++i;
+        }
+        return SBI_OK;
+    }
+    if (cJSON_IsObject(node)) {
+        const cJSON *jf = cJSON_GetObjectItemCaseSensitive(node, "file");
+        const cJSON *jc = cJSON_GetObjectItemCaseSensitive(node, "column");
+        double *v = NULL;
+        int count = 0, column = 0, err;
+        SBI_CHECK(cJSON_IsString(jf), SBI_ERR_INPUT, "%s: forward_model.settings.%s.file: expected a path", origin,
+                  what);
+        if (jc) SBI_CALL(rt_integer(task, jc, "column", 0, 1000, &column));
+        err = rt_read_column(task, what, jf->valuestring, column, &v, &count);
+        if (!err && count != size)
+            err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
+                             "%s: forward_model.settings.%s: %s has %d values but the dataset has %d", origin, what,
+                             jf->valuestring, count, size);
+        if (!err) memcpy(out, v, (size_t)size * sizeof *out);
+        free(v);
+        return err;
+    }
+    SBI_RAISE(SBI_ERR_INPUT, "%s: forward_model.settings.%s: expected a list of numbers or {file: PATH, column: K}",
+              origin, what);
+}
+
+static int rt_parse_atmosphere(const sbi_task *task, const cJSON *st, rt_state *s)
+{
+    static const char *const pkeys[] = {"n_layers", "top", "bottom", NULL};
+    static const char *const tkeys[] = {"profile", "nodes", "guillot_f", NULL};
+    const char *origin = sbi__forward_origin(task);
+    const cJSON *jp = cJSON_GetObjectItemCaseSensitive(st, "pressure");
+    const cJSON *jt = cJSON_GetObjectItemCaseSensitive(st, "temperature");
+    const cJSON *ja = cJSON_GetObjectItemCaseSensitive(st, "abundances");
+    double top = 1e-6, bottom = 100.0;
+
+    s->n = 100;
+    if (jp) {
+        const cJSON *e;
+        SBI_CHECK(cJSON_IsObject(jp), SBI_ERR_INPUT,
+                  "%s: forward_model.settings.pressure: expected {n_layers, top, bottom}", origin);
+        SBI_CALL(rt_check_keys(task, jp, "pressure", pkeys, "n_layers, top, bottom"));
+        if ((e = cJSON_GetObjectItemCaseSensitive(jp, "n_layers")))
+            SBI_CALL(rt_integer(task, e, "pressure.n_layers", 3, 10000, &s->n));
+        if ((e = cJSON_GetObjectItemCaseSensitive(jp, "top"))) SBI_CALL(rt_number(task, e, "pressure.top", &top));
+        if ((e = cJSON_GetObjectItemCaseSensitive(jp, "bottom")))
+            SBI_CALL(rt_number(task, e, "pressure.bottom", &bottom));
+    }
+    SBI_CHECK(top > 0 && bottom > top, SBI_ERR_INPUT,
+              "%s: forward_model.settings.pressure: need 0 < top < bottom [bar], got top %.9g, bottom %.9g", origin,
+              top, bottom);
+    SBI_MALLOC(s->p_bar, s->n);
+    sbi_rt_pressure_grid(s->n, top, bottom, s->p_bar);
+
+    s->profile = RT_T_ISOTHERMAL;
+    s->guillot_f = 0.25;
+    if (jt) {
+        const cJSON *e;
+        SBI_CHECK(cJSON_IsObject(jt), SBI_ERR_INPUT,
+                  "%s: forward_model.settings.temperature: expected {profile: isothermal | guillot | free, ...}",
+                  origin);
+        SBI_CALL(rt_check_keys(task, jt, "temperature", tkeys, "profile, nodes, guillot_f"));
+        if ((e = cJSON_GetObjectItemCaseSensitive(jt, "profile"))) {
+            const char *v = cJSON_IsString(e) ? e->valuestring : "";
+            if (!strcmp(v, "isothermal"))
+                s->profile = RT_T_ISOTHERMAL;
+            else if (!strcmp(v, "guillot"))
+                s->profile = RT_T_GUILLOT;
+            else if (!strcmp(v, "free"))
+                s->profile = RT_T_FREE;
+            else
+                SBI_RAISE(SBI_ERR_INPUT,
+                          "%s: forward_model.settings.temperature.profile: expected isothermal, guillot or free",
+                          origin);
+        }
+        if ((e = cJSON_GetObjectItemCaseSensitive(jt, "guillot_f")))
+            SBI_CALL(rt_number(task, e, "temperature.guillot_f", &s->guillot_f));
+        s->n_nodes = 4;
+        if ((e = cJSON_GetObjectItemCaseSensitive(jt, "nodes"))) {
+            SBI_CHECK(s->profile == RT_T_FREE, SBI_ERR_INPUT,
+                      "%s: forward_model.settings.temperature.nodes: only the free profile has nodes", origin);
+            SBI_CALL(rt_integer(task, e, "temperature.nodes", 2, RT_MAX_NODES, &s->n_nodes));
+        }
+        if (s->profile == RT_T_FREE) sbi_rt_pressure_grid(s->n_nodes, top, bottom, s->p_nodes);
+    }
+    s->mass_fractions = 0;
+    if (ja) {
+        const char *v = cJSON_IsString(ja) ? ja->valuestring : "";
+        if (!strcmp(v, "mass_fraction"))
+            s->mass_fractions = 1;
+        else
+            SBI_CHECK(!strcmp(v, "vmr"), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.abundances: expected vmr or mass_fraction", origin);
+    }
+    return SBI_OK;
+}
+
+static int rt_parse_species(const sbi_task *task, const cJSON *st, rt_state *s)
+{
+    static const char *const ckeys_known = "H2_rayleigh, He_rayleigh, H-";
+    const char *origin = sbi__forward_origin(task);
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(st, "species");
+    const cJSON *jc = cJSON_GetObjectItemCaseSensitive(st, "continuum");
+    const cJSON *e;
+
+    if (js) {
+        SBI_CHECK(cJSON_IsArray(js), SBI_ERR_INPUT,
+                  "%s: forward_model.settings.species: expected a list of species names or {name, opacity}", origin);
+        cJSON_ArrayForEach(e, js)
+        {
+            const char *name = NULL, *opacity = "builtin";
+            int idx;
+            if (cJSON_IsString(e)) {
+                name = e->valuestring;
+            } else if (cJSON_IsObject(e)) {
+                const cJSON *jn = cJSON_GetObjectItemCaseSensitive(e, "name");
+                const cJSON *jo = cJSON_GetObjectItemCaseSensitive(e, "opacity");
+                name = cJSON_IsString(jn) ? jn->valuestring : NULL;
+                if (cJSON_IsString(jo)) opacity = jo->valuestring;
+            }
+            SBI_CHECK(name, SBI_ERR_INPUT, "%s: forward_model.settings.species[%d]: expected a name or {name, opacity}",
+                      origin, s->n_species);
+            SBI_CHECK(!strcmp(opacity, "builtin"), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.species[%d].opacity: '%s': this build reads only the built-in "
+                      "band opacities (opacity: builtin)",
+                      origin, s->n_species, opacity);
+            idx = sbi_rt_builtin_index(name);
+            SBI_CHECK(idx >= 0, SBI_ERR_INPUT,
+                      "%s: forward_model.settings.species[%d]: no built-in opacity for '%s' (built in: H2O, CO, CO2, "
+                      "CH4, NH3, Na, K)",
+                      origin, s->n_species, name);
+            for (int k = 0; k < s->n_species; ++k)
+                SBI_CHECK(s->species[k] != idx, SBI_ERR_INPUT, "%s: forward_model.settings.species: '%s' is listed twice",
+                          origin, name);
+            SBI_CHECK(s->n_species < RT_MAX_SPECIES, SBI_ERR_INPUT, "%s: forward_model.settings.species: too many",
+                      origin);
+            s->species[s->n_species++] = idx;
+        }
+    }
+    s->rayleigh_h2 = s->rayleigh_he = 1;
+    s->hminus = 0;
+    if (jc) {
+        SBI_CHECK(cJSON_IsArray(jc), SBI_ERR_INPUT, "%s: forward_model.settings.continuum: expected a list of %s",
+                  origin, ckeys_known);
+        s->rayleigh_h2 = s->rayleigh_he = 0;
+        cJSON_ArrayForEach(e, jc)
+        {
+            const char *v = cJSON_IsString(e) ? e->valuestring : "";
+            if (!strcmp(v, "H2_rayleigh"))
+                s->rayleigh_h2 = 1;
+            else if (!strcmp(v, "He_rayleigh"))
+                s->rayleigh_he = 1;
+            else if (!strcmp(v, "H-"))
+                s->hminus = 1;
+            else
+                SBI_RAISE(SBI_ERR_INPUT, "%s: forward_model.settings.continuum: unknown entry '%s' (known: %s)", origin,
+                          v, ckeys_known);
+        }
+    }
+    return SBI_OK;
+}
+
+/* The model inputs this configuration reads, in a fixed order. */
+static int rt_declare_inputs(rt_state *s)
+{
+    char name[SBI_NAME_MAX];
+    int dummy;
+    s->i_r_star = s->i_t_star = s->i_distance = -1;
+    s->i_t_iso = s->i_t_int = s->i_t_eq = s->i_log_kappa_ir = s->i_log_gamma = s->i_t_node0 = -1;
+    s->i_x_hm = s->i_x_e = s->i_x_h = -1;
+    SBI_CALL(rt_add_input(s, "R_pl", 0, 0, 0, &s->i_r_pl));
+    SBI_CALL(rt_add_input(s, "log_g", 0, 0, 0, &s->i_log_g));
+    SBI_CALL(rt_add_input(s, "P_ref", 0, 1, 0.01, &s->i_p_ref));
+    if (s->mode == RT_TRANSMISSION || s->output == RT_OUT_CONTRAST)
+        SBI_CALL(rt_add_input(s, "R_star", 0, 0, 0, &s->i_r_star));
+    if (s->mode == RT_EMISSION && s->output == RT_OUT_CONTRAST) SBI_CALL(rt_add_input(s, "T_star", 0, 0, 0, &s->i_t_star));
+    if (s->mode == RT_EMISSION && s->output == RT_OUT_FLUX) SBI_CALL(rt_add_input(s, "distance", 0, 0, 0, &s->i_distance));
+    if (s->profile == RT_T_ISOTHERMAL) SBI_CALL(rt_add_input(s, "T_iso", 0, 0, 0, &s->i_t_iso));
+    if (s->profile == RT_T_GUILLOT) {
+        SBI_CALL(rt_add_input(s, "T_int", 0, 0, 0, &s->i_t_int));
+        SBI_CALL(rt_add_input(s, "T_eq", 0, 0, 0, &s->i_t_eq));
+        SBI_CALL(rt_add_input(s, "log_kappa_IR", 0, 0, 0, &s->i_log_kappa_ir));
+        SBI_CALL(rt_add_input(s, "log_gamma", 0, 0, 0, &s->i_log_gamma));
+    }
+    if (s->profile == RT_T_FREE)
+        for (int k = 0; k < s->n_nodes; ++k) {
+            snprintf(name, sizeof name, "T_%d", k);
+            SBI_CALL(rt_add_input(s, name, 0, 0, 0, k == 0 ? &s->i_t_node0 : &dummy));
+        }
+    SBI_CALL(rt_add_input(s, "log_P_cloud", 1, 0, 0, &s->i_log_p_cloud));
+    SBI_CALL(rt_add_input(s, "log_kappa_haze", 1, 0, 0, &s->i_log_kappa_haze));
+    SBI_CALL(rt_add_input(s, "gamma_haze", 0, 1, -4.0, &s->i_gamma_haze));
+    SBI_CALL(rt_add_input(s, "haze_factor", 0, 1, 1.0, &s->i_haze_factor));
+    SBI_CALL(rt_add_input(s, "cloud_fraction", 0, 1, 1.0, &s->i_cloud_fraction));
+    if (s->hminus) {
+        SBI_CALL(rt_add_input(s, "log_X_Hminus", 0, 0, 0, &s->i_x_hm));
+        SBI_CALL(rt_add_input(s, "log_X_e", 0, 0, 0, &s->i_x_e));
+        SBI_CALL(rt_add_input(s, "log_X_H", 0, 0, 0, &s->i_x_h));
+    }
+    for (int k = 0; k < s->n_species; ++k) {
+        snprintf(name, sizeof name, "log_X_%s", sbi_rt_builtin_name(s->species[k]));
+        SBI_CALL(rt_add_input(s, name, 0, 0, 0, k == 0 ? &s->i_x0 : &dummy));
+    }
+    return SBI_OK;
+}
+
+/* Bind task parameters and settings.fixed to the declared inputs. */
+static int rt_bind_inputs(const sbi_task *task, const cJSON *st, rt_state *s)
+{
+    const char *origin = sbi__forward_origin(task);
+    const cJSON *jf = cJSON_GetObjectItemCaseSensitive(st, "fixed"), *e;
+
+    if (jf) {
+        SBI_CHECK(cJSON_IsObject(jf), SBI_ERR_INPUT, "%s: forward_model.settings.fixed: expected {input: value, ...}",
+                  origin);
+        cJSON_ArrayForEach(e, jf)
+        {
+            int found = -1;
+            char what[SBI_NAME_MAX + 16];
+            for (int k = 0; k < s->n_inputs; ++k)
+                if (e->string && !strcmp(e->string, s->in[k].name)) found = k;
+            SBI_CHECK(found >= 0, SBI_ERR_INPUT,
+                      "%s: forward_model.settings.fixed.%s: this %s model has no input of that name", origin,
+                      e->string ? e->string : "", s->mode == RT_TRANSMISSION ? "transmission" : "emission");
+            snprintf(what, sizeof what, "fixed.%s", e->string);
+            SBI_CALL(rt_number(task, e, what, &s->in[found].value));
+            s->in[found].set = 1;
+        }
+    }
+    for (int j = 0; j < task->n_params; ++j) {
+        int found = -1;
+        for (int k = 0; k < s->n_inputs; ++k)
+            if (!strcmp(task->params[j].name, s->in[k].name)) found = k;
+        SBI_CHECK(found >= 0, SBI_ERR_INPUT,
+                  "%s: parameters: '%s' is not an input of this %s model (check the species, temperature profile "
+                  "and output in forward_model.settings)",
+                  origin, task->params[j].name, s->mode == RT_TRANSMISSION ? "transmission" : "emission");
+        SBI_CHECK(!(jf && cJSON_GetObjectItemCaseSensitive(jf, task->params[j].name)), SBI_ERR_INPUT,
+                  "%s: forward_model.settings.fixed.%s: also a task parameter; give it one way", origin,
+                  task->params[j].name);
+        s->in[found].param = j;
+        s->in[found].set = 1;
+    }
+    for (int k = 0; k < s->n_inputs; ++k)
+        SBI_CHECK(s->in[k].set || s->in[k].optional, SBI_ERR_INPUT,
+                  "%s: forward_model: model input '%s' has no task parameter and no value in "
+                  "forward_model.settings.fixed",
+                  origin, s->in[k].name);
+    return SBI_OK;
+}
+
+/* ---- wavelength grid, tables and datasets ------------------------------ */
+
+static int rt_parse_datasets(const sbi_task *task, const cJSON *st, rt_state *s, double **lo, double **hi)
+{
+    const char *origin = sbi__forward_origin(task);
+    const cJSON *jd = cJSON_GetObjectItemCaseSensitive(st, "datasets"), *e;
+    int64_t total = 0;
+
+    if (jd) {
+        SBI_CHECK(cJSON_IsObject(jd), SBI_ERR_INPUT,
+                  "%s: forward_model.settings.datasets: expected {DATASET: {bin_widths, resolution}}", origin);
+        cJSON_ArrayForEach(e, jd)
+        SBI_CHECK(e->string && sbi_task_dataset_index(task, e->string) >= 0, SBI_ERR_INPUT,
+                  "%s: forward_model.settings.datasets.%s: the task has no dataset of that name", origin,
+                  e->string ? e->string : "");
+    }
+    s->n_datasets = task->n_datasets;
+    SBI_CALLOC(s->ds, s->n_datasets);
+    for (int k = 0; k < task->n_datasets; ++k) total += task->datasets[k].size;
+    SBI_MALLOC(*lo, total > 0 ? total : 1);
+    SBI_MALLOC(*hi, total > 0 ? total : 1);
+    for (int k = 0; k < task->n_datasets; ++k) {
+        const sbi_dataset *d = &task->datasets[k];
+        const cJSON *jds = jd ? cJSON_GetObjectItemCaseSensitive(jd, d->name) : NULL;
+        const cJSON *jw = jds ? cJSON_GetObjectItemCaseSensitive(jds, "bin_widths") : NULL;
+        const cJSON *jr = jds ? cJSON_GetObjectItemCaseSensitive(jds, "resolution") : NULL;
+        double *l = *lo + d->offset, *h = *hi + d->offset;
+        char what[SBI_NAME_MAX + 40];
+        static const char *const dkeys[] = {"bin_widths", "resolution", NULL};
+
+        s->ds[k].size = d->size;
+        s->ds[k].offset = d->offset;
+        SBI_CHECK(d->coordinates, SBI_ERR_INPUT,
+                  "%s: datasets[%d] (%s): the %s family needs coordinates (bin-centre wavelengths in um)", origin, k,
+                  d->name, task->family);
+        if (jds) {
+            snprintf(what, sizeof what, "datasets.%s", d->name);
+            SBI_CHECK(cJSON_IsObject(jds), SBI_ERR_INPUT, "%s: forward_model.settings.%s: expected {bin_widths, resolution}",
+                      origin, what);
+            SBI_CALL(rt_check_keys(task, jds, what, dkeys, "bin_widths, resolution"));
+        }
+        for (int i = 0; i < d->size; ++i) {
+            SBI_CHECK(d->coordinates[i] > 0 && (i == 0 || d->coordinates[i] > d->coordinates[i - 1]), SBI_ERR_INPUT,
+                      "%s: datasets[%d] (%s).coordinates: wavelengths must be positive and increasing (value %d)",
+                      origin, k, d->name, i);
+        }
+        if (jw) {
+            snprintf(what, sizeof what, "datasets.%s.bin_widths", d->name);
+            SBI_CALL(rt_values(task, jw, what, d->size, h));
+            for (int i = 0; i < d->size; ++i) {
+                SBI_CHECK(h[i] > 0, SBI_ERR_INPUT, "%s: forward_model.settings.%s[%d]: must be positive", origin, what, i);
+                l[i] = d->coordinates[i] - 0.5 * h[i];
+                h[i] = d->coordinates[i] + 0.5 * h[i];
+            }
+        } else {
+            /* Widths from the neighbouring centres: the smaller of the two
+             * spacings, so that a gap in the coverage does not make a wide bin. */
+            SBI_CHECK(d->size >= 2, SBI_ERR_INPUT,
+                      "%s: forward_model.settings.datasets.%s.bin_widths: needed for a dataset of one point", origin,
+                      d->name);
+            for (int i = 0; i < d->size; ++i) {
+                const double left = i > 0 ? d->coordinates[i] - d->coordinates[i - 1] : INFINITY;
+                const double right = i + 1 < d->size ? d->coordinates[i + 1] - d->coordinates[i] : INFINITY;
+                const double wdt = fmin(left, right);
+                l[i] = d->coordinates[i] - 0.5 * wdt;
+                h[i] = d->coordinates[i] + 0.5 * wdt;
+            }
+        }
+        if (jr) {
+            snprintf(what, sizeof what, "datasets.%s.resolution", d->name);
+            SBI_CALL(rt_number(task, jr, what, &s->ds[k].resolution));
+            SBI_CHECK(s->ds[k].resolution > 0, SBI_ERR_INPUT, "%s: forward_model.settings.%s: must be positive", origin,
+                      what);
+        }
+        SBI_CHECK(l[0] > 0, SBI_ERR_INPUT, "%s: datasets[%d] (%s): the first bin reaches below zero wavelength", origin, k,
+                  d->name);
+    }
+    return SBI_OK;
+}
+
+static int rt_build_grid(const sbi_task *task, const cJSON *st, rt_state *s, const double *lo, const double *hi)
+{
+    const char *origin = sbi__forward_origin(task);
+    const cJSON *jr = cJSON_GetObjectItemCaseSensitive(st, "model_resolution");
+    double lmin = INFINITY, lmax = 0, res = 400.0;
+    int64_t total = 0;
+
+    for (int k = 0; k < s->n_datasets; ++k) total += s->ds[k].size;
+    for (int64_t i = 0; i < total; ++i) {
+        lmin = fmin(lmin, lo[i]);
+        lmax = fmax(lmax, hi[i]);
+    }
+    SBI_CHECK(total > 0, SBI_ERR_INPUT, "%s: datasets: the %s family needs at least one wavelength", origin,
+              task->family);
+    if (jr) SBI_CALL(rt_number(task, jr, "model_resolution", &res));
+    SBI_CHECK(res >= 1 && res <= 1e6, SBI_ERR_INPUT, "%s: forward_model.settings.model_resolution: expected 1 to 1e6",
+              origin);
+    /* The model grid reaches 5% beyond the data on both sides, as pRT's
+     * retrievals set wavelength_boundaries = [0.95 lambda_min, 1.05 lambda_max]. */
+    lmin *= 0.95;
+    lmax *= 1.05;
+    {
+        const double span = log(lmax / lmin);
+        const double wd = ceil(span * res) + 1.0;
+        SBI_CHECK(wd <= 2e6, SBI_ERR_INPUT,
+                  "%s: forward_model.settings.model_resolution: %.9g over %.9g-%.9g um needs %.0f model wavelengths "
+                  "(at most 2e6)",
+                  origin, res, lmin, lmax, wd);
+        s->w = (int)wd;
+        s->dlnl = span / (s->w - 1);
+    }
+    SBI_MALLOC(s->lambda_um, s->w);
+    SBI_MALLOC(s->nu_cm, s->w);
+    SBI_MALLOC(s->nu_hz, s->w);
+    for (int l = 0; l < s->w; ++l) {
+        s->lambda_um[l] = lmin * exp(s->dlnl * l);
+        s->nu_cm[l] = 1e4 / s->lambda_um[l];
+        s->nu_hz[l] = SBI_RT_C * s->nu_cm[l];
+    }
+    s->lambda_um[s->w - 1] = lmax;
+    return SBI_OK;
+}
+
+static int rt_build_tables(rt_state *s)
+{
+    const int w = s->w;
+    SBI_MALLOC(s->sig_h2, w);
+    SBI_MALLOC(s->sig_he, w);
+    SBI_MALLOC(s->ln_haze, w);
+    for (int l = 0; l < w; ++l) {
+        s->sig_h2[l] = sbi_rt_sigma_rayleigh_h2(s->lambda_um[l]);
+        s->sig_he[l] = sbi_rt_sigma_rayleigh_he(s->lambda_um[l]);
+        s->ln_haze[l] = log(s->lambda_um[l] / 0.35);
+    }
+    if (s->hminus) {
+        /* k_ff = 1e-29 sum_n theta^((n+1)/2) poly_n(lambda): the six
+         * polynomials in lambda are tabulated once per model wavelength. */
+        SBI_MALLOC(s->sig_bf, w);
+        SBI_MALLOC(s->ff_poly, 6 * (size_t)w);
+        for (int l = 0; l < w; ++l) {
+            double poly[6];
+            s->sig_bf[l] = sbi_rt_sigma_hminus_bf(s->lambda_um[l]);
+            sbi_rt_hminus_ff_poly(s->lambda_um[l], poly);
+            for (int c = 0; c < 6; ++c) s->ff_poly[(size_t)c * w + l] = poly[c];
+        }
+    }
+    for (int q = 0; q < RT_NT; ++q) s->t_grid[q] = RT_T_MIN * pow(RT_T_MAX / RT_T_MIN, (double)q / (RT_NT - 1));
+    if (s->n_species) {
+        double *tmp;
+        SBI_MALLOC(s->mol_tab, (size_t)s->n_species * RT_NT * (size_t)w);
+        SBI_MALLOC(tmp, w);
+        for (int k = 0; k < s->n_species; ++k) {
+            if (sbi_rt_builtin_pressure_dependent(s->species[k])) continue;
+            for (int q = 0; q < RT_NT; ++q) {
+                float *dst = s->mol_tab + ((size_t)k * RT_NT + (size_t)q) * (size_t)w;
+                sbi_rt_builtin_sigma(s->species[k], s->t_grid[q], 1.0, w, s->nu_cm, tmp);
+                for (int l = 0; l < w; ++l) dst[l] = (float)tmp[l];
+            }
+        }
+        free(tmp);
+    }
+    return SBI_OK;
+}
+
+static void rt_destroy(void *state)
+{
+    rt_state *s = state;
+    if (!s) return;
+    for (int k = 0; k < s->n_datasets && s->ds; ++k) sbi_rt_binning_destroy(&s->ds[k].bin);
+    free(s->ds);
+    free(s->p_bar);
+    free(s->lambda_um);
+    free(s->nu_cm);
+    free(s->nu_hz);
+    free(s->sig_h2);
+    free(s->sig_he);
+    free(s->ln_haze);
+    free(s->sig_bf);
+    free(s->ff_poly);
+    free(s->mol_tab);
+    free(s->t);
+    free(s->mmw);
+    free(s->r);
+    free(s->row);
+    free(s->sig);
+    free(s->spec);
+    free(s->spec2);
+    free(s->conv);
+    free(s->ework);
+    free(s->kappa);
+    free(s->alpha);
+    free(s->tau);
+    free(s->chord);
+    free(s);
+}
+
+static int rt_parse(const sbi_task *task, rt_state *s)
+{
+    static const char *const keys[] = {"pressure", "temperature", "abundances", "species", "continuum",
+                                       "model_resolution", "fixed", "datasets", "output", "n_angles", NULL};
+    const char *origin = sbi__forward_origin(task);
+    const cJSON *st = task->forward_settings, *e;
+    double *lo = NULL, *hi = NULL;
+    int err;
+
+    SBI_CHECK(cJSON_IsObject(st), SBI_ERR_INPUT, "%s: forward_model.settings: expected a mapping", origin);
+    SBI_CALL(rt_check_keys(task, st, "", keys,
+                           "pressure, temperature, abundances, species, continuum, model_resolution, fixed, datasets, "
+                           "output, n_angles"));
+    s->n_params = task->n_params;
+    s->output = RT_OUT_FLUX;
+    if ((e = cJSON_GetObjectItemCaseSensitive(st, "output"))) {
+        const char *v = cJSON_IsString(e) ? e->valuestring : "";
+        SBI_CHECK(s->mode == RT_EMISSION, SBI_ERR_INPUT,
+                  "%s: forward_model.settings.output: only the emission family has a choice of output", origin);
+        if (!strcmp(v, "contrast"))
+            s->output = RT_OUT_CONTRAST;
+        else
+            SBI_CHECK(!strcmp(v, "flux"), SBI_ERR_INPUT, "%s: forward_model.settings.output: expected flux or contrast",
+                      origin);
+    }
+    s->n_mu = 3;
+    if ((e = cJSON_GetObjectItemCaseSensitive(st, "n_angles"))) {
+        SBI_CHECK(s->mode == RT_EMISSION, SBI_ERR_INPUT,
+                  "%s: forward_model.settings.n_angles: only the emission family integrates over angles", origin);
+        SBI_CALL(rt_integer(task, e, "n_angles", 1, 8, &s->n_mu));
+    }
+    SBI_CALL(sbi_rt_gauss_legendre01(s->n_mu, s->mu, s->w_mu));
+    SBI_CALL(rt_parse_atmosphere(task, st, s));
+    SBI_CALL(rt_parse_species(task, st, s));
+    SBI_CALL(rt_declare_inputs(s));
+    SBI_CALL(rt_bind_inputs(task, st, s));
+
+    err = rt_parse_datasets(task, st, s, &lo, &hi);
+    if (!err) err = rt_build_grid(task, st, s, lo, hi);
+    for (int k = 0; !err && k < s->n_datasets; ++k) {
+        err = sbi_rt_binning_create(s->w, s->lambda_um, s->ds[k].size, lo + s->ds[k].offset, hi + s->ds[k].offset,
+                                    &s->ds[k].bin);
+        if (err) err = sbi__raise(err, __FILE__, __LINE__, __func__, "%s: datasets[%d] (%s): %s", origin, k,
+                                  task->datasets[k].name, sbi_error_message());
+    }
+    free(lo);
+    free(hi);
+    if (err) return sbi__trace(err, __FILE__, __LINE__, __func__);
+    s->n_outputs = 0;
+    for (int k = 0; k < s->n_datasets; ++k) s->n_outputs += s->ds[k].size;
+    SBI_CALL(rt_build_tables(s));
+
+    SBI_MALLOC(s->t, s->n);
+    SBI_MALLOC(s->mmw, s->n);
+    SBI_MALLOC(s->r, s->n);
+    SBI_MALLOC(s->row, s->w);
+    SBI_MALLOC(s->sig, s->w);
+    SBI_MALLOC(s->spec, s->w);
+    SBI_MALLOC(s->spec2, s->w);
+    SBI_MALLOC(s->conv, s->w);
+    SBI_MALLOC(s->kappa, (size_t)s->n * (size_t)s->w);
+    SBI_MALLOC(s->alpha, (size_t)s->n * (size_t)s->w);
+    SBI_MALLOC(s->tau, (size_t)s->n * (size_t)s->w);
+    SBI_MALLOC(s->chord, (size_t)s->n * (size_t)s->n);
+    if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, 2 * (size_t)s->n * (size_t)s->w + 2 * (size_t)s->w);
+    return SBI_OK;
+}
+
+static int rt_create(const sbi_task *task, void **state, int64_t *n_outputs, rt_mode mode)
+{
+    rt_state *s;
+    int err;
+    SBI_CALLOC(s, 1);
+    s->mode = mode;
+    err = rt_parse(task, s);
+    if (err) {
+        rt_destroy(s);
+        return sbi__trace(err, __FILE__, __LINE__, __func__);
+    }
+    *state = s;
+    *n_outputs = s->n_outputs;
+    return SBI_OK;
+}
+
+static int rt_create_transmission(const sbi_task *task, void **state, int64_t *n_outputs)
+{
+    return rt_create(task, state, n_outputs, RT_TRANSMISSION);
+}
+
+static int rt_create_emission(const sbi_task *task, void **state, int64_t *n_outputs)
+{
+    return rt_create(task, state, n_outputs, RT_EMISSION);
+}
+
+/* ---- one spectrum ---------------------------------------------------------- */
+
+static double rt_value(const rt_state *s, const double *theta, int k)
+{
+    return s->in[k].param >= 0 ? theta[s->in[k].param] : s->in[k].value;
+}
+
+/* The opacity kappa (N, W) [cm^2 g^-1] of the clear atmosphere (no deck).
+ * x: mass fractions of the species; x_h2, x_he of the filler. */
+static void rt_opacity(rt_state *s, const double *theta, const double *x, double x_h2, double x_he, double haze_k0,
+                       double haze_gamma, double haze_factor, double v_hm, double v_e, double v_h)
+{
+    const int w = s->w;
+    const double c_h2 = s->rayleigh_h2 ? haze_factor * x_h2 / (SBI_RT_MASS_H2 * SBI_RT_AMU) : 0.0;
+    const double c_he = s->rayleigh_he ? haze_factor * x_he / (SBI_RT_MASS_HE * SBI_RT_AMU) : 0.0;
+    double *row = s->row;
+
+    (void)theta;
+    if (haze_k0 > 0)
+        for (int l = 0; l < w; ++l) s->spec2[l] = haze_k0 * exp(haze_gamma * s->ln_haze[l]);
+    for (int i = 0; i < s->n; ++i) {
+        const double t = s->t[i], p = s->p_bar[i];
+        double lt = log(t / RT_T_MIN) / log(RT_T_MAX / RT_T_MIN) * (RT_NT - 1);
+        int q;
+        double f;
+        float *dst = s->kappa + (size_t)i * (size_t)w;
+
+        if (lt < 0) lt = 0;
+        if (lt > RT_NT - 1) lt = RT_NT - 1;
+        q = (int)lt;
+        if (q > RT_NT - 2) q = RT_NT - 2;
+        /* Linear in T between the two neighbouring grid temperatures (clamped). */
+        f = (fmin(fmax(t, RT_T_MIN), RT_T_MAX) - s->t_grid[q]) / (s->t_grid[q + 1] - s->t_grid[q]);
+        for (int l = 0; l < w; ++l) row[l] = c_h2 * s->sig_h2[l] + c_he * s->sig_he[l];
+        if (haze_k0 > 0)
+            for (int l = 0; l < w; ++l) row[l] += s->spec2[l];
+        for (int k = 0; k < s->n_species; ++k) {
+            const double c = x[k] / (sbi_rt_builtin_mass(s->species[k]) * SBI_RT_AMU);
+            if (sbi_rt_builtin_pressure_dependent(s->species[k])) {
+                sbi_rt_builtin_sigma(s->species[k], t, p, w, s->nu_cm, s->sig);
+                for (int l = 0; l < w; ++l) row[l] += c * s->sig[l];
+            } else {
+                const float *t0 = s->mol_tab + ((size_t)k * RT_NT + (size_t)q) * (size_t)w, *t1 = t0 + w;
+                const double c0 = c * (1.0 - f), c1 = c * f;
+                for (int l = 0; l < w; ++l) row[l] += c0 * t0[l] + c1 * t1[l];
+            }
+        }
+        if (s->hminus) {
+            /* kappa = (sigma_bf n_H- (1 - exp(-hc/lambda kT)) + k_ff P_e n_H) / rho;
+             * rho cancels the number density n = P / kT up to mu amu. */
+            const double per_mass = 1.0 / (s->mmw[i] * SBI_RT_AMU), pe = v_e * p * SBI_RT_BAR;
+            const double y = sqrt(5040.0 / t);
+            double yp[6];
+            yp[0] = y * y;
+            for (int c = 1; c < 6; ++c) yp[c] = yp[c - 1] * y;
+            for (int l = 0; l < w; ++l) {
+                const double stim = -expm1(-1.4387769e4 / (s->lambda_um[l] * t));
+                double kff = 0.0;
+                for (int c = 0; c < 6; ++c) kff += yp[c] * s->ff_poly[(size_t)c * w + l];
+                row[l] += per_mass * (v_hm * s->sig_bf[l] * stim + v_h * 1e-29 * kff * pe);
+            }
+        }
+        for (int l = 0; l < w; ++l) dst[l] = (float)row[l];
+    }
+}
+
+/* One row: out (n_outputs); returns 0, or 1 when the row cannot be simulated. */
+static int rt_one(rt_state *s, const double *theta, double *out)
+{
+    const int n = s->n, w = s->w;
+    double x[RT_MAX_SPECIES], sum = 0.0, mu, x_h2, x_he;
+    const double r_pl = rt_value(s, theta, s->i_r_pl) * SBI_RT_R_JUP;
+    const double g0 = pow(10.0, rt_value(s, theta, s->i_log_g));
+    const double p_ref = rt_value(s, theta, s->i_p_ref);
+    const int deck = s->in[s->i_log_p_cloud].set;
+    const double p_cloud = deck ? pow(10.0, rt_value(s, theta, s->i_log_p_cloud)) : INFINITY;
+    const int haze = s->in[s->i_log_kappa_haze].set;
+    const double haze_k0 = haze ? pow(10.0, rt_value(s, theta, s->i_log_kappa_haze)) : 0.0;
+    const double fcloud = deck ? rt_value(s, theta, s->i_cloud_fraction) : 1.0;
+    double v_hm = 0, v_e = 0, v_h = 0;
+
+    if (!(r_pl > 0 && g0 > 0 && p_ref > 0 && fcloud >= 0 && fcloud <= 1)) return 1;
+    /* Temperature profile. */
+    if (s->profile == RT_T_ISOTHERMAL) {
+        const double t = rt_value(s, theta, s->i_t_iso);
+        for (int i = 0; i < n; ++i) s->t[i] = t;
+    } else if (s->profile == RT_T_GUILLOT) {
+        sbi_rt_temperature_guillot(n, s->p_bar, pow(10.0, rt_value(s, theta, s->i_log_kappa_ir)),
+                                   pow(10.0, rt_value(s, theta, s->i_log_gamma)), g0, rt_value(s, theta, s->i_t_int),
+                                   rt_value(s, theta, s->i_t_eq), s->guillot_f, s->t);
+    } else {
+        double tn[RT_MAX_NODES];
+        for (int k = 0; k < s->n_nodes; ++k) tn[k] = rt_value(s, theta, s->i_t_node0 + k);
+        sbi_rt_temperature_free(n, s->p_bar, s->n_nodes, s->p_nodes, tn, s->t);
+    }
+    for (int i = 0; i < n; ++i)
+        if (!(s->t[i] > 0 && isfinite(s->t[i]))) return 1;
+
+    /* Composition: constant with altitude; H2 and He fill the rest at the
+     * solar ratio. */
+    for (int k = 0; k < s->n_species; ++k) {
+        x[k] = pow(10.0, rt_value(s, theta, s->i_x0 + k));
+        sum += x[k];
+    }
+    if (s->hminus) {
+        v_hm = pow(10.0, rt_value(s, theta, s->i_x_hm));
+        v_e = pow(10.0, rt_value(s, theta, s->i_x_e));
+        v_h = pow(10.0, rt_value(s, theta, s->i_x_h));
+    }
+    if (!(sum < 1.0)) return 1;
+    if (s->mass_fractions) {
+        const double rest = 1.0 - sum, ratio = SBI_RT_HE_PER_H2 * SBI_RT_MASS_HE / SBI_RT_MASS_H2;
+        double inv = 0.0;
+        x_h2 = rest / (1.0 + ratio);
+        x_he = rest - x_h2;
+        for (int k = 0; k < s->n_species; ++k) inv += x[k] / sbi_rt_builtin_mass(s->species[k]);
+        inv += x_h2 / SBI_RT_MASS_H2 + x_he / SBI_RT_MASS_HE;
+        mu = 1.0 / inv;
+    } else {
+        const double v_h2 = (1.0 - sum) / (1.0 + SBI_RT_HE_PER_H2), v_he = SBI_RT_HE_PER_H2 * v_h2;
+        mu = v_h2 * SBI_RT_MASS_H2 + v_he * SBI_RT_MASS_HE;
+        for (int k = 0; k < s->n_species; ++k) mu += x[k] * sbi_rt_builtin_mass(s->species[k]);
+        for (int k = 0; k < s->n_species; ++k) x[k] *= sbi_rt_builtin_mass(s->species[k]) / mu;
+        x_h2 = v_h2 * SBI_RT_MASS_H2 / mu;
+        x_he = v_he * SBI_RT_MASS_HE / mu;
+    }
+    for (int i = 0; i < n; ++i) s->mmw[i] = mu;
+
+    rt_opacity(s, theta, x, x_h2, x_he, haze_k0, rt_value(s, theta, s->i_gamma_haze),
+               rt_value(s, theta, s->i_haze_factor), v_hm, v_e, v_h);
+
+    if (s->mode == RT_TRANSMISSION) {
+        const double r_star = rt_value(s, theta, s->i_r_star) * SBI_RT_R_SUN;
+        if (!(r_star > 0)) return 1;
+        if (sbi_rt_hydrostatic_radii(n, s->p_bar, s->t, s->mmw, r_pl, g0, p_ref, s->r)) return 1;
+        sbi_rt_chord_matrix(n, s->r, s->chord);
+        for (int i = 0; i < n; ++i) {
+            const double rho = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
+            const float *k = s->kappa + (size_t)i * (size_t)w;
+            float *a = s->alpha + (size_t)i * (size_t)w;
+            for (int l = 0; l < w; ++l) a[l] = (float)(k[l] * rho);
+        }
+        if (fcloud < 1.0) sbi_rt_transit_radius2(n, w, s->chord, s->alpha, s->r, s->tau, s->spec2);
+        if (deck)
+            for (int i = 0; i < n; ++i)
+                if (s->p_bar[i] > p_cloud)
+                    for (int l = 0; l < w; ++l) s->alpha[(size_t)i * (size_t)w + l] = RT_DECK_ALPHA;
+        sbi_rt_transit_radius2(n, w, s->chord, s->alpha, s->r, s->tau, s->spec);
+        /* Patchy clouds mix the transit radii, as pRT does (radtrans.py). */
+        for (int l = 0; l < w; ++l) {
+            double rt = sqrt(s->spec[l]);
+            if (fcloud < 1.0) rt = fcloud * rt + (1.0 - fcloud) * sqrt(s->spec2[l]);
+            s->spec[l] = rt * rt / (r_star * r_star);
+        }
+    } else {
+        double scale;
+        if (fcloud < 1.0)
+            sbi_rt_emission_flux(n, w, s->p_bar, s->t, s->kappa, g0, s->nu_hz, s->n_mu, s->mu, s->w_mu, s->ework,
+                                 s->spec2);
+        if (deck)
+            for (int i = 0; i < n; ++i)
+                if (s->p_bar[i] > p_cloud)
+                    for (int l = 0; l < w; ++l) s->kappa[(size_t)i * (size_t)w + l] = RT_DECK_KAPPA;
+        sbi_rt_emission_flux(n, w, s->p_bar, s->t, s->kappa, g0, s->nu_hz, s->n_mu, s->mu, s->w_mu, s->ework,
+                             s->spec);
+        if (fcloud < 1.0)
+            for (int l = 0; l < w; ++l) s->spec[l] = fcloud * s->spec[l] + (1.0 - fcloud) * s->spec2[l];
+        if (s->output == RT_OUT_FLUX) {
+            /* F_lambda = F_nu c / lambda^2 [erg s^-1 cm^-2 cm^-1] diluted by
+             * (R_pl / d)^2; 1 erg s^-1 cm^-2 cm^-1 = 1e-7 W m^-2 um^-1. */
+            const double d = rt_value(s, theta, s->i_distance) * SBI_RT_PARSEC;
+            if (!(d > 0)) return 1;
+            scale = (r_pl / d) * (r_pl / d) * 1e-7;
+            for (int l = 0; l < w; ++l) {
+                const double lcm = s->lambda_um[l] * 1e-4;
+                s->spec[l] *= scale * SBI_RT_C / (lcm * lcm);
+            }
+        } else {
+            const double r_star = rt_value(s, theta, s->i_r_star) * SBI_RT_R_SUN;
+            const double t_star = rt_value(s, theta, s->i_t_star);
+            if (!(r_star > 0 && t_star > 0)) return 1;
+            scale = (r_pl / r_star) * (r_pl / r_star);
+            for (int l = 0; l < w; ++l) s->spec[l] *= scale / (SBI_RT_PI * sbi_rt_planck_nu(s->nu_hz[l], t_star));
+        }
+    }
+    for (int k = 0; k < s->n_datasets; ++k) {
+        const double *src = s->spec;
+        if (s->ds[k].resolution > 0) {
+            sbi_rt_convolve(w, s->dlnl, s->ds[k].resolution, s->spec, s->conv);
+            src = s->conv;
+        }
+        sbi_rt_binning_apply(&s->ds[k].bin, src, out + s->ds[k].offset);
+    }
+    for (int64_t m = 0; m < s->n_outputs; ++m)
+        if (!isfinite(out[m])) return 1;
+    return 0;
+}
+
+static int rt_simulate(void *state, int64_t n, const double *theta, const uint64_t *sim_index, uint64_t seed,
+                       double *out)
+{
+    rt_state *s = state;
+    (void)sim_index;
+    (void)seed;
+    for (int64_t r = 0; r < n; ++r) {
+        double *o = out + r * s->n_outputs;
+        if (rt_one(s, theta + r * s->n_params, o))
+            for (int64_t m = 0; m < s->n_outputs; ++m) o[m] = NAN;
+    }
+    return SBI_OK;
+}
+
+const sbi_forward_ops sbi__forward_transmission_ops = {
+    .family = "transmission",
+    .create = rt_create_transmission,
+    .simulate = rt_simulate,
+    .destroy = rt_destroy,
+};
+
+const sbi_forward_ops sbi__forward_emission_ops = {
+    .family = "emission",
+    .create = rt_create_emission,
+    .simulate = rt_simulate,
+    .destroy = rt_destroy,
+};

@@ -1,0 +1,113 @@
+/* Radiative transfer: the chord optical depths and transit radius of a
+ * transmission spectrum, and the no-scattering emergent flux of an emission
+ * spectrum (petitRADTRANS `compute_transit_radii`, `compute_ck_flux`).
+ */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "exosbi/core.h"
+#include "exosbi/rt.h"
+
+void sbi_rt_chord_matrix(int n, const double *r, float *m)
+{
+    memset(m, 0, (size_t)n * (size_t)n * sizeof *m);
+    for (int i = 1; i < n; ++i) {
+        const double ri2 = r[i] * r[i];
+        double s_hi = sqrt(r[0] * r[0] - ri2);
+        for (int j = 0; j < i; ++j) {
+            /* Half chord between the radii of layers j and j+1 at impact
+             * parameter r_i; the trapezoid weights both layers' alpha. */
+            const double s_lo = j + 1 == i ? 0.0 : sqrt(r[j + 1] * r[j + 1] - ri2);
+            const float ds = (float)(s_hi - s_lo);
+            m[(size_t)i * (size_t)n + (size_t)j] += ds;
+            m[(size_t)i * (size_t)n + (size_t)j + 1] += ds;
+            s_hi = s_lo;
+        }
+    }
+}
+
+void sbi_rt_transit_radius2(int n, int w, const float *m, const float *alpha, const double *r, float *tau,
+                            double *rt2)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, w, n, 1.0f, m, n, alpha, w, 0.0f, tau, w);
+    /* tau becomes the absorbed fraction 1 - exp(-tau), kept accurate for small tau. */
+    for (int64_t k = 0; k < (int64_t)n * w; ++k) tau[k] = -expm1f(-tau[k]);
+    for (int l = 0; l < w; ++l) rt2[l] = r[n - 1] * r[n - 1];
+    for (int i = 1; i < n; ++i) {
+        const float *a0 = tau + (size_t)(i - 1) * (size_t)w, *a1 = tau + (size_t)i * (size_t)w;
+        const double dr = r[i - 1] - r[i], r0 = r[i - 1], r1 = r[i];
+        for (int l = 0; l < w; ++l) rt2[l] += ((double)a0[l] * r0 + (double)a1[l] * r1) * dr;
+    }
+}
+
+int sbi_rt_gauss_legendre01(int n_mu, double *mu, double *w)
+{
+    /* Nodes of P_n by Newton iteration from Tricomi's initial guess, mapped
+     * from [-1, 1] to [0, 1]. */
+    SBI_CHECK(n_mu >= 1 && n_mu <= 8, SBI_ERR_INPUT, "Gauss-Legendre angles: %d requested, 1 to 8 supported", n_mu);
+    for (int i = 0; i < n_mu; ++i) {
+        double x = cos(SBI_RT_PI * (i + 0.75) / (n_mu + 0.5)), dp = 1.0;
+        for (int it = 0; it < 100; ++it) {
+            double p0 = 1.0, p1 = x;
+            for (int k = 2; k <= n_mu; ++k) {
+                const double p2 = ((2.0 * k - 1.0) * x * p1 - (k - 1.0) * p0) / k;
+                p0 = p1;
+                p1 = p2;
+            }
+            dp = n_mu * (x * p1 - p0) / (x * x - 1.0);
+            {
+                const double dx = p1 / dp;
+                x -= dx;
+                if (fabs(dx) < 1e-16) break;
+            }
+        }
+        mu[n_mu - 1 - i] = 0.5 * (1.0 + x);
+        w[n_mu - 1 - i] = 1.0 / ((1.0 - x * x) * dp * dp);
+    }
+    return SBI_OK;
+}
+
+void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double *t, const float *kappa, double g,
+                          const double *nu, int n_mu, const double *mu, const double *w_mu, double *work,
+                          double *flux_nu)
+{
+    double *bpl = work, *tau = work + (size_t)n * (size_t)w;      /* (N, W) each */
+    double *inten = tau + (size_t)n * (size_t)w, *tprev = inten + w; /* (W) each */
+
+    for (int i = 0; i < n; ++i) {
+        double *bi = bpl + (size_t)i * (size_t)w;
+        for (int l = 0; l < w; ++l) bi[l] = sbi_rt_planck_nu(nu[l], t[i]);
+    }
+    /* Vertical optical depth, trapezoid in P [dyn cm^-2] with constant g. */
+    for (int l = 0; l < w; ++l) tau[l] = 0.0;
+    for (int i = 1; i < n; ++i) {
+        const double dp = (p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g);
+        const float *k0 = kappa + (size_t)(i - 1) * (size_t)w, *k1 = kappa + (size_t)i * (size_t)w;
+        const double *tp = tau + (size_t)(i - 1) * (size_t)w;
+        double *ti = tau + (size_t)i * (size_t)w;
+        for (int l = 0; l < w; ++l) ti[l] = tp[l] + ((double)k0[l] + (double)k1[l]) * dp;
+    }
+    for (int l = 0; l < w; ++l) flux_nu[l] = 0.0;
+    for (int a = 0; a < n_mu; ++a) {
+        const double inv_mu = 1.0 / mu[a];
+        for (int l = 0; l < w; ++l) {
+            inten[l] = 0.0;
+            tprev[l] = 1.0; /* tau_1 = 0 */
+        }
+        for (int i = 1; i < n; ++i) {
+            const double *ti = tau + (size_t)i * (size_t)w;
+            const double *b0 = bpl + (size_t)(i - 1) * (size_t)w, *b1 = bpl + (size_t)i * (size_t)w;
+            for (int l = 0; l < w; ++l) {
+                const double tr = exp(-ti[l] * inv_mu);
+                inten[l] += 0.5 * (b0[l] + b1[l]) * (tprev[l] - tr);
+                tprev[l] = tr;
+            }
+        }
+        {
+            const double *bn = bpl + (size_t)(n - 1) * (size_t)w;
+            const double c = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
+            for (int l = 0; l < w; ++l) flux_nu[l] += c * (inten[l] + bn[l] * tprev[l]);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+#!/bin/bash
+# The out-of-distribution diagnostic of infer: an observation far outside the
+# prior predictive is flagged (warning, /ood/flag = 1); a test-split simulation
+# is not; a model whose corpus cannot be found reports the distance without a
+# threshold (flag -1); TARP is in the SBC report and its JSON.
+source "$(dirname "$0")/lib.sh"
+NP=${1:-2}
+must "$NP" simulate "$FIX/lg5.yaml" -o "$WORK/c.h5" --quiet
+must "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5" -o "$WORK/m.h5" --max-epochs 2 --quiet
+
+/usr/bin/python3 - "$WORK/c.h5" "$WORK/test0.txt" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    x = f["test/x/x"][0]
+open(sys.argv[2], "w").write("".join(f"{v!r}\n" for v in x.tolist()))
+PY
+for i in $(seq 10); do echo 40.0; done >"$WORK/far.txt"
+
+ood() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['ood'][sys.argv[2]])" "$WORK/last.out" "$1"; }
+must "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/test0.txt" -o "$WORK/in.h5" --samples 500 --json
+CHECKS=$((CHECKS + 1))
+[ "$(ood flag)" = "0" ] || fail "a test-split simulation was flagged: $(cat "$WORK/last.out")"
+must "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/far.txt" -o "$WORK/out.h5" --samples 500 --json
+CHECKS=$((CHECKS + 1))
+[ "$(ood flag)" = "1" ] || fail "a far observation was not flagged: $(cat "$WORK/last.out")"
+CHECKS=$((CHECKS + 1))
+grep -q "OUT OF DISTRIBUTION" "$WORK/last.err" || fail "no warning for the far observation"
+CHECKS=$((CHECKS + 1))
+/usr/bin/python3 - "$WORK/in.h5" "$WORK/out.h5" <<'PY' || fail "/ood in POSTERIOR.h5"
+import sys, h5py
+for path, flag in zip(sys.argv[1:], (0, 1)):
+    with h5py.File(path, "r") as f:
+        assert int(f["ood/flag"][0]) == flag, (path, f["ood/flag"][()])
+        assert f["ood/threshold"][0] > 0 and f["ood/distance"][0] > 0
+        assert f["ood"].attrs["n_calibration"] == 400, f["ood"].attrs["n_calibration"]
+PY
+
+# no calibration corpus: the distance without a threshold
+mv "$WORK/c.h5" "$WORK/elsewhere.h5"
+must "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/far.txt" -o "$WORK/nocal.h5" --samples 500 --json
+CHECKS=$((CHECKS + 1))
+[ "$(ood flag)" = "-1" ] || fail "without a corpus the flag is not -1: $(cat "$WORK/last.out")"
+must "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/far.txt" -o "$WORK/cal.h5" --samples 500 --json \
+  --ood-corpus "$WORK/elsewhere.h5" --ood-rate 0.05
+CHECKS=$((CHECKS + 1))
+[ "$(ood flag)" = "1" ] || fail "--ood-corpus: $(cat "$WORK/last.out")"
+
+must "$NP" sbc "$WORK/m.h5" "$WORK/elsewhere.h5" -o "$WORK/sbc.h5" --samples 100 --max-cases 200 --json
+CHECKS=$((CHECKS + 1))
+/usr/bin/python3 - "$WORK/last.out" "$WORK/sbc.h5" <<'PY' || fail "TARP in the SBC report"
+import json, sys, h5py
+r = json.load(open(sys.argv[1]))
+with h5py.File(sys.argv[2], "r") as f:
+    a, e = f["tarp/alpha"][()], f["tarp/ecp"][()]
+    d = float(f.attrs["tarp_max_distance"])
+    assert a.shape == e.shape == (101,) and a[0] == 0 and a[-1] == 1
+    assert abs(d - max(abs(e - a))) < 1e-12 and abs(d - r["tarp_max_distance"]) < 1e-5, (d, r)
+    assert f["tarp/f"].shape == (200,) and f["tarp/references"].shape == (200, 5)
+PY
+finish

@@ -1,0 +1,295 @@
+/* Radiative-transfer kernels against analytic limits: gray and Rayleigh
+ * transit radii, isothermal emission, continuum cross sections, hydrostatic
+ * radii against a direct integration, the Guillot profile against the
+ * petitRADTRANS reference (argv[1]), binning and convolution. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exosbi/rt.h"
+#include "testutil.h"
+
+/* Isothermal column: returns the radii (N) and chord matrix for temperature t,
+ * mean molar mass mu [amu], g0 at r_pl, anchored at 10 bar. */
+static void isothermal_column(int n, double p_top, double p_bot, double t, double mu, double r_pl, double g0,
+                              double *p, double *tt, double *mm, double *r, float *chord)
+{
+    sbi_rt_pressure_grid(n, p_top, p_bot, p);
+    for (int i = 0; i < n; ++i) {
+        tt[i] = t;
+        mm[i] = mu;
+    }
+    SBI_ASSERT_EQ_INT(sbi_rt_hydrostatic_radii(n, p, tt, mm, r_pl, g0, 10.0, r), 0);
+    sbi_rt_chord_matrix(n, r, chord);
+}
+
+/* The scale height at radius r with g(r) = g0 (R_pl / r)^2. */
+static double scale_height(double t, double mu, double g0, double r_pl, double r)
+{
+    return SBI_RT_KB * t / (mu * SBI_RT_AMU * g0 * (r_pl / r) * (r_pl / r));
+}
+
+static void test_gray_transit(void)
+{
+    enum { N = 400, W = 2 };
+    static double p[N], t[N], mm[N], r[N], rt2[W];
+    static float chord[N * N], alpha[N * W], tau[N * W];
+    const double temp = 1000.0, mu = 2.33, r_pl = SBI_RT_R_JUP, g0 = 1000.0, kap[W] = {0.01, 1.0};
+
+    isothermal_column(N, 1e-12, 1e3, temp, mu, r_pl, g0, p, t, mm, r, chord);
+    for (int i = 0; i < N; ++i) {
+        const double rho = mu * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * temp);
+        for (int l = 0; l < W; ++l) alpha[i * W + l] = (float)(kap[l] * rho);
+    }
+    sbi_rt_transit_radius2(N, W, chord, alpha, r, tau, rt2);
+    {
+        const double r1 = sqrt(rt2[0]), r2 = sqrt(rt2[1]);
+        const double h = scale_height(temp, mu, g0, r_pl, 0.5 * (r1 + r2));
+        SBI_ASSERT_NEAR(r2 - r1, h * log(kap[1] / kap[0]), 5e-3, 0);
+    }
+}
+
+static void test_rayleigh_slope(void)
+{
+    enum { N = 400, W = 2 };
+    static double p[N], t[N], mm[N], r[N], rt2[W];
+    static float chord[N * N], alpha[N * W], tau[N * W];
+    const double temp = 800.0, mu = SBI_RT_MASS_H2, r_pl = SBI_RT_R_JUP, g0 = 2000.0;
+    const double l0 = 2.0, dlnl = 0.02, lam[W] = {l0 * exp(-0.5 * dlnl), l0 * exp(0.5 * dlnl)};
+    double slope_sigma;
+
+    isothermal_column(N, 1e-12, 1e3, temp, mu, r_pl, g0, p, t, mm, r, chord);
+    for (int i = 0; i < N; ++i) {
+        const double rho = mu * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * temp);
+        for (int l = 0; l < W; ++l)
+            alpha[i * W + l] = (float)(sbi_rt_sigma_rayleigh_h2(lam[l]) / (SBI_RT_MASS_H2 * SBI_RT_AMU) * rho);
+    }
+    sbi_rt_transit_radius2(N, W, chord, alpha, r, tau, rt2);
+    slope_sigma = log(sbi_rt_sigma_rayleigh_h2(lam[1]) / sbi_rt_sigma_rayleigh_h2(lam[0])) / dlnl;
+    {
+        const double r1 = sqrt(rt2[0]), r2 = sqrt(rt2[1]);
+        const double h = scale_height(temp, mu, g0, r_pl, 0.5 * (r1 + r2));
+        const double slope = (r2 - r1) / dlnl;
+        SBI_ASSERT_NEAR(slope, h * slope_sigma, 5e-3, 0);
+        SBI_ASSERT_NEAR(slope, -4.0 * h, 1e-2, 0);
+    }
+}
+
+static void test_isothermal_emission(void)
+{
+    enum { N = 60, W = 5 };
+    static double p[N], t[N], work[2 * N * W + 2 * W], flux[W], nu[W], mu[3], wmu[3];
+    static float kappa[N * W];
+    sbi_rt_pressure_grid(N, 1e-6, 100.0, p);
+    SBI_ASSERT_OK(sbi_rt_gauss_legendre01(3, mu, wmu));
+    SBI_ASSERT_NEAR(mu[0], 0.1127016654, 1e-9, 0);
+    SBI_ASSERT_NEAR(wmu[1], 0.4444444444, 1e-9, 0);
+    for (int i = 0; i < N; ++i) t[i] = 1234.5;
+    for (int l = 0; l < W; ++l) nu[l] = SBI_RT_C * 1e4 / (0.5 + l);
+    for (int i = 0; i < N; ++i)
+        for (int l = 0; l < W; ++l) kappa[i * W + l] = (float)(1e-3 * pow(10.0, l) * (1.0 + 0.5 * sin(i)));
+    sbi_rt_emission_flux(N, W, p, t, kappa, 3000.0, nu, 3, mu, wmu, work, flux);
+    for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(flux[l], SBI_RT_PI * sbi_rt_planck_nu(nu[l], 1234.5), 1e-12, 0);
+}
+
+static void test_cross_sections(void)
+{
+    /* Wavelengths [um] at which the formulas are tabulated in the sources. */
+    static const double lam[] = {0.2, 0.3, 0.35, 0.4, 0.5, 0.7, 0.9, 1.0, 1.2, 1.5, 2.0, 5.0};
+    const int n = (int)(sizeof lam / sizeof *lam);
+    static const double c_bf[6] = {152.519, 49.534, -118.858, 92.536, -34.194, 4.982};
+    for (int i = 0; i < n; ++i) {
+        const double l = lam[i], la = l * 1e4;
+        /* Dalgarno & Williams (1962): sigma = 8.14e-13/L^4 + 1.28e-6/L^6 + 1.61/L^8, L [A]. */
+        SBI_ASSERT_NEAR(sbi_rt_sigma_rayleigh_h2(l), 8.14e-13 * pow(la, -4) + 1.28e-6 * pow(la, -6) + 1.61 * pow(la, -8),
+                        1e-6, 0);
+        {
+            const double ap = l < 0.911 ? 2.265983321 - 3.721350022 * l + 3.016150391 * l * l : 1.379;
+            const double lcm = l * 1e-4;
+            SBI_ASSERT_NEAR(sbi_rt_sigma_rayleigh_he(l),
+                            128.0 * pow(M_PI, 5) / (3.0 * pow(lcm, 4)) * pow(ap * 1.482e-25, 2), 1e-6, 0);
+        }
+        {
+            double ref = 0.0;
+            if (l > 0.125 && l < 1.6419) {
+                const double x = 1.0 / l - 1.0 / 1.6419;
+                for (int k = 0; k < 6; ++k) ref += c_bf[k] * pow(x, 0.5 * k);
+                ref *= 1e-18 * pow(l, 3) * pow(x, 1.5);
+            }
+            SBI_ASSERT_NEAR(sbi_rt_sigma_hminus_bf(l), ref, 1e-6, 1e-40);
+        }
+    }
+    /* The H- bound-free cross section peaks near 0.85 um at about 4e-17 cm^2
+     * (John 1988, Fig. 1). */
+    SBI_ASSERT(sbi_rt_sigma_hminus_bf(0.85) > 3.5e-17 && sbi_rt_sigma_hminus_bf(0.85) < 4.5e-17);
+    /* Free-free at theta = 1 (T = 5040 K), lambda = 1 um: 1e-29 times the sum
+     * of all coefficients of the long-wavelength table (John 1988, Table 3). */
+    {
+        const double sum = (2483.3460 + 285.8270 - 2054.2910 + 2827.7760 - 1341.5370 + 208.9520) +
+                           (-3449.8890 - 1158.3820 + 8746.5230 - 11485.6320 + 5303.6090 - 812.9390) +
+                           (2200.0400 + 2427.7190 - 13651.1050 + 16755.5240 - 7510.4940 + 1132.7380) +
+                           (-696.2710 - 1841.4000 + 8624.9700 - 10051.5300 + 4400.0670 - 655.0200) +
+                           (88.2830 + 444.5170 - 1863.8640 + 2095.2880 - 901.7880 + 132.9850);
+        SBI_ASSERT_NEAR(sbi_rt_k_hminus_ff(1.0, 5040.0), 1e-29 * sum, 1e-6, 0);
+        /* Short-wavelength table at lambda = 0.25 um, T = 2520 K (theta = 2). */
+        {
+            static const double c[4][6] = {{518.1021, -734.8666, 1021.1775, -479.0721, 93.1373, -6.4285},
+                                           {473.2636, 1443.4137, -1977.3395, 922.3575, -178.9275, 12.3600},
+                                           {-482.2089, -737.1616, 1096.8827, -521.1341, 101.7963, -7.0571},
+                                           {115.5291, 169.6374, -245.6490, 114.2430, -21.9972, 1.5097}};
+            const double l = 0.25;
+            double ref = 0.0;
+            for (int k = 0; k < 4; ++k)
+                ref += pow(2.0, 0.5 * (k + 2)) * (c[k][0] * l * l + c[k][1] + c[k][2] / l + c[k][3] / (l * l) +
+                                                   c[k][4] / pow(l, 3) + c[k][5] / pow(l, 4));
+            SBI_ASSERT_NEAR(sbi_rt_k_hminus_ff(l, 2520.0), 1e-29 * ref, 1e-6, 0);
+        }
+    }
+}
+
+/* Guillot temperature at one pressure, for the direct integration. */
+static double guillot_t(double p_bar)
+{
+    double t;
+    sbi_rt_temperature_guillot(1, &p_bar, 0.01, 0.4, 1500.0, 300.0, 1400.0, 0.25, &t);
+    return t;
+}
+
+/* dr/dlnP = -P / (rho g(r)) = -k T r^2 / (mu amu g0 R^2). */
+static double drdlnp(double lnp, double r, double mu, double g0, double r_pl)
+{
+    return -SBI_RT_KB * guillot_t(exp(lnp)) * r * r / (mu * SBI_RT_AMU * g0 * r_pl * r_pl);
+}
+
+static void test_hydrostatic(void)
+{
+    enum { N = 100 };
+    static double p[N], t[N], mm[N], r[N];
+    const double mu = 2.3, g0 = 1500.0, r_pl = 1.3 * SBI_RT_R_JUP, p_ref = 0.01;
+    sbi_rt_pressure_grid(N, 1e-6, 100.0, p);
+    for (int i = 0; i < N; ++i) mm[i] = mu;
+    sbi_rt_temperature_guillot(N, p, 0.01, 0.4, 1500.0, 300.0, 1400.0, 0.25, t);
+    SBI_ASSERT_EQ_INT(sbi_rt_hydrostatic_radii(N, p, t, mm, r_pl, g0, p_ref, r), 0);
+    /* RK4 in ln P from the reference pressure to each layer, 2000 steps. */
+    for (int i = 0; i < N; i += 9) {
+        const int steps = 2000;
+        const double x0 = log(p_ref), h = (log(p[i]) - x0) / steps;
+        double rr = r_pl, x = x0;
+        for (int k = 0; k < steps; ++k) {
+            const double k1 = drdlnp(x, rr, mu, g0, r_pl), k2 = drdlnp(x + 0.5 * h, rr + 0.5 * h * k1, mu, g0, r_pl);
+            const double k3 = drdlnp(x + 0.5 * h, rr + 0.5 * h * k2, mu, g0, r_pl);
+            const double k4 = drdlnp(x + h, rr + h * k3, mu, g0, r_pl);
+            rr += h * (k1 + 2 * k2 + 2 * k3 + k4) / 6.0;
+            x += h;
+        }
+        /* Altitudes above R_pl to 0.1%, radii to 1e-6. */
+        SBI_ASSERT_NEAR(r[i] - r_pl, rr - r_pl, 1e-3, 1.0);
+        SBI_ASSERT_NEAR(r[i], rr, 1e-6, 0);
+    }
+    /* An isothermal column has the closed form 1/r = 1/R + kT ln(P/P0) / (mu amu g0 R^2). */
+    for (int i = 0; i < N; ++i) t[i] = 1100.0;
+    SBI_ASSERT_EQ_INT(sbi_rt_hydrostatic_radii(N, p, t, mm, r_pl, g0, p_ref, r), 0);
+    for (int i = 0; i < N; i += 11) {
+        const double u = 1.0 / r_pl + SBI_RT_KB * 1100.0 * log(p[i] / p_ref) / (mu * SBI_RT_AMU * g0 * r_pl * r_pl);
+        SBI_ASSERT_NEAR(r[i], 1.0 / u, 1e-12, 0);
+    }
+    /* Too little gravity: the column is not bound. */
+    SBI_ASSERT_EQ_INT(sbi_rt_hydrostatic_radii(N, p, t, mm, r_pl, 1e-2, p_ref, r), -1);
+}
+
+static void test_guillot_reference(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[256];
+    int n = 0;
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        SBI_ASSERT(0);
+        return;
+    }
+    while (fgets(line, sizeof line, f)) {
+        double p, tref, t;
+        if (line[0] == '#' || sscanf(line, "%lf %lf", &p, &tref) != 2) continue;
+        sbi_rt_temperature_guillot(1, &p, 0.01, 0.4, 281.838, 200.0, 1500.0, 0.25, &t);
+        SBI_ASSERT_NEAR(t, tref, 1e-9, 0);
+        ++n;
+    }
+    fclose(f);
+    SBI_ASSERT_EQ_INT(n, 27);
+}
+
+static void test_free_profile(void)
+{
+    enum { N = 50 };
+    double p[N], t[N];
+    const double pn[4] = {1e-6, 1e-3, 1.0, 100.0}, tn[4] = {800.0, 900.0, 1500.0, 1550.0};
+    sbi_rt_pressure_grid(N, 1e-6, 100.0, p);
+    sbi_rt_temperature_free(N, p, 4, pn, tn, t);
+    SBI_ASSERT_NEAR(t[0], 800.0, 1e-12, 0);
+    SBI_ASSERT_NEAR(t[N - 1], 1550.0, 1e-12, 0);
+    for (int i = 1; i < N; ++i) SBI_ASSERT(t[i] >= t[i - 1] - 1e-9);
+    {
+        double pm = 1e-3, tm;
+        sbi_rt_temperature_free(1, &pm, 4, pn, tn, &tm);
+        SBI_ASSERT_NEAR(tm, 900.0, 1e-12, 0);
+    }
+}
+
+static void test_instrument(void)
+{
+    enum { W = 500, B = 7 };
+    static double lam[W], f[W], g[W], out[B];
+    const double lo[B] = {0.61, 0.7, 1.0, 1.0005, 2.0, 3.3, 4.9}, hi[B] = {0.62, 0.9, 1.0005, 1.2, 2.01, 3.6, 4.99};
+    sbi_rt_binning bin;
+    for (int l = 0; l < W; ++l) lam[l] = 0.6 * exp(l * log(5.0 / 0.6) / (W - 1));
+    SBI_ASSERT_OK(sbi_rt_binning_create(W, lam, B, lo, hi, &bin));
+    /* A linear spectrum bins exactly to its value at the bin centre. */
+    for (int l = 0; l < W; ++l) f[l] = 3.0 + 2.0 * lam[l];
+    sbi_rt_binning_apply(&bin, f, out);
+    for (int b = 0; b < B; ++b) SBI_ASSERT_NEAR(out[b], 3.0 + (lo[b] + hi[b]), 1e-12, 0);
+    /* Adjacent bins conserve the integral of any piecewise-linear spectrum. */
+    for (int l = 0; l < W; ++l) f[l] = sin(7.0 * lam[l]) + 2.0;
+    sbi_rt_binning_apply(&bin, f, out);
+    {
+        sbi_rt_binning one;
+        const double l1 = 1.0, h1 = 1.2;
+        double whole;
+        SBI_ASSERT_OK(sbi_rt_binning_create(W, lam, 1, &l1, &h1, &one));
+        sbi_rt_binning_apply(&one, f, &whole);
+        SBI_ASSERT_NEAR(out[2] * 0.0005 + out[3] * 0.1995, whole * 0.2, 1e-12, 0);
+        sbi_rt_binning_destroy(&one);
+    }
+    sbi_rt_binning_destroy(&bin);
+    {
+        const double bad_lo = 0.5, bad_hi = 0.7;
+        SBI_ASSERT_EQ_INT(sbi_rt_binning_create(W, lam, 1, &bad_lo, &bad_hi, &bin), SBI_ERR_INPUT);
+        sbi_rt_binning_destroy(&bin);
+        sbi_error_clear();
+    }
+    /* Convolution keeps a constant and the integral of a narrow line. */
+    for (int l = 0; l < W; ++l) f[l] = 5.0;
+    sbi_rt_convolve(W, log(5.0 / 0.6) / (W - 1), 50.0, f, g);
+    for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(g[l], 5.0, 1e-12, 0);
+    for (int l = 0; l < W; ++l) f[l] = l == 250 ? 1.0 : 0.0;
+    sbi_rt_convolve(W, log(5.0 / 0.6) / (W - 1), 50.0, f, g);
+    {
+        double s = 0.0;
+        for (int l = 0; l < W; ++l) s += g[l];
+        SBI_ASSERT_NEAR(s, 1.0, 1e-12, 0);
+        SBI_ASSERT(g[250] < 0.2 && g[250] > g[252]);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    test_gray_transit();
+    test_rayleigh_slope();
+    test_isothermal_emission();
+    test_cross_sections();
+    test_hydrostatic();
+    test_free_profile();
+    test_instrument();
+    if (argc > 1) test_guillot_reference(argv[1]);
+    return SBI_TEST_REPORT("test_rt_physics");
+}
