@@ -3,8 +3,10 @@
 
     /usr/bin/python3 postprocess/report.py DIR
 
-Reads DIR/model.h5 (training curves), DIR/sbc.h5 (rank histograms, coverage)
-and DIR/posterior.h5 (marginals and corner plot); a missing file is skipped.
+Reads DIR/model.h5 (training curves), DIR/sbc.h5 (rank histograms, coverage,
+TARP), DIR/posterior.h5 (marginals and corner plot), DIR/ppc.h5 (posterior-
+predictive band) and DIR/sensitivity.h5 (whitened Jacobian and Fisher
+correlation heatmaps, singular spectra); a missing file is skipped.
 Needs only Debian's python3-h5py and python3-matplotlib.
 """
 import html
@@ -107,6 +109,119 @@ def sbc_figures(path, out_hist, out_cov):
             f"Coverage (nominal → empirical): {cov}.")
 
 
+def tarp_figure(path, out):
+    with h5py.File(path, "r") as f:
+        if "tarp/alpha" not in f:
+            return None
+        alpha = f["tarp/alpha"][()]
+        ecp = f["tarp/ecp"][()]
+        dist = float(f.attrs.get("tarp_max_distance", np.max(np.abs(ecp - alpha))))
+        n_cases = int(f.attrs["n_cases"])
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    # 99% Kolmogorov band of an empirical CDF of n_cases uniform values.
+    band = 1.63 / np.sqrt(n_cases)
+    ax.fill_between(alpha, np.clip(alpha - band, 0, 1), np.clip(alpha + band, 0, 1), color="grey", alpha=0.25,
+                    lw=0, label="99% band of a calibrated posterior")
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", label="ideal")
+    ax.plot(alpha, ecp, color="C3", lw=2, label=f"expected coverage (max distance {dist:.3f})")
+    ax.set_xlabel("credibility level α")
+    ax.set_ylabel("expected coverage probability")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"TARP coverage test ({n_cases} cases)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return ("TARP (Lemos et al. 2023): fraction of cases whose true parameter lies inside the posterior ball of "
+            "credibility α around a random reference point; on the diagonal when calibrated, above when "
+            f"under-confident, below when over-confident. Largest distance from the diagonal: {dist:.3f}.")
+
+
+def predictive_figure(path, out, max_cases=4):
+    with h5py.File(path, "r") as f:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["datasets/names"][()]]
+        level = float(f.attrs["level"])
+        sim = f["sim_index"][()]
+        panels = []
+        for name in names:
+            g = f[f"datasets/{name}"]
+            coord = g["coordinates"][()] if "coordinates" in g else None
+            panels.append((name, coord, g["uncertainty"][()], g["observed"][()], g["mean"][()],
+                           g["lower"][()], g["upper"][()]))
+        summary = {k: f[f"summary/{k}"][()] for k in ("coverage", "mae_sigma", "crps")}
+    k = min(max_cases, len(sim))
+    fig, axes = plt.subplots(len(panels), k, figsize=(3.4 * k, 2.8 * len(panels)), squeeze=False)
+    for d, (name, coord, unc, obs, mean, lo, hi) in enumerate(panels):
+        xs = coord if coord is not None else np.arange(obs.shape[1])
+        for i in range(k):
+            ax = axes[d][i]
+            ax.fill_between(xs, lo[i], hi[i], color="C0", alpha=0.3, lw=0, label=f"{level:.0%} predictive interval")
+            ax.plot(xs, mean[i], color="C0", lw=1.2, label="predictive mean")
+            ax.errorbar(xs, obs[i], yerr=unc, fmt=".", color="k", ms=4, lw=0.8, label="observed ±1σ")
+            ax.set_title(f"{name}, case {sim[i]}", fontsize=9)
+            ax.set_xlabel("coordinate" if coord is not None else "index")
+            if i == 0:
+                ax.set_ylabel(f"{name} value")
+            ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Posterior predictive on held-out simulations", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    stats = "; ".join(f"{n}: coverage {summary['coverage'][j]:.3f}, MAE {summary['mae_sigma'][j]:.3g}σ, "
+                      f"CRPS {summary['crps'][j]:.3g}" for j, n in enumerate(names))
+    return (f"Predictive mean and central {level:.0%} interval of posterior draws pushed through the forward "
+            f"model, against the observed values of the first {k} held-out cases. {stats}.")
+
+
+def sensitivity_figures(path, out_heat, out_sv):
+    with h5py.File(path, "r") as f:
+        names, units = names_units(f, f["posterior/mean"].shape[0])
+        labels = [s.decode() if isinstance(s, bytes) else str(s) for s in f["points/labels"][()]]
+        jw = f["points/0/whitened_jacobian"][()]
+        corr = f["points/0/fisher_correlation"][()]
+        svs = [f[f"points/{p}/singular_values"][()] for p in range(len(labels))]
+        ranks = [int(f[f"points/{p}"].attrs["effective_rank"]) for p in range(len(labels))]
+        ratio = f["aggregate/posterior_to_local_sigma_ratio"][()]
+    d = len(names)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1.3, 1]})
+    lim = np.max(np.abs(jw)) or 1.0
+    im = axes[0].imshow(jw.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    axes[0].set_yticks(range(d))
+    axes[0].set_yticklabels([axis_label(n, u) for n, u in zip(names, units)], fontsize=8)
+    axes[0].set_xlabel("observed point index")
+    axes[0].set_title(f"Whitened Jacobian ∂model/∂θ / σ at the {labels[0]}", fontsize=9)
+    fig.colorbar(im, ax=axes[0], label="per unit of the parameter, in σ of the data")
+    im = axes[1].imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1)
+    axes[1].set_xticks(range(d))
+    axes[1].set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    axes[1].set_yticks(range(d))
+    axes[1].set_yticklabels(names, fontsize=8)
+    axes[1].set_title("Fisher correlation", fontsize=9)
+    fig.colorbar(im, ax=axes[1], label="correlation")
+    fig.tight_layout()
+    fig.savefig(out_heat, dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for p, (lab, sv) in enumerate(zip(labels, svs)):
+        ax.semilogy(np.arange(1, len(sv) + 1), np.maximum(sv, 1e-300), marker="o", ms=4,
+                    label=f"{lab} (rank {ranks[p]})")
+    ax.set_xlabel("singular value index")
+    ax.set_ylabel("singular value of the whitened Jacobian")
+    ax.set_title("Singular spectra at the representative points")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_sv, dpi=110)
+    plt.close(fig)
+    rat = ", ".join(f"{n} {r:.2g}" for n, r in zip(names, ratio))
+    return ("Local sensitivity: the whitened Jacobian (how many σ of the data each observed point moves per unit "
+            "of each parameter) and the Fisher correlation of the parameters.",
+            f"Singular spectra; a sharp drop marks directions the data cannot constrain. Posterior-to-local σ "
+            f"ratio: {rat}.")
+
+
 def posterior_figures(path, out_corner):
     with h5py.File(path, "r") as f:
         s = f["samples"][()]
@@ -161,9 +276,22 @@ def main():
         c1, c2 = sbc_figures(sbc, os.path.join(run, "sbc_ranks.png"), os.path.join(run, "sbc_coverage.png"))
         figs.append(("sbc_ranks.png", "Simulation-based calibration", c1))
         figs.append(("sbc_coverage.png", "Coverage", c2))
+        cap = tarp_figure(sbc, os.path.join(run, "sbc_tarp.png"))
+        if cap:
+            figs.append(("sbc_tarp.png", "TARP expected coverage", cap))
     if os.path.exists(post):
         cap = posterior_figures(post, os.path.join(run, "posterior_corner.png"))
         figs.append(("posterior_corner.png", "Posterior", cap))
+    ppc = os.path.join(run, "ppc.h5")
+    if os.path.exists(ppc):
+        cap = predictive_figure(ppc, os.path.join(run, "predictive.png"))
+        figs.append(("predictive.png", "Posterior predictive", cap))
+    sens = os.path.join(run, "sensitivity.h5")
+    if os.path.exists(sens):
+        c1, c2 = sensitivity_figures(sens, os.path.join(run, "sensitivity_heatmaps.png"),
+                                     os.path.join(run, "sensitivity_singular_values.png"))
+        figs.append(("sensitivity_heatmaps.png", "Local sensitivity", c1))
+        figs.append(("sensitivity_singular_values.png", "Singular spectra", c2))
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>exosbi run</title>",
              "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}img{max-width:100%}</style>",
              f"</head><body><h1>exosbi run: {html.escape(os.path.abspath(run))}</h1>"]

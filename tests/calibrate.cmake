@@ -9,3 +9,5 @@ sbi_add_test_exe(test_calibrate_crps unit/test_calibrate_crps.c)
 sbi_add_test(NAME calibrate_crps TARGET test_calibrate_crps LABELS "unit;calibrate")
 sbi_add_script_test(NAME calibrate_predictive SCRIPT ${PC}/calibrate_predictive.sh LABELS "mpi;calibrate"
                     PROCESSORS 4)
+sbi_add_test_exe(test_calibrate_sensitivity unit/test_calibrate_sensitivity.c)
+sbi_add_test(NAME calibrate_sensitivity TARGET test_calibrate_sensitivity LABELS "unit;calibrate")

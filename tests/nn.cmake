@@ -15,7 +15,7 @@ sbi_add_test_exe(test_flow_gradcheck ${_nn}/gradcheck/test_flow_gradcheck.c LIB6
 sbi_add_test(NAME flow_estimator_gradcheck TARGET test_flow_gradcheck LABELS "unit;gradcheck")
 
 sbi_add_test_exe(test_flow_bijection ${_nn}/unit/test_flow_bijection.c LIB64)
-sbi_add_test(NAME flow_affine_bijection TARGET test_flow_bijection LABELS "unit;nn")
+sbi_add_test(NAME flow_bijection TARGET test_flow_bijection LABELS "unit;nn")
 
 sbi_add_test_exe(test_flow_config ${_nn}/unit/test_flow_config.c)
 sbi_add_test(NAME flow_config_json TARGET test_flow_config LABELS "unit;nn")
@@ -23,6 +23,13 @@ sbi_add_test(NAME flow_config_json TARGET test_flow_config LABELS "unit;nn")
 sbi_add_test_exe(test_flow_fit ${_nn}/unit/test_flow_fit.c)
 sbi_add_test(NAME flow_fit_gaussian TARGET test_flow_fit ARGS gaussian LABELS "unit;nn" TIMEOUT 120)
 sbi_add_test(NAME flow_fit_conditional TARGET test_flow_fit ARGS conditional LABELS "unit;nn" TIMEOUT 120)
+# The new families on the three 2-D densities (several seconds each).
+foreach(fam nsf maf)
+  foreach(target gaussian banana mixture)
+    sbi_add_test(NAME flow_fit_${target}_${fam} TARGET test_flow_fit ARGS ${target} ${fam}
+                 LABELS "unit;nn;slow" TIMEOUT 240)
+  endforeach()
+endforeach()
 
 sbi_add_test_exe(test_optim ${_nn}/unit/test_optim.c)
 sbi_add_test(NAME optim_adamw TARGET test_optim LABELS "unit;nn")

@@ -28,6 +28,9 @@ typedef struct sbi_train_options {
     double lr_decay_factor, min_learning_rate;
     uint64_t seed;
     int embed_dim, embed_hidden, embed_layers, n_transforms, hidden, hidden_layers; /* 0: defaults */
+    char embedding[16];    /* "mlp" or "conv1d"; "": the estimator's default */
+    int n_bins;            /* spline bins (nsf); 0: default */
+    double tail_bound;     /* spline interval [-B, B] (nsf); 0: default */
     int cache_mb;          /* bound on the per-rank read cache */
     int resume;
     int verify_sync;       /* check bitwise weight equality across ranks after every step */

@@ -332,7 +332,7 @@ static int write_report(const char *path, const sbi_task *task, const char *post
 {
     const int D = rep->D, X = rep->X, P = rep->n_points, K = X < D ? X : D;
     sbi_h5w w = NULL;
-    int64_t dD[1] = {D}, dX[1] = {X}, dP[1] = {P}, dPD[2] = {P, D}, dXD[2] = {X, D}, dDD[2] = {D, D}, dK[1] = {K};
+    int64_t dD[1] = {D}, dX[1] = {X}, dPD[2] = {P, D}, dXD[2] = {X, D}, dDD[2] = {D, D}, dK[1] = {K};
     const char **s;
     double *buf;
     int64_t *sch;

@@ -22,7 +22,10 @@ static void help(void)
            "  DIR/corpus.h5      simulate (resumed when DIR/corpus.h5.partial exists)\n"
            "  DIR/model.h5       train (resumed from DIR/model.h5.ckpt)\n"
            "  DIR/sbc.h5         simulation-based calibration on the test split\n"
-           "  DIR/observation.txt, DIR/posterior.h5  amortized retrieval of the first test case\n"
+           "  DIR/observation.txt, DIR/posterior.h5  amortized retrieval of the first test case,\n"
+           "                     with the out-of-distribution check\n"
+           "  DIR/ppc.h5         posterior-predictive report on 50 test cases\n"
+           "  DIR/sensitivity.h5 local Fisher/Jacobian report at the retrieved posterior\n"
            "  DIR/index.html     figures, when /usr/bin/python3 with h5py and matplotlib is present\n"
            "Stages whose output exists are skipped, so an interrupted run continues where it stopped.\n\n"
            "  -o, --output DIR\n"
@@ -133,7 +136,7 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
         {0, 0, 0, 0}};
     const char *dir = NULL;
     int64_t n_sims = 0, max_epochs = 0, sbc_samples = 500, n_samples = 10000;
-    char corpus[4096], model[4096], sbc[4096], post[4096], partial[4200];
+    char corpus[4096], model[4096], sbc[4096], post[4096], ppc[4096], sens[4096], partial[4200];
     char (*obs_paths)[4096] = NULL;
     char **names = NULL, **paths = NULL;
     sbi_task *t = NULL;
@@ -179,8 +182,10 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
     snprintf(model, sizeof model, "%s/model.h5", dir);
     snprintf(sbc, sizeof sbc, "%s/sbc.h5", dir);
     snprintf(post, sizeof post, "%s/posterior.h5", dir);
+    snprintf(ppc, sizeof ppc, "%s/ppc.h5", dir);
+    snprintf(sens, sizeof sens, "%s/sensitivity.h5", dir);
 
-    sbi_log(c, "== 1/4 simulate -> %s", corpus);
+    sbi_log(c, "== 1/6 simulate -> %s", corpus);
     if (stage_done(c, corpus)) {
         sbi_log(c, "   exists; kept");
     } else {
@@ -194,7 +199,7 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
                 ss.simulations_per_s, ss.write_mb_per_s);
     }
 
-    sbi_log(c, "== 2/4 train -> %s", model);
+    sbi_log(c, "== 2/6 train -> %s", model);
     if (stage_done(c, model)) {
         sbi_log(c, "   exists; kept");
     } else {
@@ -210,7 +215,7 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
                 ts.train_samples_per_s, ts.best_val_loss);
     }
 
-    sbi_log(c, "== 3/4 sbc -> %s", sbc);
+    sbi_log(c, "== 3/6 sbc -> %s", sbc);
     {
         sbi_sbc_options o;
         sbi_sbc_summary s;
@@ -222,7 +227,7 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
         sbi_sbc_summary_free(&s);
     }
 
-    sbi_log(c, "== 4/4 infer -> %s", post);
+    sbi_log(c, "== 4/6 infer -> %s", post);
     {
         sbi_infer_options io;
         sbi_infer_result r;
@@ -248,6 +253,37 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
                     r.lower68[j], r.upper68[j], t->params[j].unit);
         compare_exact(c, t, &io, &r);
         sbi_infer_result_free(&r);
+
+        sbi_log(c, "== 5/6 predictive -> %s", ppc);
+        {
+            sbi_ppc_options po;
+            sbi_ppc_summary ps;
+            sbi_ppc_options_default(&po);
+            po.max_cases = 50;
+            po.n_samples = 128;
+            po.n_forward = 32;
+            SBI_CALL(sbi_ppc_run(c, t, model, corpus, &po, ppc, &ps));
+            for (int d = 0; d < ps.n_datasets; ++d)
+                sbi_log(c, "   %s: %.0f%% interval covers %.3f of the observed points, CRPS %.4g (%lld cases)",
+                        t->datasets[d].name, 100 * po.level, ps.stats[0 * ps.n_datasets + d],
+                        ps.stats[4 * ps.n_datasets + d], (long long)ps.n_cases);
+            sbi_ppc_summary_free(&ps);
+        }
+
+        sbi_log(c, "== 6/6 sensitivity -> %s", sens);
+        {
+            sbi_sens_options so;
+            double *x = NULL, *sigma = NULL;
+            int st;
+            sbi_sens_options_default(&so);
+            SBI_MALLOC(x, t->n_outputs);
+            SBI_MALLOC(sigma, t->n_outputs);
+            st = sbi_infer_read_observation(t, &io, x, sigma);
+            SBI_AGREE(c, st);
+            SBI_CALL(sbi_sens_run(c, t, post, x, sigma, paths[0], &so, sens, NULL));
+            free(x);
+            free(sigma);
+        }
     }
     make_figures(c, dir);
     sbi_log(c, "done in %.1fs: %s", sbi_wtime() - t0, dir);

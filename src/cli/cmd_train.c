@@ -12,7 +12,10 @@ static void help(void)
            "Train a neural posterior estimator on a corpus, data-parallel over the MPI ranks.\n"
            "Defaults come from the task's `training` section; flags override them.\n\n"
            "  -o, --output MODEL.h5     the trained model (written as MODEL.h5.partial, then renamed)\n"
-           "      --estimator NAME      flow family: affine\n"
+           "      --estimator NAME      flow family: affine (coupling), nsf (rational-quadratic spline\n"
+           "                            coupling), maf (masked autoregressive)\n"
+           "      --embedding NAME      observation encoder: mlp, or conv1d for spectra (>= 16 points)\n"
+           "      --n-bins N            spline bins, nsf (10)   --tail-bound B  spline interval [-B, B] (3)\n"
            "      --batch-size N        global mini-batch, summed over ranks (256)\n"
            "      --learning-rate X     Adam(W) step size (1e-3)\n"
            "      --max-epochs N        (200)      --min-epochs N   (5)\n"
@@ -36,7 +39,7 @@ static void help(void)
 int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
 {
     enum { O_EST = 256, O_BS, O_LR, O_MAXE, O_MINE, O_PAT, O_MIND, O_CLIP, O_WD, O_SEED, O_ED, O_EH, O_EL, O_NT,
-           O_HID, O_HL, O_CACHE, O_LRP, O_LRF, O_LRMIN, O_RESUME, O_SYNC, O_STOP, O_JSON };
+           O_HID, O_HL, O_CACHE, O_LRP, O_LRF, O_LRMIN, O_EMB, O_NBINS, O_TAIL, O_RESUME, O_SYNC, O_STOP, O_JSON };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"estimator", required_argument, 0, O_EST},
         {"batch-size", required_argument, 0, O_BS}, {"learning-rate", required_argument, 0, O_LR},
@@ -48,7 +51,8 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
         {"n-transforms", required_argument, 0, O_NT}, {"hidden", required_argument, 0, O_HID},
         {"hidden-layers", required_argument, 0, O_HL}, {"cache-mb", required_argument, 0, O_CACHE},
         {"lr-decay-patience", required_argument, 0, O_LRP}, {"lr-decay-factor", required_argument, 0, O_LRF},
-        {"min-learning-rate", required_argument, 0, O_LRMIN},
+        {"min-learning-rate", required_argument, 0, O_LRMIN}, {"embedding", required_argument, 0, O_EMB},
+        {"n-bins", required_argument, 0, O_NBINS}, {"tail-bound", required_argument, 0, O_TAIL},
         {"resume", no_argument, 0, O_RESUME}, {"verify-sync", no_argument, 0, O_SYNC},
         {"stop-after-epochs", required_argument, 0, O_STOP}, {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
@@ -91,6 +95,8 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
         double dv = 0;
         switch (flags[i].key) {
         case O_EST: snprintf(opt.estimator, sizeof opt.estimator, "%s", v); break;
+        case O_EMB: snprintf(opt.embedding, sizeof opt.embedding, "%s", v); break;
+        case O_TAIL: SBI_CALL(sbi_cli_parse_double("train", "--tail-bound", v, &opt.tail_bound)); break;
         case O_RESUME: opt.resume = 1; break;
         case O_SYNC: opt.verify_sync = 1; break;
         case O_LR: SBI_CALL(sbi_cli_parse_double("train", "--learning-rate", v, &opt.learning_rate)); break;
@@ -124,6 +130,7 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
             case O_HL: opt.hidden_layers = (int)iv; break;
             case O_CACHE: opt.cache_mb = (int)iv; break;
             case O_LRP: opt.lr_decay_patience = (int)iv; break;
+            case O_NBINS: opt.n_bins = (int)iv; break;
             case O_STOP: opt.stop_after_epochs = (int)iv; break;
             }
             (void)dv;

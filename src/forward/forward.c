@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Families the task format documents that this build does not provide. */
-static const char *const sbi__forward_unbuilt[] = {"transmission", "emission", NULL};
-
 const char *sbi__forward_origin(const sbi_task *task)
 {
     return task->path[0] ? task->path : "task";
@@ -48,12 +45,6 @@ int sbi_forward_create(const sbi_task *task, sbi_forward *fw)
     ops = find_family(task->family);
     if (!ops) {
         known_families(known, sizeof known);
-        for (int i = 0; sbi__forward_unbuilt[i]; ++i)
-            if (strcmp(sbi__forward_unbuilt[i], task->family) == 0)
-                SBI_RAISE(SBI_ERR_INPUT,
-                          "%s: forward_model.family: unknown family '%s' (known: %s); the radiative-transfer "
-                          "family '%s' is documented but not provided by this build",
-                          sbi__forward_origin(task), task->family, known, task->family);
         SBI_RAISE(SBI_ERR_INPUT, "%s: forward_model.family: unknown family '%s' (known: %s)",
                   sbi__forward_origin(task), task->family, known);
     }

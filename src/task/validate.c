@@ -87,6 +87,7 @@ static const struct {
     {"embed_layers", TRAIN_INT},  {"n_transforms", TRAIN_INT},   {"hidden", TRAIN_INT},
     {"hidden_layers", TRAIN_INT}, {"cache_mb", TRAIN_INT},       {"sbc_samples", TRAIN_INT},
     {"lr_decay_patience", TRAIN_INT}, {"lr_decay_factor", TRAIN_NUMBER}, {"min_learning_rate", TRAIN_NUMBER},
+    {"embedding", TRAIN_STRING},  {"n_bins", TRAIN_INT},         {"tail_bound", TRAIN_NUMBER},
 };
 #define N_TRAINING_KEYS ((int)(sizeof training_table / sizeof training_table[0]))
 

@@ -52,6 +52,11 @@ int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
             snprintf(opt->estimator, sizeof opt->estimator, "%s", item->valuestring);
             continue;
         }
+        if (!strcmp(k, "embedding")) {
+            SBI_CHECK(cJSON_IsString(item), SBI_ERR_INPUT, "%s: training.embedding: expected a string", task->path);
+            snprintf(opt->embedding, sizeof opt->embedding, "%s", item->valuestring);
+            continue;
+        }
         SBI_CHECK(cJSON_IsNumber(item), SBI_ERR_INPUT, "%s: training.%s: expected a number", task->path, k);
         double v = item->valuedouble;
         if (!strcmp(k, "batch_size")) opt->batch_size = (int)v;
@@ -70,6 +75,8 @@ int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
         else if (!strcmp(k, "hidden")) opt->hidden = (int)v;
         else if (!strcmp(k, "hidden_layers")) opt->hidden_layers = (int)v;
         else if (!strcmp(k, "cache_mb")) opt->cache_mb = (int)v;
+        else if (!strcmp(k, "n_bins")) opt->n_bins = (int)v;
+        else if (!strcmp(k, "tail_bound")) opt->tail_bound = v;
         else if (!strcmp(k, "lr_decay_patience")) opt->lr_decay_patience = (int)v;
         else if (!strcmp(k, "lr_decay_factor")) opt->lr_decay_factor = v;
         else if (!strcmp(k, "min_learning_rate")) opt->min_learning_rate = v;
@@ -96,6 +103,8 @@ int sbi_train_options_validate(const sbi_train_options *o)
     SBI_CHECK(o->min_learning_rate >= 0 && isfinite(o->min_learning_rate), SBI_ERR_INPUT,
               "training.min_learning_rate: must be >= 0");
     SBI_CHECK(o->cache_mb >= 1, SBI_ERR_INPUT, "training.cache_mb: must be at least 1 (got %d)", o->cache_mb);
+    SBI_CHECK(o->n_bins >= 0 && o->tail_bound >= 0 && isfinite(o->tail_bound), SBI_ERR_INPUT,
+              "training.n_bins and training.tail_bound: must be positive");
     SBI_CHECK(o->embed_dim >= 0 && o->embed_hidden >= 0 && o->embed_layers >= 0 && o->n_transforms >= 0 &&
                   o->hidden >= 0 && o->hidden_layers >= 0,
               SBI_ERR_INPUT, "training: network sizes must be non-negative");
@@ -116,6 +125,9 @@ cJSON *sbi_train_options_to_json(const sbi_train_options *o)
     cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "cache_mb", o->cache_mb);
+    cJSON_AddStringToObject(j, "embedding", o->embedding);
+    cJSON_AddNumberToObject(j, "n_bins", o->n_bins);
+    cJSON_AddNumberToObject(j, "tail_bound", o->tail_bound);
     cJSON_AddNumberToObject(j, "lr_decay_patience", o->lr_decay_patience);
     cJSON_AddNumberToObject(j, "lr_decay_factor", o->lr_decay_factor);
     cJSON_AddNumberToObject(j, "min_learning_rate", o->min_learning_rate);
@@ -573,6 +585,11 @@ static int setup(trainer *T, const char *corpus_path)
     if (o->n_transforms) cfg.n_transforms = o->n_transforms;
     if (o->hidden) cfg.hidden = o->hidden;
     if (o->hidden_layers) cfg.hidden_layers = o->hidden_layers;
+    if (o->embedding[0]) snprintf(cfg.embedding, sizeof cfg.embedding, "%s", o->embedding);
+    if (o->n_bins) cfg.n_bins = o->n_bins;
+    if (o->tail_bound > 0) cfg.tail_bound = o->tail_bound;
+    /* Activations scale with max_batch: a convolutional encoder keeps it at the batch size. */
+    if (!strcmp(cfg.embedding, "conv1d")) cfg.max_batch = T->b > 64 ? T->b : 64;
     cfg.seed = o->seed;
     if (cfg.max_batch < T->b) cfg.max_batch = T->b;
     SBI_CALL(sbi_estimator_create(&cfg, &T->est));

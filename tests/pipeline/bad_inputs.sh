@@ -15,6 +15,13 @@ expect 2 "unknown command" "$NP" frobnicate
 expect 2 "no_such_task.yaml" "$NP" train "$FIX/no_such_task.yaml" "$WORK/c.h5" -o "$WORK/x.h5"
 absent "$WORK/x.h5"; absent "$WORK/x.h5.partial"
 
+# every malformed task fixture: exit 2 naming file:line, and no corpus started
+for bad in "$SRC"/tests/data/tasks/bad_*.yaml; do
+  name=$(basename "$bad")
+  expect 2 "$name:[0-9]" "$NP" simulate "$bad" -o "$WORK/x.h5"
+done
+absent "$WORK/x.h5"; absent "$WORK/x.h5.partial"
+
 # a corpus of another task: exit 3 naming the differing field
 expect 3 "parameters\[1\]" "$NP" train "$FIX/lg5_other.yaml" "$WORK/c.h5" -o "$WORK/x.h5"
 expect 3 "fingerprint" "$NP" infer "$FIX/lg5_other.yaml" "$WORK/m.h5" /dev/null -o "$WORK/x.h5"

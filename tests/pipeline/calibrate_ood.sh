@@ -2,7 +2,8 @@
 # The out-of-distribution diagnostic of infer: an observation far outside the
 # prior predictive is flagged (warning, /ood/flag = 1); a test-split simulation
 # is not; a model whose corpus cannot be found reports the distance without a
-# threshold (flag -1); TARP is in the SBC report and its JSON.
+# threshold (flag -1); TARP is in the SBC report and its JSON; sensitivity
+# writes its report and JSON payload; report.py draws the new figures.
 source "$(dirname "$0")/lib.sh"
 NP=${1:-2}
 must "$NP" simulate "$FIX/lg5.yaml" -o "$WORK/c.h5" --quiet
@@ -57,4 +58,29 @@ with h5py.File(sys.argv[2], "r") as f:
     assert abs(d - max(abs(e - a))) < 1e-12 and abs(d - r["tarp_max_distance"]) < 1e-5, (d, r)
     assert f["tarp/f"].shape == (200,) and f["tarp/references"].shape == (200, 5)
 PY
+
+must "$NP" sensitivity "$FIX/lg5.yaml" "$WORK/in.h5" "$WORK/test0.txt" -o "$WORK/sens.h5" --json
+CHECKS=$((CHECKS + 1))
+/usr/bin/python3 - "$WORK/last.out" "$WORK/sens.h5" <<'PY' || fail "sensitivity report"
+import json, sys, h5py
+r = json.load(open(sys.argv[1]))
+assert len(r["representative_points"]) == 5 and len(r["parameter_diagnostics"]) == 5, r.keys()
+with h5py.File(sys.argv[2], "r") as f:
+    assert json.loads(f.attrs["payload"]) == r
+    assert f["points/0/whitened_jacobian"].shape == (10, 5) and f["diagnosis"].shape == (5,)
+PY
+expect 3 "different task" "$NP" sensitivity "$FIX/lg5_other.yaml" "$WORK/in.h5" "$WORK/test0.txt" -o "$WORK/x.h5"
+absent "$WORK/x.h5"
+
+if /usr/bin/python3 -c "import h5py, matplotlib" 2>/dev/null; then
+  mkdir -p "$WORK/figs"
+  cp "$WORK/sbc.h5" "$WORK/figs/sbc.h5"
+  cp "$WORK/sens.h5" "$WORK/figs/sensitivity.h5"
+  must 1 predictive "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/elsewhere.h5" -o "$WORK/figs/ppc.h5" --max-cases 8 --quiet
+  CHECKS=$((CHECKS + 1))
+  /usr/bin/python3 "$SRC/postprocess/report.py" "$WORK/figs" >/dev/null || fail "report.py"
+  for f in sbc_tarp.png predictive.png sensitivity_heatmaps.png sensitivity_singular_values.png; do
+    present "$WORK/figs/$f"
+  done
+fi
 finish

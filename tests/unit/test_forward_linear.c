@@ -150,16 +150,20 @@ static void test_families(void)
 {
     const int in = SBI_ERR_INPUT;
     SBI_ASSERT(fwtest_error_is(try_create("moonshine", 2, 2, "{}"), in, "unknown family 'moonshine'",
-                               "known: linear_gaussian, plugin"));
+                               "known: linear_gaussian, plugin, transmission, emission"));
     SBI_ASSERT(fwtest_error_is(try_create("moonshine", 2, 2, "{}"), in, "hand-made-task.yaml: forward_model.family",
                                NULL));
-    SBI_ASSERT(fwtest_error_is(try_create("transmission", 2, 2, "{}"), in, "'transmission'",
-                               "not provided by this build"));
-    SBI_ASSERT(fwtest_error_is(try_create("emission", 2, 2, "{}"), in, "'emission'", "known: linear_gaussian"));
-    /* The registry lists both families and ends with NULL. */
+    /* The radiative-transfer families exist and reject a parameter they do not use. */
+    SBI_ASSERT(fwtest_error_is(try_create("transmission", 2, 2, "{}"), in,
+                               "'p0' is not an input of this transmission model", NULL));
+    SBI_ASSERT(fwtest_error_is(try_create("emission", 2, 2, "{}"), in, "'p0' is not an input of this emission model",
+                               NULL));
+    /* The registry lists the four families and ends with NULL. */
     SBI_ASSERT(sbi_forward_registry[0] && strcmp(sbi_forward_registry[0]->family, "linear_gaussian") == 0);
     SBI_ASSERT(sbi_forward_registry[1] && strcmp(sbi_forward_registry[1]->family, "plugin") == 0);
-    SBI_ASSERT(sbi_forward_registry[2] == NULL);
+    SBI_ASSERT(sbi_forward_registry[2] && strcmp(sbi_forward_registry[2]->family, "transmission") == 0);
+    SBI_ASSERT(sbi_forward_registry[3] && strcmp(sbi_forward_registry[3]->family, "emission") == 0);
+    SBI_ASSERT(sbi_forward_registry[4] == NULL);
 }
 
 int main(int argc, char **argv)

@@ -35,7 +35,7 @@ static void test_gray_transit(void)
     enum { N = 400, W = 2 };
     static double p[N], t[N], mm[N], r[N], rt2[W];
     static float chord[N * N], alpha[N * W], tau[N * W];
-    const double temp = 1000.0, mu = 2.33, r_pl = SBI_RT_R_JUP, g0 = 1000.0, kap[W] = {0.01, 1.0};
+    const double temp = 500.0, mu = 2.33, r_pl = SBI_RT_R_JUP, g0 = 3000.0, kap[W] = {0.01, 1.0};
 
     isothermal_column(N, 1e-12, 1e3, temp, mu, r_pl, g0, p, t, mm, r, chord);
     for (int i = 0; i < N; ++i) {
@@ -183,9 +183,9 @@ static void test_hydrostatic(void)
             rr += h * (k1 + 2 * k2 + 2 * k3 + k4) / 6.0;
             x += h;
         }
-        /* Altitudes above R_pl to 0.1%, radii to 1e-6. */
+        /* Altitudes above R_pl to 0.1%, radii to 5e-6. */
         SBI_ASSERT_NEAR(r[i] - r_pl, rr - r_pl, 1e-3, 1.0);
-        SBI_ASSERT_NEAR(r[i], rr, 1e-6, 0);
+        SBI_ASSERT_NEAR(r[i], rr, 5e-6, 0);
     }
     /* An isothermal column has the closed form 1/r = 1/R + kT ln(P/P0) / (mu amu g0 R^2). */
     for (int i = 0; i < N; ++i) t[i] = 1100.0;
@@ -211,8 +211,8 @@ static void test_guillot_reference(const char *path)
     while (fgets(line, sizeof line, f)) {
         double p, tref, t;
         if (line[0] == '#' || sscanf(line, "%lf %lf", &p, &tref) != 2) continue;
-        sbi_rt_temperature_guillot(1, &p, 0.01, 0.4, 281.838, 200.0, 1500.0, 0.25, &t);
-        SBI_ASSERT_NEAR(t, tref, 1e-9, 0);
+        sbi_rt_temperature_guillot(1, &p, 0.01, 0.4, pow(10.0, 2.45), 200.0, 1500.0, 0.25, &t);
+        SBI_ASSERT_NEAR(t, tref, 1e-12, 0);
         ++n;
     }
     fclose(f);

@@ -11,7 +11,6 @@
  * Outputs: transmission, the transit depth (R_T / R_*)^2; emission, the
  * planet flux at the observer [W m^-2 um^-1] or the contrast F_p / F_*.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,0 +1,120 @@
+/* Readers of tabulated opacities: collision-induced absorption (CIA) tables
+ * and molecular line cross-section tables (src/io/opacity_*.c).
+ *
+ * These functions are the only code that opens opacity files; the kernels of
+ * src/forward/rt receive plain arrays.  Formats (shared/FORWARD_MODEL.md 1(e),
+ * 2, and shared/data/opacity/README.md):
+ *   - CIA, petitRADTRANS 3 HDF5 (`*.ciatable.petitRADTRANS.h5`): `alpha`
+ *     (n_T, n_nu) [cm^-1 amagat^-2], `wavenumbers` (n_nu) [cm^-1], `t` (n_T)
+ *     [K], `mol_name` (2), `mol_mass` (2) [amu];
+ *   - CIA, HITRAN `.cia` text (Richard et al. 2012, JQSRT 113, 1276): blocks of
+ *     a header line (pair A20, nu_min F10.3, nu_max F10.3, npts I7, T F7.1,
+ *     ...) followed by npts lines `nu sigma` [cm^-1, cm^5 molecule^-2];
+ *   - CIA, the sectioned text tables of pyratbay (`@SPECIES`, `@TEMPERATURES`,
+ *     `@DATA`: one row per wavenumber, one column per temperature)
+ *     [cm^-1 amagat^-2];
+ *   - lines, petitRADTRANS 3 line-by-line HDF5 (`*.xsec.petitRADTRANS.h5`):
+ *     `xsecarr` (n_p, n_T, n_nu) [cm^2 molecule^-1], `bin_edges` (n_nu)
+ *     [cm^-1] (the wavenumber points), `p` [bar], `t` [K], `mol_mass` [amu];
+ *   - lines, ExoMolOP / TauREx 3 HDF5 (`*.xsec.TauREx.h5`): the same datasets,
+ *     `p` with a mandatory `units` attribute (TauREx
+ *     `taurex/opacity/hdf5opacity.py` converts it).
+ *
+ * Errors: a missing or unreadable file, a missing dataset or attribute, a
+ * wrong shape, a non-finite or negative value, or a grid that is not
+ * positive and strictly increasing is SBI_ERR_IO with a message naming the
+ * file and the dataset (or line).  Units the reader does not know are
+ * SBI_ERR_IO too.  Everything returned is in cgs units, and CIA
+ * coefficients are converted to cm^5 molecule^-2.
+ */
+#ifndef EXOSBI_OPACITY_IO_H
+#define EXOSBI_OPACITY_IO_H
+
+#include <stdint.h>
+
+#include "exosbi/core.h"
+
+/* ---- collision-induced absorption ------------------------------------- */
+
+typedef enum {
+    SBI_CIA_AUTO = 0,  /* from the file's first bytes and its name */
+    SBI_CIA_PRT_HDF5,  /* petitRADTRANS 3 `alpha` table */
+    SBI_CIA_HITRAN,    /* HITRAN `.cia` blocks */
+    SBI_CIA_SECTIONED  /* pyratbay / Borysow `@SPECIES @TEMPERATURES @DATA` text */
+} sbi_cia_format;
+
+/* One CIA table on a rectangular (temperature, wavenumber) grid. */
+typedef struct sbi_cia_table {
+    char species[2][16]; /* the colliding pair as the file names it ("" when it does not) */
+    sbi_cia_format format;
+    int n_t, n_nu;
+    double *t;     /* (n_t) [K], strictly increasing */
+    double *nu;    /* (n_nu) [cm^-1], strictly increasing */
+    double *alpha; /* (n_t, n_nu) [cm^5 molecule^-2], >= 0 */
+} sbi_cia_table;
+
+/* Read `path` into *tab (fields owned by *tab; free with sbi_cia_table_free).
+ *
+ * HITRAN files hold one block per (temperature, wavenumber range).  Blocks
+ * of the same temperature are joined; the table's wavenumbers are the union
+ * of all blocks' wavenumbers, and each temperature row is the linear
+ * interpolation in wavenumber of its own blocks, zero where none of them
+ * reaches. */
+int sbi_cia_table_read(const char *path, sbi_cia_format format, sbi_cia_table *tab);
+void sbi_cia_table_free(sbi_cia_table *tab);
+/* The format's name: "petitRADTRANS HDF5", "HITRAN", "sectioned text". */
+const char *sbi_cia_format_name(sbi_cia_format format);
+
+/* ---- line cross-section tables ---------------------------------------- */
+
+typedef enum {
+    SBI_LINE_AUTO = 0,  /* petitRADTRANS when `Date_ID` starts with "petitRADTRANS"
+                           or the name contains ".petitRADTRANS.", else TauREx */
+    SBI_LINE_PRT_LBL,   /* petitRADTRANS 3 line-by-line `xsecarr` */
+    SBI_LINE_TAUREX     /* ExoMolOP / TauREx 3 `xsecarr` */
+} sbi_line_format;
+
+/* An open line table: its grids are read, the cross sections are read on
+ * demand row by row (a table of 10^6 wavenumbers and 10^2 (P, T) points is
+ * gigabytes; only the wavenumbers a model needs are ever held). */
+typedef struct sbi_line_file_s *sbi_line_file;
+
+typedef struct sbi_line_info {
+    sbi_line_format format;
+    char mol_name[32]; /* "" when the file has no `mol_name` */
+    double mol_mass;   /* [amu]; 0 when the file has no `mol_mass` */
+    int n_p, n_t;
+    int64_t n_nu;
+    const double *p;  /* (n_p) [bar], strictly increasing */
+    const double *t;  /* (n_t) [K], strictly increasing */
+    const double *nu; /* (n_nu) [cm^-1], strictly increasing */
+} sbi_line_info;
+
+/* Open `path`, check every dataset's shape and units, and read the grids.
+ * info's arrays belong to the file handle. */
+int sbi_line_file_open(const char *path, sbi_line_format format, sbi_line_file *f, sbi_line_info *info);
+/* sigma (count) [cm^2 molecule^-1] = xsecarr[ip][it][j0 .. j0 + count);
+ * a non-finite or negative value is SBI_ERR_IO naming the file, the dataset
+ * and the (P, T) point. */
+int sbi_line_file_read(sbi_line_file f, int ip, int it, int64_t j0, int64_t count, double *sigma);
+void sbi_line_file_close(sbi_line_file *f);
+const char *sbi_line_format_name(sbi_line_format format);
+
+/* ---- small HDF5 files for tests and examples --------------------------- */
+
+/* A dataset for sbi_opacity_h5_write: numbers (data, rank <= 4) or, with
+ * `strings`, a 1-D list of n = dims[0] strings; `units`, when not NULL, is
+ * written as the dataset's `units` attribute, as petitRADTRANS writes it. */
+typedef struct sbi_opacity_h5_dataset {
+    const char *name;
+    int rank;
+    int64_t dims[4];
+    const double *data;
+    const char *const *strings;
+    const char *units;
+} sbi_opacity_h5_dataset;
+
+/* Write a new HDF5 file holding exactly these datasets (float64 numbers). */
+int sbi_opacity_h5_write(const char *path, int n, const sbi_opacity_h5_dataset *datasets);
+
+#endif
