@@ -9,6 +9,9 @@ sbi_add_test(NAME calibrate_sbc_stats TARGET test_sbc_stats LABELS "unit")
 sbi_add_script_test(NAME train_sync SCRIPT ${P}/train_sync.sh LABELS "mpi;train" PROCESSORS 4)
 sbi_add_script_test(NAME train_resume_np1 SCRIPT ${P}/train_resume.sh ARGS 1 LABELS "train" PROCESSORS 1)
 sbi_add_script_test(NAME train_resume_np2 SCRIPT ${P}/train_resume.sh ARGS 2 LABELS "mpi;train" PROCESSORS 2)
+sbi_add_script_test(NAME train_resume_cosine_noise_np2 SCRIPT ${P}/train_resume.sh
+                    ARGS 2 --lr-schedule cosine --warmup-epochs 1 --noise-multiplier 0.5 --parameter-noise-floor 0.01
+                    LABELS "mpi;train" PROCESSORS 2)
 sbi_add_script_test(NAME train_streaming SCRIPT ${P}/train_streaming.sh LABELS "mpi;train" PROCESSORS 2)
 sbi_add_script_test(NAME sbc_infer_ranks SCRIPT ${P}/sbc_ranks.sh LABELS "mpi;calibrate" PROCESSORS 4)
 foreach(np 1 2 4)

@@ -142,6 +142,13 @@ extern const char *const sbi_ppc_stat_names[SBI_PPC_N_STATS];
 
 /* The ensemble CRPS above of the M values y against x; sorts y in place. */
 double sbi_crps_ensemble(int M, double *y, double x);
+/* The per-point band of an ensemble pred (M, X) of valid predictive draws
+ * against the observation x (X): mean, std (M - 1 denominator), the central
+ * `level` interval [lower, upper] (linear-interpolated empirical quantiles)
+ * and the ensemble CRPS, each (X); NaN everywhere when M is 0.  col is
+ * scratch (M).  Shared by the predictive report and `infer --predictive`. */
+void sbi_ppc_band(int M, int X, const double *pred, const double *x, double level, double *mean, double *std,
+                  double *lower, double *upper, double *crps, double *col);
 
 /* ---- local sensitivity report ----------------------------------------------
  * For one observation and its posterior samples: at representative points

@@ -46,6 +46,14 @@ typedef struct sbi_estimator_config {
                            needs n_inputs >= 16; ignores embed_hidden and embed_layers) */
     int n_bins;         /* spline bins of "nsf" (default 10) */
     double tail_bound;  /* splines act on [-tail_bound, tail_bound], identity outside (default 3) */
+    /* Family settings of "naf" and "fmpe".  Zero (an empty string) selects
+     * the default, so configurations written before these fields existed stay
+     * valid; the other families ignore them. */
+    int n_sigmoids;      /* "naf": sigmoids per deep sigmoidal transform (default 8, JSON "n_sigmoids") */
+    int bisection_steps; /* "naf": bisection steps of the inverse (default 50, JSON "bisection_steps") */
+    char ode_solver[16]; /* "fmpe": "rk_adaptive" (default: PETSc TSRK with error control, tuned by the
+                            -ts_* options) or "midpoint" (fixed steps), JSON "ode_solver" */
+    int ode_steps;       /* "fmpe": steps of the midpoint rule (default 50, JSON "ode_steps") */
 } sbi_estimator_config;
 
 /* Defaults for a family and problem size. */
@@ -69,7 +77,11 @@ sbi_real *sbi_estimator_grads(sbi_estimator est);   /* (n_weights), borrowed */
 void sbi_estimator_zero_grad(sbi_estimator est);
 
 /* logq (B) = log q(theta | x) for B <= max_batch rows; x (B, X), theta (B, D).
- * Caches what backward needs. */
+ * Caches what backward needs.  Family "fmpe" has no closed-form density: its
+ * forward returns minus the per-row conditional flow-matching loss, so that
+ * the trainer's objective -mean(logq) is the flow-matching loss and its
+ * validation "loss" is that loss, not a negative log-likelihood (see
+ * src/flows/fmpe.c); its sample and inverse return the true log q. */
 int sbi_estimator_forward(sbi_estimator est, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq);
 /* After forward: grads += d(sum_b dlogq[b] * logq[b]) / d weights. */
 int sbi_estimator_backward(sbi_estimator est, const sbi_real *dlogq, int B);
@@ -130,6 +142,11 @@ typedef struct sbi_estimator_ops {
     int (*sample)(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq);
     /* Optional: free what layout allocated (never the layout's buffers). */
     void (*destroy)(void *impl);
+    /* Optional, for families whose forward draws random numbers ("fmpe"):
+     * the number of forward calls so far, which keys the next draws.  A
+     * resumed training run restores it to continue the same sequence. */
+    uint64_t (*get_draw_counter)(const void *impl);
+    void (*set_draw_counter)(void *impl, uint64_t counter);
 } sbi_estimator_ops;
 extern const sbi_estimator_ops *const sbi_estimator_registry[]; /* NULL-terminated */
 

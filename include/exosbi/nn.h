@@ -235,4 +235,225 @@ void sbi_conv_encoder_forward(sbi_conv_encoder *c, const sbi_real *inp, int B);
  * gradients +=.  The input is data, so no input gradient is formed. */
 void sbi_conv_encoder_backward(sbi_conv_encoder *c, int B);
 
+/* ---- observation encoders ------------------------------------------------ */
+
+/* The observation vector x (B, X) concatenates blocks (datasets).  A block
+ * is a run of L values starting at column `offset`, of one modality (the
+ * values of sbi_modality in task.h), with optional static per-point channels
+ * that are the same for every row: a normalised coordinate (wavelength, band
+ * centre or time, mapped by the task to about [-1, 1]) and the normalised
+ * 1-sigma uncertainty.  A NaN in x marks a missing or masked point: every
+ * encoder below reads it as mask m = 0, sets all of that point's channels to
+ * zero and leaves it out of every pooling, so its value and its static
+ * channels have no influence on the embedding.
+ *
+ * Encoders read full rows of x (row stride X) and know their block's offset;
+ * their backward adds the input gradient into dx (B, X) at the block's
+ * unmasked columns when dx is not NULL.  Dims: L block length, H hidden
+ * width, E output width, P patch length, NP patch count. */
+#define SBI_MAX_BLOCKS 8
+
+enum {
+    SBI_BLOCK_SPECTRUM = 0,    /* SBI_MODALITY_SPECTRUM */
+    SBI_BLOCK_PHOTOMETRY = 1,  /* SBI_MODALITY_PHOTOMETRY */
+    SBI_BLOCK_TIME_SERIES = 2, /* SBI_MODALITY_TIME_SERIES */
+    SBI_BLOCK_AUXILIARY = 3    /* SBI_MODALITY_AUXILIARY */
+};
+
+typedef struct sbi_obs_block {
+    int offset, size, modality; /* columns [offset, offset + size) of x; SBI_BLOCK_* */
+    const float *coord;         /* (size) normalised coordinates, or NULL (zero); borrowed */
+    const float *sigma;         /* (size) normalised uncertainties, or NULL (zero); borrowed */
+} sbi_obs_block;
+
+/* Per-point input channels of one block, (B, L, 4) channels-last:
+ * [value m, sigma m, coord m, m] with m = 0 where x is NaN. */
+#define SBI_ENC_CHANNELS 4
+/* Width of the amplitude branch. */
+#define SBI_ENC_AMP_WIDTH 16
+/* The amplitude feature is log(SBI_ENC_AMP_EPS + median |value|) over the
+ * unmasked points of a row, taken on the normalised values the encoder sees
+ * (the lower median for an even count; log(SBI_ENC_AMP_EPS) when every point
+ * is masked). */
+#define SBI_ENC_AMP_EPS 1e-3
+/* Standard deviations in patch summaries are sqrt(variance + this). */
+#define SBI_ENC_STD_EPS 1e-4
+
+/* The full spectral convolution encoder (the reference SpectralConv1DEncoder):
+ *   channels (B, L, 4) -> conv1d(4 -> C1, K) + ReLU -> conv1d(C1 -> C2, K)
+ *   + ReLU -> conv1d(C2 -> C3, K) + ReLU -> masked mean over positions (an
+ *   output position counts when the input point at the centre of its
+ *   receptive field is unmasked) -> pooled (C3);
+ *   amplitude a (1) -> MLP(1 -> A -> A, ELU);
+ *   [pooled, amplitude branch] (C3 + A) -> MLP(-> H -> E, ELU).
+ * Weights "<name>.conv<i>.w/b", "<name>.amp.w<l>/b<l>", "<name>.head.w<l>/b<l>". */
+typedef struct sbi_spectral_conv_encoder {
+    int X, offset, L, K, C1, C2, C3, H, E;
+    int L1, L2, L3;                /* conv output lengths, L_{i+1} = L_i - K + 1 */
+    const float *coord, *sigma;    /* (L) or NULL, borrowed */
+    sbi_real *w0, *dw0, *b0, *db0; /* (C1, K, 4), (C1) */
+    sbi_real *w1, *dw1, *b1, *db1; /* (C2, K, C1), (C2) */
+    sbi_real *w2, *dw2, *b2, *db2; /* (C3, K, C2), (C3) */
+    sbi_real *chan, *dchan;        /* (max_batch, L, 4) input channels */
+    sbi_real *scratch;             /* (max_batch, L) median selection */
+    sbi_real *amp, *damp;          /* (max_batch, 1) amplitude feature */
+    sbi_real *amp_arg;             /* (max_batch, 1) point of the median, -1 when none */
+    sbi_real *cols0, *dcols0;      /* (max_batch, L1, K 4) */
+    sbi_real *c0, *dc0, *r0, *dr0; /* (max_batch, L1, C1) conv output and ReLU */
+    sbi_real *cols1, *dcols1;      /* (max_batch, L2, K C1) */
+    sbi_real *c1, *dc1, *r1, *dr1; /* (max_batch, L2, C2) */
+    sbi_real *cols2, *dcols2;      /* (max_batch, L3, K C2) */
+    sbi_real *c2, *dc2, *r2, *dr2; /* (max_batch, L3, C3) */
+    sbi_real *pool_w;              /* (max_batch, L3 + 1) pooling weights m / count, then the count */
+    sbi_real *feat, *dfeat;        /* (max_batch, C3 + A) [pooled, amplitude branch] */
+    sbi_mlp amp_net, head;
+    sbi_real *out, *dout; /* (max_batch, E): head.out */
+} sbi_spectral_conv_encoder;
+
+/* Smallest block the spectral convolution encoder accepts for kernel K. */
+int sbi_spectral_conv_encoder_min_length(int K);
+/* Reserve weights and activations for block blk of rows of X values;
+ * SBI_ERR_INPUT when the block is shorter than the minimum. */
+int sbi_spectral_conv_encoder_layout(sbi_spectral_conv_encoder *c, sbi_layout *lay, const char *name,
+                                     const sbi_obs_block *blk, int X, int C1, int C2, int C3, int K, int H, int E);
+/* c->out (B, E) from rows x (B, X); caches every stage for backward. */
+void sbi_spectral_conv_encoder_forward(sbi_spectral_conv_encoder *c, const sbi_real *x, int B);
+/* Backward from c->dout (B, E): weight gradients +=, dx (B, X) += (may be NULL). */
+void sbi_spectral_conv_encoder_backward(sbi_spectral_conv_encoder *c, sbi_real *dx, const sbi_real *x, int B);
+
+/* The spectral patch encoder (the reference SpectralPatchEncoder): the block
+ * is cut into NP = ceil(L / P) patches (the last may be shorter); each patch
+ * is summarised over its unmasked points by SBI_PATCH_FEATURES numbers
+ *   [mean value, sqrt(variance + SBI_ENC_STD_EPS), least-squares slope of
+ *    value against (position in patch) / P, mean sigma, mean coordinate,
+ *    unmasked fraction]
+ * (all zero for a patch without unmasked points); a per-patch MLP(6 -> H ->
+ * H, ELU) follows, a mean over the patches that have an unmasked point, the
+ * amplitude branch, and MLP([pooled, amplitude] -> H -> E, ELU).
+ * Weights "<name>.patch.*", "<name>.amp.*", "<name>.head.*". */
+#define SBI_PATCH_FEATURES 6
+typedef struct sbi_patch_encoder {
+    int X, offset, L, P, NP, H, E;
+    const float *coord, *sigma;
+    sbi_real *chan;         /* (max_batch, L, 4) input channels */
+    sbi_real *scratch;      /* (max_batch, L) median selection */
+    sbi_real *amp, *damp;   /* (max_batch, 1) amplitude feature */
+    sbi_real *amp_arg;      /* (max_batch, 1) point of the median, -1 when none */
+    sbi_real *stats;        /* (max_batch, NP, 3) [unmasked count, mean position, sum of squared position deviations] */
+    sbi_real *feat;         /* (max_batch, NP, SBI_PATCH_FEATURES) patch summaries */
+    sbi_real *dfeat;        /* (max_batch, NP, SBI_PATCH_FEATURES) their gradient */
+    sbi_real *pool_w;       /* (max_batch, NP) 1 / (patches with an unmasked point), or 0 */
+    sbi_real *cat, *dcat;   /* (max_batch, H + A) [pooled, amplitude branch] */
+    sbi_mlp patch_net, amp_net, head;
+    sbi_real *out, *dout;   /* (max_batch, E): head.out */
+} sbi_patch_encoder;
+
+int sbi_patch_encoder_layout(sbi_patch_encoder *p, sbi_layout *lay, const char *name, const sbi_obs_block *blk,
+                             int X, int P, int H, int E);
+void sbi_patch_encoder_forward(sbi_patch_encoder *p, const sbi_real *x, int B);
+void sbi_patch_encoder_backward(sbi_patch_encoder *p, sbi_real *dx, const sbi_real *x, int B);
+
+/* The photometry encoder (the reference PhotometryPointEncoder): each
+ * unmasked point becomes (value, sigma, coord, band width), where the band
+ * width is half the coordinate distance between the unmasked neighbours in
+ * index order (one-sided at the ends, zero for a lone point; bands are listed
+ * in wavelength order); a per-point MLP(4 -> H -> H, ELU); masked mean and
+ * masked max over the points (zero without unmasked points); linear(2H -> E).
+ * Weights "<name>.point.*", "<name>.proj.w/b". */
+typedef struct sbi_photometry_encoder {
+    int X, offset, L, H, E;
+    const float *coord, *sigma;
+    sbi_real *pts, *dpts;     /* (max_batch, L, 4) point features, zero at masked points */
+    sbi_real *mask;           /* (max_batch, L) */
+    sbi_real *pooled, *dpooled; /* (max_batch, 2H) [mean, max] */
+    sbi_real *arg;            /* (max_batch, H) point of each maximum, -1 when none */
+    sbi_real *count;          /* (max_batch, 1) unmasked points */
+    sbi_mlp point_net;
+    sbi_real *wp, *dwp, *bp, *dbp; /* (E, 2H), (E) */
+    sbi_real *out, *dout;     /* (max_batch, E) */
+} sbi_photometry_encoder;
+
+int sbi_photometry_encoder_layout(sbi_photometry_encoder *p, sbi_layout *lay, const char *name,
+                                  const sbi_obs_block *blk, int X, int H, int E);
+void sbi_photometry_encoder_forward(sbi_photometry_encoder *p, const sbi_real *x, int B);
+void sbi_photometry_encoder_backward(sbi_photometry_encoder *p, sbi_real *dx, const sbi_real *x, int B);
+
+/* A masked MLP over one block (auxiliary and time-series blocks of the
+ * hierarchical encoder): input [value m, m] per point (2L), MLP(2L -> H -> E, ELU).
+ * Weights "<name>.w<l>/b<l>". */
+typedef struct sbi_block_mlp_encoder {
+    int X, offset, L, H, E;
+    sbi_real *inp, *dinp; /* (max_batch, 2L) */
+    sbi_mlp net;
+    sbi_real *out, *dout; /* (max_batch, E): net.out */
+} sbi_block_mlp_encoder;
+
+int sbi_block_mlp_encoder_layout(sbi_block_mlp_encoder *m, sbi_layout *lay, const char *name,
+                                 const sbi_obs_block *blk, int X, int H, int E);
+void sbi_block_mlp_encoder_forward(sbi_block_mlp_encoder *m, const sbi_real *x, int B);
+void sbi_block_mlp_encoder_backward(sbi_block_mlp_encoder *m, sbi_real *dx, const sbi_real *x, int B);
+
+/* The observation encoder behind the estimator's dataset-aware embeddings.
+ * SBI_ENCODER_CONV1D_FULL, _PATCH and _PHOTOMETRY run one encoder over all
+ * of x as a single block (static channels concatenated over the blocks).
+ * SBI_ENCODER_HIERARCHICAL runs one sub-encoder per block, chosen by
+ * modality (spectrum: spectrum_kind, photometry: photometry, time series and
+ * auxiliary: block MLP), each to width E_b, and merges them with a DeepSets
+ * aggregator: phi = MLP([e_b, one-hot modality] -> H -> H, ELU) per block,
+ * the mean over blocks, rho = MLP(H -> H -> E, ELU).  Weights
+ * "<name>.blk<i>.*", "<name>.phi.*", "<name>.rho.*" (a single-block encoder:
+ * "<name>.*"). */
+enum {
+    SBI_ENCODER_CONV1D_FULL = 0,
+    SBI_ENCODER_PATCH = 1,
+    SBI_ENCODER_PHOTOMETRY = 2,
+    SBI_ENCODER_BLOCK_MLP = 3,
+    SBI_ENCODER_HIERARCHICAL = 4
+};
+#define SBI_ENC_CONV_CHANNELS0 32
+#define SBI_ENC_CONV_CHANNELS1 64
+#define SBI_ENC_CONV_CHANNELS2 64
+#define SBI_ENC_CONV_KERNEL 5
+
+typedef struct sbi_obs_encoder_spec {
+    int kind;          /* SBI_ENCODER_*, not BLOCK_MLP */
+    int X;             /* observation length */
+    int E;             /* output width */
+    int H;             /* hidden width of every MLP */
+    int E_b;           /* sub-embedding width of the hierarchical encoder */
+    int P;             /* patch length */
+    int spectrum_kind; /* SBI_ENCODER_CONV1D_FULL or _PATCH: hierarchical spectra */
+    int C[3], K;       /* convolution channels and kernel width */
+    int n_blocks;
+    sbi_obs_block blocks[SBI_MAX_BLOCKS]; /* consecutive, covering [0, X) */
+} sbi_obs_encoder_spec;
+
+typedef struct sbi_block_encoder {
+    int kind; /* SBI_ENCODER_CONV1D_FULL, _PATCH, _PHOTOMETRY or _BLOCK_MLP */
+    union {
+        sbi_spectral_conv_encoder conv;
+        sbi_patch_encoder patch;
+        sbi_photometry_encoder phot;
+        sbi_block_mlp_encoder mlp;
+    } u;
+    sbi_real *out, *dout; /* (max_batch, width): the sub-encoder's output */
+} sbi_block_encoder;
+
+typedef struct sbi_obs_encoder {
+    int kind, X, E, E_b, H, n_blocks;
+    int modality[SBI_MAX_BLOCKS];
+    sbi_block_encoder blocks[SBI_MAX_BLOCKS]; /* one (single-block kinds) or n_blocks */
+    sbi_real *phin, *dphin;                   /* (max_batch, n_blocks, E_b + 4) phi inputs */
+    sbi_real *agg, *dagg;                     /* (max_batch, H) mean of phi over blocks */
+    sbi_mlp phi, rho;
+    sbi_real *out, *dout; /* (max_batch, E) */
+} sbi_obs_encoder;
+
+/* Check a spec (SBI_ERR_INPUT naming the problem) and reserve the encoder in lay. */
+int sbi_obs_encoder_layout(sbi_obs_encoder *e, sbi_layout *lay, const char *name, const sbi_obs_encoder_spec *spec);
+/* e->out (B, E) from rows x (B, X) with NaN marking masked points. */
+void sbi_obs_encoder_forward(sbi_obs_encoder *e, const sbi_real *x, int B);
+/* Backward from e->dout (B, E): weight gradients +=, dx (B, X) += (may be NULL). */
+void sbi_obs_encoder_backward(sbi_obs_encoder *e, sbi_real *dx, const sbi_real *x, int B);
+
 #endif

@@ -106,6 +106,70 @@ int sbi_rt_builtin_pressure_dependent(int s);
  * wavenumbers nu (W) [cm^-1]. */
 void sbi_rt_builtin_sigma(int s, double t, double p_bar, int w, const double *nu, double *sigma);
 
+/* ---- tabulated opacities (src/forward/rt/opacity_interp.c) ----------------
+ * Kernels on tables already read (include/exosbi/opacity_io.h reads them);
+ * nothing here opens a file. */
+
+/* Bracket v in the increasing grid x (n >= 1): x[*i0] <= v <= x[*i0 + 1]
+ * with weight *f of x[*i0 + 1], clamped to the ends (f = 0 or 1 there; i0 =
+ * 0 and f = 0 when n = 1).  Returns -1 below the grid, +1 above, 0 inside. */
+int sbi_rt_bracket(int n, const double *x, double v, int *i0, double *f);
+
+/* y_dst (m) = y_src (n) interpolated linearly in x at x_dst (m), zero outside
+ * [x_src[0], x_src[n-1]]; x_src strictly increasing, x_dst in any order. */
+void sbi_rt_resample_linear(int n, const double *x_src, const double *y_src, int m, const double *x_dst,
+                            double *y_dst);
+
+/* A CIA table prepared for one model grid.  petitRADTRANS 3
+ * (`radtrans.py: Radtrans._interpolate_cia`) interpolates log10 alpha
+ * linearly in T, clamped to the end temperatures, and then alpha linearly in
+ * wavelength onto the model grid, zero outside the table; this does the
+ * same in that order, on the table's own wavenumbers that the model grid
+ * reaches (n_nu of them), so the cost per layer is n_nu exponentials plus
+ * two multiply-adds per model wavelength. */
+typedef struct sbi_rt_cia {
+    int n_t, n_nu, w;
+    double *t;         /* (n_t) [K] */
+    double *ln_alpha;  /* (n_t, n_nu) ln alpha [cm^5 molecule^-2], floored at 1e-300 */
+    int *left;         /* (W) table index of the shorter-wavelength neighbour, -1 outside the table */
+    double *wt;        /* (W) weight of the longer-wavelength neighbour left + 1 */
+} sbi_rt_cia;
+
+/* nu (n_nu_all) [cm^-1] increasing, alpha (n_t, n_nu_all) [cm^5 molecule^-2],
+ * lambda_um (W) the model wavelengths. */
+int sbi_rt_cia_setup(int n_t, const double *t, int n_nu_all, const double *nu, const double *alpha, int w,
+                     const double *lambda_um, sbi_rt_cia *cia);
+/* alpha (W) [cm^5 molecule^-2] at temperature t [K]; work (n_nu). */
+void sbi_rt_cia_alpha(const sbi_rt_cia *cia, double t, double *work, double *alpha);
+void sbi_rt_cia_free(sbi_rt_cia *cia);
+
+/* How a line table is interpolated in (P, T):
+ *   PRT:    bilinear in P and T, clamped to the grid edges (petitRADTRANS
+ *           `fortran_inputs.f90: interpolate_line_opacities`,
+ *           shared/FORWARD_MODEL.md 1(e));
+ *   TAUREX: bilinear in log10 P and T, clamped above the grid, zero when both
+ *           P and T lie below it (TauREx 3 `taurex/opacity/
+ *           interpolateopacity.py`, its default `linear` temperature mode). */
+typedef enum { SBI_RT_PT_PRT = 0, SBI_RT_PT_TAUREX = 1 } sbi_rt_pt_scheme;
+
+/* A line cross-section table resampled onto the model grid. */
+typedef struct sbi_rt_line_table {
+    sbi_rt_pt_scheme scheme;
+    int n_p, n_t, w;
+    double *p;    /* (n_p) [bar] */
+    double *t;    /* (n_t) [K] */
+    float *sigma; /* (n_p, n_t, W) [cm^2 molecule^-1] */
+} sbi_rt_line_table;
+
+int sbi_rt_line_table_init(sbi_rt_pt_scheme scheme, int n_p, const double *p_bar, int n_t, const double *t, int w,
+                           sbi_rt_line_table *tab);
+void sbi_rt_line_table_free(sbi_rt_line_table *tab);
+/* The (up to) four table rows and weights of (p_bar, t): sigma(p, t) =
+ * sum_k wt[k] sigma[row[k]]; row[k] indexes (n_p, n_t) as ip * n_t + it. */
+void sbi_rt_line_weights(const sbi_rt_line_table *tab, double p_bar, double t, int row[4], double wt[4]);
+/* out (W) += c * sigma(p_bar, t). */
+void sbi_rt_line_add(const sbi_rt_line_table *tab, double p_bar, double t, double c, double *out);
+
 /* ---- transmission ------------------------------------------------------- */
 
 /* Chord path-length matrix m (N, N), float, so that the chord optical depth

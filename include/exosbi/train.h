@@ -26,6 +26,13 @@ typedef struct sbi_train_options {
     int lr_decay_patience; /* multiply the rate by lr_decay_factor after this many epochs without
                               improvement (0: constant rate) */
     double lr_decay_factor, min_learning_rate;
+    char lr_schedule[16];   /* "plateau" (default), "cosine" or "constant" */
+    double warmup_fraction; /* cosine: linear warm-up over this fraction of the schedule (0.02) */
+    double warmup_epochs;   /* cosine: warm-up length in epochs; overrides the fraction when > 0 */
+    double schedule_epochs; /* cosine: length of the schedule in epochs (0: max_epochs) */
+    double noise_multiplier;/* on-the-fly observation noise: this many times the observational sigma (0: off) */
+    double noise_min_scale; /* floor of that noise, as a fraction of a dataset's median sigma */
+    double parameter_noise_floor; /* std of the jitter on the unconstrained parameter targets (0: off) */
     uint64_t seed;
     int embed_dim, embed_hidden, embed_layers, n_transforms, hidden, hidden_layers; /* 0: defaults */
     char embedding[16];    /* "mlp" or "conv1d"; "": the estimator's default */

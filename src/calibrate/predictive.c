@@ -45,6 +45,30 @@ double sbi_crps_ensemble(int M, double *y, double x)
     return spread / M - pair / ((double)M * (double)M);
 }
 
+void sbi_ppc_band(int M, int X, const double *pred, const double *x, double level, double *mean, double *std,
+                  double *lower, double *upper, double *crps, double *col)
+{
+    for (int k = 0; k < X; ++k) {
+        double mu = 0.0, var = 0.0, cr;
+        if (!M) {
+            mean[k] = std[k] = lower[k] = upper[k] = crps[k] = NAN;
+            continue;
+        }
+        for (int r = 0; r < M; ++r) {
+            col[r] = pred[(size_t)r * X + k];
+            mu += col[r];
+        }
+        mu /= M;
+        for (int r = 0; r < M; ++r) var += (col[r] - mu) * (col[r] - mu);
+        cr = sbi_crps_ensemble(M, col, x[k]);
+        mean[k] = mu;
+        std[k] = M > 1 ? sqrt(var / (M - 1)) : 0.0;
+        lower[k] = sbi__quantile_sorted(col, M, 0.5 * (1.0 - level));
+        upper[k] = sbi__quantile_sorted(col, M, 0.5 * (1.0 + level));
+        crps[k] = cr;
+    }
+}
+
 /* One case's results, packed in a row of doubles: observed, mean, std, lower,
  * upper (X each), the statistics (SBI_PPC_N_STATS, n_datasets), n_valid. */
 typedef struct ppc_layout {
@@ -107,25 +131,8 @@ static int ppc_case(sbi_model *m, sbi_forward fw, const sbi_task *task, const sb
         n_valid++;
     }
     row[L->valid] = n_valid;
-    for (int k = 0; k < X; ++k) {
-        double mu = 0.0, var = 0.0, crps;
-        if (!n_valid) {
-            row[L->mean + k] = row[L->std + k] = row[L->lower + k] = row[L->upper + k] = NAN;
-            continue;
-        }
-        for (int r = 0; r < n_valid; ++r) {
-            w->col[r] = w->pred[(size_t)r * X + k];
-            mu += w->col[r];
-        }
-        mu /= n_valid;
-        for (int r = 0; r < n_valid; ++r) var += (w->col[r] - mu) * (w->col[r] - mu);
-        crps = sbi_crps_ensemble(n_valid, w->col, w->xobs[k]);
-        row[L->mean + k] = mu;
-        row[L->std + k] = n_valid > 1 ? sqrt(var / (n_valid - 1)) : 0.0;
-        row[L->lower + k] = sbi__quantile_sorted(w->col, n_valid, 0.5 * (1.0 - o->level));
-        row[L->upper + k] = sbi__quantile_sorted(w->col, n_valid, 0.5 * (1.0 + o->level));
-        w->crps[k] = crps;
-    }
+    sbi_ppc_band(n_valid, X, w->pred, w->xobs, o->level, row + L->mean, row + L->std, row + L->lower,
+                 row + L->upper, w->crps, w->col);
     for (int d = 0; d < task->n_datasets; ++d) {
         const sbi_dataset *ds = &task->datasets[d];
         double cov = 0.0, mae = 0.0, maes = 0.0, crps = 0.0;

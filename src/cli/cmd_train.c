@@ -25,6 +25,14 @@ static void help(void)
            "      --weight-decay X      AdamW decoupled weight decay (0)\n"
            "      --lr-decay-patience N halve the learning rate after N epochs without improvement (5; 0 = off)\n"
            "      --lr-decay-factor X   the factor (0.5)   --min-learning-rate X  floor (1e-6)\n"
+           "      --lr-schedule NAME    plateau (halve on plateaus; default), cosine (warm-up, then a half\n"
+           "                            cosine to --min-learning-rate), constant\n"
+           "      --warmup-fraction X   cosine warm-up as a fraction of the schedule (0.02)\n"
+           "      --warmup-epochs X     cosine warm-up in epochs (overrides the fraction)\n"
+           "      --schedule-epochs X   cosine schedule length in epochs (--max-epochs)\n"
+           "      --noise-multiplier X  add X times the observational noise to each training batch (0)\n"
+           "      --noise-min-scale X   floor of that noise: X times the dataset's median sigma (0)\n"
+           "      --parameter-noise-floor X  jitter the unconstrained parameter targets by N(0, X^2) (0)\n"
            "      --seed N              weight initialisation and shuffling (the task's seed)\n"
            "      --embed-dim N --embed-hidden N --embed-layers N\n"
            "      --n-transforms N --hidden N --hidden-layers N   network sizes\n"
@@ -39,7 +47,7 @@ static void help(void)
 int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
 {
     enum { O_EST = 256, O_BS, O_LR, O_MAXE, O_MINE, O_PAT, O_MIND, O_CLIP, O_WD, O_SEED, O_ED, O_EH, O_EL, O_NT,
-           O_HID, O_HL, O_CACHE, O_LRP, O_LRF, O_LRMIN, O_EMB, O_NBINS, O_TAIL, O_RESUME, O_SYNC, O_STOP, O_JSON };
+           O_HID, O_HL, O_CACHE, O_LRP, O_LRF, O_LRMIN, O_EMB, O_NBINS, O_TAIL, O_SCHED, O_WFRAC, O_WEP, O_SEP, O_NMUL, O_NMIN, O_PNF, O_RESUME, O_SYNC, O_STOP, O_JSON };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"estimator", required_argument, 0, O_EST},
         {"batch-size", required_argument, 0, O_BS}, {"learning-rate", required_argument, 0, O_LR},
@@ -53,6 +61,10 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
         {"lr-decay-patience", required_argument, 0, O_LRP}, {"lr-decay-factor", required_argument, 0, O_LRF},
         {"min-learning-rate", required_argument, 0, O_LRMIN}, {"embedding", required_argument, 0, O_EMB},
         {"n-bins", required_argument, 0, O_NBINS}, {"tail-bound", required_argument, 0, O_TAIL},
+        {"lr-schedule", required_argument, 0, O_SCHED}, {"warmup-fraction", required_argument, 0, O_WFRAC},
+        {"warmup-epochs", required_argument, 0, O_WEP}, {"schedule-epochs", required_argument, 0, O_SEP},
+        {"noise-multiplier", required_argument, 0, O_NMUL}, {"noise-min-scale", required_argument, 0, O_NMIN},
+        {"parameter-noise-floor", required_argument, 0, O_PNF},
         {"resume", no_argument, 0, O_RESUME}, {"verify-sync", no_argument, 0, O_SYNC},
         {"stop-after-epochs", required_argument, 0, O_STOP}, {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
@@ -96,6 +108,15 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
         switch (flags[i].key) {
         case O_EST: snprintf(opt.estimator, sizeof opt.estimator, "%s", v); break;
         case O_EMB: snprintf(opt.embedding, sizeof opt.embedding, "%s", v); break;
+        case O_SCHED: snprintf(opt.lr_schedule, sizeof opt.lr_schedule, "%s", v); break;
+        case O_WFRAC: SBI_CALL(sbi_cli_parse_double("train", "--warmup-fraction", v, &opt.warmup_fraction)); break;
+        case O_WEP: SBI_CALL(sbi_cli_parse_double("train", "--warmup-epochs", v, &opt.warmup_epochs)); break;
+        case O_SEP: SBI_CALL(sbi_cli_parse_double("train", "--schedule-epochs", v, &opt.schedule_epochs)); break;
+        case O_NMUL: SBI_CALL(sbi_cli_parse_double("train", "--noise-multiplier", v, &opt.noise_multiplier)); break;
+        case O_NMIN: SBI_CALL(sbi_cli_parse_double("train", "--noise-min-scale", v, &opt.noise_min_scale)); break;
+        case O_PNF:
+            SBI_CALL(sbi_cli_parse_double("train", "--parameter-noise-floor", v, &opt.parameter_noise_floor));
+            break;
         case O_TAIL: SBI_CALL(sbi_cli_parse_double("train", "--tail-bound", v, &opt.tail_bound)); break;
         case O_RESUME: opt.resume = 1; break;
         case O_SYNC: opt.verify_sync = 1; break;

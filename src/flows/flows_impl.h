@@ -140,9 +140,86 @@ void sbi__coupling_inverse(sbi__coupling *c, sbi_real *inp, sbi_real *logdet, co
  * later even layers a fixed Philox permutation (seed, k, SBI_STREAM_INIT, 1). */
 void sbi__make_orders(int *order, int K, int D, uint64_t seed);
 
+/* Deep sigmoidal transform (Huang et al. 2018, "Neural Autoregressive
+ * Flows") of one scalar with C sigmoids:
+ *   y = logit(sum_k w_k sigmoid(a_k x + b_k)),
+ *   a_k = softplus(raw_k) / log 2 > 0,  w = softmax(omega),
+ * a strictly increasing bijection of the real line.  The parameters of one
+ * element are SBI__DSF_PARAMS(C) unconstrained values [raw (C) | b (C) |
+ * omega (C)]; all zero gives exactly y = x.  The per-element cache holds
+ * SBI__DSF_CACHE(C) values [a | sigmoid(u) | sigmoid(-u) | R | P | Q | W]
+ * (see naf.c). */
+#define SBI_DSF_MAX_SIGMOIDS 64
+#define SBI__DSF_PARAMS(C) (3 * (C))
+#define SBI__DSF_CACHE(C) (7 * (C))
+
+/* out[b, idx[j]] = dsf(inp[b, idx[j]]) with parameters p[b * p_ld + j *
+ * SBI__DSF_PARAMS(C) ..] (p_ld = 0 broadcasts one row), logdet (B) += sum of
+ * log dsf'.  cache (B, n, SBI__DSF_CACHE(C)).  idx NULL: dims 0..n. */
+void sbi__dsf_forward(sbi_real *out, sbi_real *cache, sbi_real *logdet, const sbi_real *inp, const sbi_real *p,
+                      int p_ld, const int *idx, int n, int C, int B, int D);
+/* Backward of sbi__dsf_forward with p_ld = n SBI__DSF_PARAMS(C): dinp (B, D)
+ * += on the idx dims and dp (B, n SBI__DSF_PARAMS(C)) += , from dout (B, D)
+ * and dlogdet (B). */
+void sbi__dsf_backward(sbi_real *dinp, sbi_real *dp, const sbi_real *dout, const sbi_real *dlogdet,
+                       const sbi_real *inp, const sbi_real *p, const sbi_real *cache, const int *idx, int n, int C,
+                       int B, int D);
+/* The inverse by `steps` bisection steps on the bracket [min_k x_k, max_k
+ * x_k], x_k = (y - b_k) / a_k, which always holds the root: inp[b, idx[j]]
+ * from out[b, idx[j]]; cache and logdet (B) += as the forward's at the
+ * recovered point. */
+void sbi__dsf_inverse(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sbi_real *out, const sbi_real *p,
+                      int p_ld, const int *idx, int n, int C, int steps, int B, int D);
+
+/* Flow matching ("fmpe"): the state shared by fmpe.c (the velocity network,
+ * its loss and the divergence) and fmpe_ode.c (the ODE integrators). */
+enum { SBI__ODE_RK_ADAPTIVE = 0, SBI__ODE_MIDPOINT = 1 };
+#define SBI_FMPE_DEFAULT_STEPS 50
+/* The Philox purpose of the flow-matching draws (t, z), distinct from the
+ * purposes of rng.h. */
+#define SBI__STREAM_FMPE 16u
+typedef struct sbi__fmpe {
+    int D, X, E, H;            /* H: hidden width of the velocity network */
+    int solver;                /* SBI__ODE_* */
+    int steps;                 /* midpoint steps */
+    uint64_t seed;             /* cfg.seed: keys the (t, z) draws */
+    uint64_t counter;          /* forward calls so far: the Philox index of the next draws */
+    sbi__embedding embed;      /* X -> E */
+    sbi_mlp net;               /* (D + 1 + E) -> H ... -> D velocity; last map zero at init */
+    sbi_real *xin;             /* (max_batch, X) the forward's observations */
+    sbi_real *cat, *dcat;      /* (max_batch, D + 1 + E) [theta_t, t, e] */
+    sbi_real *tz;              /* (max_batch, 1 + D) the forward's draws [t, z] */
+    sbi_real *target;          /* (max_batch, D) theta - z, the straight-line velocity */
+    sbi_real *theta, *vel;     /* (max_batch, D) ODE state and velocity in network precision */
+    sbi_real *div;             /* (max_batch) divergence of the velocity */
+    sbi_real *tan_y, *tan_pre; /* (max_batch, D H) tangents of the D Jacobian-vector products */
+    double *state;             /* (max_batch (D + 1)) ODE state [theta (B, D) | int_0^t div (B)] */
+    double *stage;             /* (max_batch (D + 1)) midpoint stage */
+    double *rate;              /* (max_batch (D + 1)) right-hand side of the midpoint rule */
+    struct _p_TS *ts;          /* PETSc integrator, NULL without PETSc or for "midpoint" */
+    struct _p_Vec *u;          /* wraps state for ts */
+    int ts_n;                  /* length of u */
+    int ode_B, ode_div;        /* rows and divergence flag of the integration in progress */
+    double dt0;                /* first step of ts (-ts_dt overrides) */
+} sbi__fmpe;
+
+/* v (B, D) = velocity(theta (B, D), t; e), with the embedding in
+ * f->embed.out row 0 broadcast to every row; with div non-NULL also div (B)
+ * = trace(dv / dtheta), exactly, by D Jacobian-vector products. */
+void sbi__fmpe_velocity(sbi__fmpe *f, sbi_real *v, sbi_real *div, const sbi_real *theta, double t, int B);
+/* Create the PETSc integrator when "rk_adaptive" is selected and PETSc is
+ * initialised (layout); free it (destroy). */
+int sbi__fmpe_ode_setup(sbi__fmpe *f);
+void sbi__fmpe_ode_destroy(sbi__fmpe *f);
+/* Integrate f->state (B rows) from t = 0 to 1: theta' = v and, with
+ * with_div, the last B entries accumulate the integral of div v. */
+int sbi__fmpe_integrate(sbi__fmpe *f, int B, int with_div);
+
 /* The families (one row each in registry.c). */
 extern const sbi_estimator_ops sbi__affine_ops;
 extern const sbi_estimator_ops sbi__nsf_ops;
 extern const sbi_estimator_ops sbi__maf_ops;
+extern const sbi_estimator_ops sbi__naf_ops;
+extern const sbi_estimator_ops sbi__fmpe_ops;
 
 #endif

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calibrate/calibrate_impl.h"
+#include "exosbi/calibrate.h"
 #include "exosbi/corpus.h"
+#include "exosbi/forward.h"
 #include "exosbi/h5file.h"
 #include "exosbi/observation.h"
 
@@ -21,37 +24,244 @@ void sbi_infer_result_free(sbi_infer_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int match_dataset(const sbi_task *task, const sbi_dataset *ds, const sbi_observation *obs, double *x,
-                         double *sigma)
+void sbi_infer_obs_info_free(int n, sbi_infer_obs_info *info)
 {
-    SBI_CHECK(obs->n == ds->size, SBI_ERR_INCOMPATIBLE,
-              "%s: %lld values, but dataset '%s' of task %s has %d: the observation is on a different grid",
-              obs->path, (long long)obs->n, ds->name, task->path[0] ? task->path : task->name, ds->size);
-    if (ds->coordinates && obs->coordinate) {
+    if (!info) return;
+    for (int d = 0; d < n; ++d) {
+        free(info[d].covariance);
+        free(info[d].file_coordinate);
+        free(info[d].file_value);
+        free(info[d].file_uncertainty);
+        free(info[d].file_missing);
+        memset(&info[d], 0, sizeof info[d]);
+    }
+}
+
+/* Does the observation lie on the dataset's grid? *why receives the reason when not. */
+static int on_grid(const sbi_dataset *ds, const sbi_observation *obs, char *why, size_t cap)
+{
+    if (obs->n != ds->size) {
+        snprintf(why, cap, "%lld values, but dataset '%s' has %d", (long long)obs->n, ds->name, ds->size);
+        return 0;
+    }
+    if (ds->coordinates && obs->coordinate)
         for (int i = 0; i < ds->size; ++i) {
             double a = obs->coordinate[i], b = ds->coordinates[i];
-            SBI_CHECK(fabs(a - b) <= 1e-6 * fmax(fabs(a), fabs(b)) + 1e-300, SBI_ERR_INCOMPATIBLE,
-                      "%s: row %d: coordinate %.9g differs from dataset '%s' coordinate %.9g: the observation is "
-                      "on a different grid",
-                      obs->path, i + 1, a, ds->name, b);
+            if (obs->missing && obs->missing[i] && !isfinite(a)) continue;
+            if (!(fabs(a - b) <= 1e-6 * fmax(fabs(a), fabs(b)) + 1e-300)) {
+                snprintf(why, cap, "row %d: coordinate %.9g differs from dataset '%s' coordinate %.9g", i + 1, a,
+                         ds->name, b);
+                return 0;
+            }
         }
-    }
+    return 1;
+}
+
+/* Refuse missing points: the model was trained on complete observations. */
+static int refuse_missing(const sbi_dataset *ds, const char *source, const unsigned char *missing, int rebinned)
+{
+    char list[512] = "";
+    int64_t n_missing = 0;
     for (int i = 0; i < ds->size; ++i) {
-        x[i] = obs->value[i];
-        sigma[i] = obs->uncertainty ? obs->uncertainty[i] : ds->uncertainty[i];
+        size_t len = strlen(list);
+        if (!missing[i]) continue;
+        if (n_missing < 8) {
+            if (ds->coordinates)
+                snprintf(list + len, sizeof list - len, "%s%d (%.6g)", n_missing ? ", " : "", i + 1,
+                         ds->coordinates[i]);
+            else
+                snprintf(list + len, sizeof list - len, "%s%d", n_missing ? ", " : "", i + 1);
+        } else if (n_missing == 8) {
+            snprintf(list + len, sizeof list - len, ", ...");
+        }
+        ++n_missing;
     }
+    SBI_CHECK(n_missing == 0, SBI_ERR_INCOMPATIBLE,
+              "%s: %lld of %d points of dataset '%s' are missing (%s): point%s %s; the trained model needs every "
+              "point%s",
+              source, (long long)n_missing, ds->size, ds->name,
+              rebinned ? "target bins less than half covered by valid data after rebinning"
+                       : "not finite in the file",
+              n_missing > 1 ? "s" : "", list,
+              rebinned ? "" : " (--rebin onto the dataset's grid averages over them when the file is finer)");
     return 0;
 }
 
-int sbi_infer_read_observation(const sbi_task *task, const sbi_infer_options *opt, double *x, double *sigma)
+/* Check a covariance on the dataset's grid and warn about what the posterior ignores. */
+static int check_covariance(const sbi_comm *c, const sbi_dataset *ds, const char *what, const double *cov)
 {
-    int *seen;
-    SBI_CALLOC(seen, task->n_datasets);
+    const int n = ds->size;
+    int64_t differ = 0, bad;
+    double worst = 1.0, max_corr = 0.0;
+    for (int i = 0; i < n; ++i) {
+        double v = cov[(size_t)i * n + i], t = ds->uncertainty[i] * ds->uncertainty[i];
+        SBI_CHECK(isfinite(v) && v > 0, SBI_ERR_INPUT, "%s: variance %d is %g; a covariance needs positive variances",
+                  what, i + 1, v);
+        if (fabs(v - t) > 0.02 * t) {
+            double r = t > 0 ? (v > t ? v / t : t / v) : INFINITY;
+            ++differ;
+            if (r > worst) worst = r;
+        }
+        for (int j = 0; j < i; ++j) {
+            double r = fabs(cov[(size_t)i * n + j]) / sqrt(v * cov[(size_t)j * n + j]);
+            if (r > max_corr) max_corr = r;
+        }
+    }
+    bad = sbi_matrix_not_positive_definite(n, cov);
+    SBI_CHECK(!bad, SBI_ERR_INPUT, "%s: the covariance is not positive definite (Cholesky fails at order %lld)", what,
+              (long long)bad);
+    if (c && differ)
+        sbi_warn(c, "%s: the covariance diagonal differs from the task's sigma^2 at %lld of %d points of dataset '%s' "
+                    "(by up to a factor %.3g); the posterior assumes the task's independent noise",
+                 what, (long long)differ, n, ds->name, worst);
+    if (c && max_corr > 0.01)
+        sbi_warn(c, "%s: the covariance of dataset '%s' has correlations up to %.3g; the posterior assumes "
+                    "independent noise and ignores them",
+                 what, ds->name, max_corr);
+    return 0;
+}
+
+/* Read one dataset's file (and covariance) into x, sigma (the dataset's slice) and info. */
+static int read_dataset(const sbi_comm *c, const sbi_task *task, const sbi_dataset *ds, const char *path,
+                        const char *cov_path, int rebin, double *x, double *sigma, sbi_infer_obs_info *info)
+{
+    sbi_observation obs;
+    unsigned char *missing = NULL;
+    char why[512];
+    int st = 0;
+    const char *tname = task->path[0] ? task->path : task->name;
+
+    SBI_CALL(sbi_observation_read(path, &obs));
+    snprintf(info->source, sizeof info->source, "%s", obs.source);
+    info->is_fits = obs.is_fits;
+    info->n_file = obs.n;
+    info->n_file_missing = obs.n_missing;
+    snprintf(info->coordinate_unit, sizeof info->coordinate_unit, "%s", obs.coordinate_unit);
+    snprintf(info->value_unit, sizeof info->value_unit, "%s", obs.value_unit);
+    snprintf(info->uncertainty_unit, sizeof info->uncertainty_unit, "%s", obs.uncertainty_unit);
+    if (cov_path) {
+        int64_t n = 0;
+        double *m = NULL;
+        st = sbi_observation_read_matrix(cov_path, &n, &m);
+        if (!st && n != obs.n)
+            st = sbi__raise(SBI_ERR_INCOMPATIBLE, __FILE__, __LINE__, __func__,
+                            "%s: a %lld x %lld matrix, but %s has %lld points", cov_path, (long long)n, (long long)n,
+                            obs.source, (long long)obs.n);
+        if (st) {
+            free(m);
+            sbi_observation_free(&obs);
+            return st;
+        }
+        if (obs.covariance && c)
+            sbi_warn(c, "%s: --obs-cov %s replaces the file's COVARIANCE column", obs.source, cov_path);
+        free(obs.covariance);
+        obs.covariance = m;
+    }
+    SBI_MALLOC(missing, ds->size);
+    if (on_grid(ds, &obs, why, sizeof why)) {
+        for (int i = 0; i < ds->size; ++i) {
+            missing[i] = obs.missing ? obs.missing[i] : 0;
+            x[i] = obs.value[i];
+            sigma[i] = obs.uncertainty ? obs.uncertainty[i] : ds->uncertainty[i];
+        }
+        if (obs.covariance) {
+            SBI_MALLOC(info->covariance, (size_t)ds->size * ds->size);
+            memcpy(info->covariance, obs.covariance, (size_t)ds->size * ds->size * sizeof(double));
+        }
+    } else if (!rebin) {
+        st = sbi__raise(SBI_ERR_INCOMPATIBLE, __FILE__, __LINE__, __func__,
+                        "%s: %s of task %s: the observation is on a different grid (--rebin rebins it onto the "
+                        "dataset's grid)",
+                        obs.source, why, tname);
+    } else if (!ds->coordinates) {
+        st = sbi__raise(SBI_ERR_INCOMPATIBLE, __FILE__, __LINE__, __func__,
+                        "%s: %s, and dataset '%s' of task %s has no coordinates to rebin onto", obs.source, why,
+                        ds->name, tname);
+    } else {
+        sbi_rebin rb;
+        st = sbi_rebin_make(&obs, ds->size, ds->coordinates, &rb);
+        if (!st) {
+            double *unc = obs.uncertainty ? sigma : NULL;
+            if (obs.covariance) {
+                info->covariance = malloc((size_t)ds->size * ds->size * sizeof(double));
+                if (!info->covariance)
+                    st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
+            }
+            if (!st) {
+                sbi_rebin_apply(&rb, &obs, x, unc, missing, info->covariance);
+                if (!unc)
+                    for (int i = 0; i < ds->size; ++i) sigma[i] = ds->uncertainty[i];
+                info->rebinned = 1;
+                if (c)
+                    sbi_log(c, "%s: %lld points rebinned onto the %d bins of dataset '%s'%s", obs.source,
+                            (long long)obs.n, ds->size, ds->name,
+                            obs.n_missing ? " (missing points left out)" : "");
+            }
+            sbi_rebin_free(&rb);
+        }
+        if (!st) {
+            /* Keep the file's points for the record. */
+            info->file_coordinate = malloc((size_t)obs.n * sizeof(double));
+            info->file_value = malloc((size_t)obs.n * sizeof(double));
+            info->file_uncertainty = malloc((size_t)obs.n * sizeof(double));
+            info->file_missing = malloc((size_t)obs.n * sizeof(int64_t));
+            if (!info->file_coordinate || !info->file_value || !info->file_uncertainty || !info->file_missing) {
+                st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
+            } else {
+                for (int64_t i = 0; i < obs.n; ++i) {
+                    info->file_coordinate[i] = obs.coordinate[i];
+                    info->file_value[i] = obs.value[i];
+                    info->file_uncertainty[i] = obs.uncertainty ? obs.uncertainty[i] : NAN;
+                    info->file_missing[i] = obs.missing ? obs.missing[i] : 0;
+                }
+            }
+        }
+    }
+    if (!st) st = refuse_missing(ds, obs.source, missing, info->rebinned);
+    if (!st && info->covariance) {
+        char what[4400];
+        snprintf(what, sizeof what, "%s", cov_path ? cov_path : obs.source);
+        st = check_covariance(c, ds, what, info->covariance);
+        if (!st)
+            for (int i = 0; i < ds->size; ++i) sigma[i] = sqrt(info->covariance[(size_t)i * ds->size + i]);
+    }
+    if (!st && c && obs.is_fits)
+        sbi_log(c, "%s: %lld points, wavelength [%s]%s%s%s, value [%s], uncertainty [%s], %lld missing", obs.source,
+                (long long)obs.n, obs.coordinate_unit, strcmp(obs.coordinate_unit, obs.coordinate_unit_original)
+                                                              ? " (file: "
+                                                              : "",
+                strcmp(obs.coordinate_unit, obs.coordinate_unit_original) ? obs.coordinate_unit_original : "",
+                strcmp(obs.coordinate_unit, obs.coordinate_unit_original) ? ")" : "", obs.value_unit,
+                obs.uncertainty_unit, (long long)obs.n_missing);
+    free(missing);
+    sbi_observation_free(&obs);
+    return st;
+}
+
+int sbi_infer_read_observation_info(const sbi_comm *c, const sbi_task *task, const sbi_infer_options *opt, double *x,
+                                    double *sigma, sbi_infer_obs_info *info)
+{
+    int *seen, st = 0;
+    const char **cov;
     SBI_CHECK(opt->n_obs >= 1, SBI_ERR_INPUT, "infer: no observation given");
-    for (int k = 0; k < opt->n_obs; ++k) {
+    SBI_CALLOC(seen, task->n_datasets);
+    SBI_CALLOC(cov, task->n_datasets);
+    memset(info, 0, (size_t)task->n_datasets * sizeof *info);
+    for (int k = 0; k < opt->n_cov; ++k) {
+        int d = 0;
+        if (opt->cov_names && opt->cov_names[k]) {
+            d = sbi_task_dataset_index(task, opt->cov_names[k]);
+            SBI_CHECK(d >= 0, SBI_ERR_INPUT, "--obs-cov %s=%s: the task has no dataset '%s'", opt->cov_names[k],
+                      opt->cov_paths[k], opt->cov_names[k]);
+        } else {
+            SBI_CHECK(task->n_datasets == 1, SBI_ERR_INPUT,
+                      "the task has %d datasets: give each covariance with --obs-cov NAME=PATH", task->n_datasets);
+        }
+        SBI_CHECK(!cov[d], SBI_ERR_INPUT, "two covariances for dataset '%s'", task->datasets[d].name);
+        cov[d] = opt->cov_paths[k];
+    }
+    for (int k = 0; k < opt->n_obs && !st; ++k) {
         int d;
-        sbi_observation obs;
-        int st;
         if (opt->obs_names[k]) {
             d = sbi_task_dataset_index(task, opt->obs_names[k]);
             SBI_CHECK(d >= 0, SBI_ERR_INPUT, "--obs %s=%s: the task has no dataset '%s'", opt->obs_names[k],
@@ -63,17 +273,30 @@ int sbi_infer_read_observation(const sbi_task *task, const sbi_infer_options *op
         }
         SBI_CHECK(!seen[d], SBI_ERR_INPUT, "dataset '%s' is given twice", task->datasets[d].name);
         seen[d] = 1;
-        SBI_CALL(sbi_observation_read_text(opt->obs_paths[k], &obs));
-        st = match_dataset(task, &task->datasets[d], &obs, x + task->datasets[d].offset,
-                           sigma + task->datasets[d].offset);
-        sbi_observation_free(&obs);
-        SBI_CALL(st);
+        st = read_dataset(c, task, &task->datasets[d], opt->obs_paths[k], cov[d], opt->rebin,
+                          x + task->datasets[d].offset, sigma + task->datasets[d].offset, &info[d]);
     }
-    for (int d = 0; d < task->n_datasets; ++d)
-        SBI_CHECK(seen[d], SBI_ERR_INPUT, "no observation for dataset '%s' (use --obs %s=PATH)",
-                  task->datasets[d].name, task->datasets[d].name);
+    for (int d = 0; d < task->n_datasets && !st; ++d) {
+        if (!seen[d])
+            st = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
+                            "no observation for dataset '%s' (use --obs %s=PATH)", task->datasets[d].name,
+                            task->datasets[d].name);
+    }
     free(seen);
-    return 0;
+    free(cov);
+    if (st) sbi_infer_obs_info_free(task->n_datasets, info);
+    return st;
+}
+
+int sbi_infer_read_observation(const sbi_task *task, const sbi_infer_options *opt, double *x, double *sigma)
+{
+    sbi_infer_obs_info *info;
+    int st;
+    SBI_CALLOC(info, task->n_datasets);
+    st = sbi_infer_read_observation_info(NULL, task, opt, x, sigma, info);
+    sbi_infer_obs_info_free(task->n_datasets, info);
+    free(info);
+    return st;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -221,10 +444,127 @@ static int summarize(int64_t n, int D, const double *samples, sbi_infer_result *
     return 0;
 }
 
+/* The posterior-predictive band of the observation (rank 0 holds the arrays). */
+typedef struct infer_band {
+    int M, n_valid;
+    double level;
+    double *mean, *std, *lower, *upper, *crps; /* (X) */
+} infer_band;
+
+static void infer_band_free(infer_band *b)
+{
+    free(b->mean);
+    free(b->std);
+    free(b->lower);
+    free(b->upper);
+    free(b->crps);
+    memset(b, 0, sizeof *b);
+}
+
+/* Collective: the first M posterior samples (on rank 0) through the forward
+ * model, each draw depending on its index alone (see include/exosbi/infer.h). */
+static int predictive_band(const sbi_comm *c, const sbi_task *task, const sbi_infer_options *opt, int M,
+                           const double *samples, const double *x, infer_band *b)
+{
+    const int D = task->n_params;
+    const int64_t X = task->n_outputs;
+    sbi_forward fw = NULL;
+    sbi_shard sh = sbi_shard_block(M, c->rank, c->size);
+    double *theta = NULL, *pred = NULL, *all = NULL, *sig = NULL, *col = NULL;
+    uint64_t *idx = NULL;
+    int st;
+
+    memset(b, 0, sizeof *b);
+    b->M = M;
+    b->level = opt->predictive_level > 0 ? opt->predictive_level : SBI_INFER_DEFAULT_LEVEL;
+    st = sbi_forward_create(task, &fw);
+    SBI_AGREE(c, st);
+    SBI_MALLOC(theta, (size_t)M * D);
+    if (c->rank == 0) memcpy(theta, samples, (size_t)M * D * sizeof *theta);
+    SBI_CALL(sbi_comm_bcast(c, theta, (size_t)M * D * sizeof *theta, 0));
+    SBI_MALLOC(pred, (size_t)(sh.count ? sh.count : 1) * X);
+    SBI_MALLOC(idx, sh.count ? sh.count : 1);
+    SBI_MALLOC(sig, X);
+    for (int d = 0; d < task->n_datasets; ++d)
+        memcpy(sig + task->datasets[d].offset, task->datasets[d].uncertainty,
+               (size_t)task->datasets[d].size * sizeof *sig);
+    for (int64_t r = 0; r < sh.count; ++r) idx[r] = (uint64_t)(sh.offset + r);
+    st = sh.count ? sbi_forward_simulate(fw, sh.count, theta + sh.offset * D, idx, opt->seed + 1, pred) : 0;
+    SBI_AGREE(c, st);
+    if (task->noise == SBI_NOISE_OBSERVATIONAL)
+        for (int64_t r = 0; r < sh.count; ++r) {
+            sbi_rng rng;
+            double *p = pred + r * X;
+            sbi_rng_init(&rng, opt->seed, idx[r], SBI_STREAM_NOISE, 1);
+            for (int64_t k = 0; k < X; ++k) p[k] += sig[k] * sbi_rng_normal(&rng);
+        }
+    if (c->rank == 0) SBI_MALLOC(all, (size_t)M * X);
+    SBI_CALL(sbi__gather_rows(c, pred, sh.count, (int)X, MPI_DOUBLE, sizeof(double), all));
+    if (c->rank == 0) {
+        /* Keep the draws that simulated, in order. */
+        for (int r = 0; r < M; ++r) {
+            const double *p = all + (size_t)r * X;
+            int ok = 1;
+            for (int64_t k = 0; k < X && ok; ++k) ok = isfinite(p[k]);
+            if (!ok) continue;
+            if (b->n_valid != r) memmove(all + (size_t)b->n_valid * X, p, (size_t)X * sizeof *p);
+            b->n_valid++;
+        }
+        SBI_MALLOC(b->mean, X);
+        SBI_MALLOC(b->std, X);
+        SBI_MALLOC(b->lower, X);
+        SBI_MALLOC(b->upper, X);
+        SBI_MALLOC(b->crps, X);
+        SBI_MALLOC(col, M);
+        sbi_ppc_band(b->n_valid, (int)X, all, x, b->level, b->mean, b->std, b->lower, b->upper, b->crps, col);
+    }
+    free(theta);
+    free(pred);
+    free(idx);
+    free(sig);
+    free(all);
+    free(col);
+    sbi_forward_destroy(&fw);
+    return 0;
+}
+
+/* The details of one dataset's observation under /observation/<name>. */
+static int write_obs_info(sbi_h5w w, const sbi_dataset *ds, const sbi_infer_obs_info *in)
+{
+    char g[256], p[320];
+    snprintf(g, sizeof g, "observation/%s", ds->name);
+    if (in->covariance) {
+        int64_t d2[2] = {ds->size, ds->size};
+        snprintf(p, sizeof p, "%s/covariance", g);
+        SBI_CALL(sbi_h5w_double(w, p, 2, d2, in->covariance));
+    }
+    if (in->rebinned) {
+        int64_t d1[1] = {in->n_file};
+        snprintf(p, sizeof p, "%s/file_coordinate", g);
+        SBI_CALL(sbi_h5w_double(w, p, 1, d1, in->file_coordinate));
+        snprintf(p, sizeof p, "%s/file_value", g);
+        SBI_CALL(sbi_h5w_double(w, p, 1, d1, in->file_value));
+        snprintf(p, sizeof p, "%s/file_uncertainty", g);
+        SBI_CALL(sbi_h5w_double(w, p, 1, d1, in->file_uncertainty));
+        snprintf(p, sizeof p, "%s/file_missing", g);
+        SBI_CALL(sbi_h5w_int64(w, p, 1, d1, in->file_missing));
+    }
+    SBI_CALL(sbi_h5w_attr_string(w, g, "source", in->source));
+    SBI_CALL(sbi_h5w_attr_string(w, g, "format", in->is_fits ? "fits" : "text"));
+    SBI_CALL(sbi_h5w_attr_string(w, g, "coordinate_unit", in->coordinate_unit));
+    SBI_CALL(sbi_h5w_attr_string(w, g, "value_unit", in->value_unit));
+    SBI_CALL(sbi_h5w_attr_string(w, g, "uncertainty_unit", in->uncertainty_unit));
+    SBI_CALL(sbi_h5w_attr_int64(w, g, "rebinned", in->rebinned));
+    SBI_CALL(sbi_h5w_attr_int64(w, g, "n_file_points", in->n_file));
+    SBI_CALL(sbi_h5w_attr_int64(w, g, "n_file_missing", in->n_file_missing));
+    return 0;
+}
+
 static int write_posterior(const char *path, const sbi_task *task, const char *model_path,
                            const sbi_infer_options *opt, int64_t n, const double *samples, const double *logq,
-                           const double *x, const double *sigma, const sbi_infer_result *r, const char *ood_corpus,
-                           int ood_split, double ood_rate)
+                           const double *x, const double *sigma, const sbi_infer_obs_info *info,
+                           const infer_band *band, const sbi_infer_result *r, const char *ood_corpus, int ood_split,
+                           double ood_rate)
 {
     const int D = task->n_params;
     sbi_h5w w = NULL;
@@ -287,6 +627,28 @@ static int write_posterior(const char *path, const sbi_task *task, const char *m
             snprintf(p, sizeof p, "observation/%s/coordinates", ds->name);
             SBI_CALL(sbi_h5w_double(w, p, 1, dn, ds->coordinates));
         }
+        SBI_CALL(write_obs_info(w, ds, &info[d]));
+        if (band) {
+            static const char *const what[5] = {"mean", "std", "lower", "upper", "crps"};
+            const double *arr[5] = {band->mean, band->std, band->lower, band->upper, band->crps};
+            double inside = 0.0;
+            for (int a = 0; a < 5; ++a) {
+                snprintf(p, sizeof p, "predictive/%s/%s", ds->name, what[a]);
+                SBI_CALL(sbi_h5w_double(w, p, 1, dn, arr[a] + ds->offset));
+            }
+            for (int i = 0; i < ds->size; ++i) {
+                int64_t k = ds->offset + i;
+                inside += x[k] >= band->lower[k] && x[k] <= band->upper[k];
+            }
+            snprintf(p, sizeof p, "predictive/%s", ds->name);
+            SBI_CALL(sbi_h5w_attr_double(w, p, "coverage", band->n_valid ? inside / ds->size : NAN));
+        }
+    }
+    if (band) {
+        SBI_CALL(sbi_h5w_attr_double(w, "predictive", "level", band->level));
+        SBI_CALL(sbi_h5w_attr_int64(w, "predictive", "n_forward_samples", band->M));
+        SBI_CALL(sbi_h5w_attr_int64(w, "predictive", "n_valid", band->n_valid));
+        SBI_CALL(sbi_h5w_attr_int64(w, "predictive", "seed", (int64_t)opt->seed));
     }
     {
         int64_t one[1] = {1}, flag = r->ood_flag;
@@ -309,14 +671,23 @@ int sbi_infer_run(const sbi_comm *c, const sbi_task *task, const char *model_pat
                   const char *out_path, sbi_infer_result *res)
 {
     sbi_model *m = NULL;
+    sbi_infer_obs_info *info = NULL;
+    infer_band band;
     double *x = NULL, *sigma = NULL, *samples = NULL, *logq = NULL, *mine = NULL, *mine_lq = NULL;
-    int st, D = task->n_params, ood_split = SBI_SPLIT_VALIDATION, found;
+    int st, D = task->n_params, ood_split = SBI_SPLIT_VALIDATION, found, M = 0;
     int64_t n = opt->n_samples, n_chunks = (n + CHUNK - 1) / CHUNK, my_rows = 0;
     double t0 = sbi_wtime(), ts, ood_rate = opt->ood_rate > 0 ? opt->ood_rate : SBI_OOD_DEFAULT_RATE;
     char ood_corpus[SBI_PATH_MAX];
 
     memset(res, 0, sizeof *res);
+    memset(&band, 0, sizeof band);
     SBI_CHECK(n >= 1, SBI_ERR_INPUT, "infer: --samples must be at least 1");
+    if (opt->predictive) {
+        M = opt->n_forward > 0 ? opt->n_forward : (n < SBI_INFER_DEFAULT_FORWARD ? (int)n : SBI_INFER_DEFAULT_FORWARD);
+        SBI_CHECK(M <= n, SBI_ERR_INPUT, "infer: --forward-samples %d exceeds --samples %lld", M, (long long)n);
+        SBI_CHECK(opt->predictive_level == 0 || (opt->predictive_level > 0 && opt->predictive_level < 1),
+                  SBI_ERR_INPUT, "infer: --level %g is not in (0, 1)", opt->predictive_level);
+    }
     st = sbi_model_load(model_path, &m);
     if (!st) {
         char what[SBI_PATH_MAX + 64];
@@ -326,13 +697,15 @@ int sbi_infer_run(const sbi_comm *c, const sbi_task *task, const char *model_pat
     SBI_AGREE(c, st);
     SBI_MALLOC(x, task->n_outputs);
     SBI_MALLOC(sigma, task->n_outputs);
-    st = sbi_infer_read_observation(task, opt, x, sigma);
+    SBI_CALLOC(info, task->n_datasets);
+    st = sbi_infer_read_observation_info(c, task, opt, x, sigma, info);
     SBI_AGREE(c, st);
-    /* The posterior assumes the noise the corpus was simulated with; say so when the data claim otherwise. */
+    /* The posterior assumes the noise the corpus was simulated with; say so when the data claim otherwise
+     * (a dataset with a covariance was checked against the task's noise already). */
     {
         int64_t differ = 0;
         for (int d = 0; d < task->n_datasets; ++d)
-            for (int i = 0; i < task->datasets[d].size; ++i) {
+            for (int i = 0; i < task->datasets[d].size && !info[d].covariance; ++i) {
                 double a = sigma[task->datasets[d].offset + i], b = task->datasets[d].uncertainty[i];
                 differ += fabs(a - b) > 0.01 * fabs(b) + 1e-300;
             }
@@ -410,6 +783,28 @@ int sbi_infer_run(const sbi_comm *c, const sbi_task *task, const char *model_pat
             }
         }
     }
+    if (opt->predictive) {
+        double ts2 = sbi_wtime();
+        SBI_CALL(predictive_band(c, task, opt, M, samples, x, &band));
+        res->predictive = 1;
+        res->n_forward = M;
+        if (c->rank == 0) {
+            double inside = 0.0;
+            for (int64_t k = 0; k < task->n_outputs; ++k) inside += x[k] >= band.lower[k] && x[k] <= band.upper[k];
+            res->n_valid = band.n_valid;
+            res->predictive_coverage = band.n_valid ? inside / (double)task->n_outputs : NAN;
+        }
+        {
+            double v[2] = {(double)res->n_valid, res->predictive_coverage};
+            SBI_CALL(sbi_comm_bcast(c, v, sizeof v, 0));
+            res->n_valid = (int64_t)v[0];
+            res->predictive_coverage = v[1];
+        }
+        if (band.n_valid < M && c->rank == 0)
+            sbi_warn(c, "predictive: %d of %d posterior draws could not be simulated and are left out",
+                     M - band.n_valid, M);
+        sbi_log_verbose(c, "predictive band from %d draws in %.3f s", M, sbi_wtime() - ts2);
+    }
     res->D = D;
     res->n_samples = n;
     SBI_MALLOC(res->median, D);
@@ -421,8 +816,9 @@ int sbi_infer_run(const sbi_comm *c, const sbi_task *task, const char *model_pat
     if (c->rank == 0) {
         st = summarize(n, D, samples, res);
         if (!st)
-            st = write_posterior(out_path, task, model_path, opt, n, samples, logq, x, sigma, res,
-                                 res->ood_n_calibration ? ood_corpus : "", ood_split, ood_rate);
+            st = write_posterior(out_path, task, model_path, opt, n, samples, logq, x, sigma, info,
+                                 opt->predictive ? &band : NULL, res, res->ood_n_calibration ? ood_corpus : "",
+                                 ood_split, ood_rate);
     }
     SBI_AGREE(c, st);
     {
@@ -446,6 +842,9 @@ int sbi_infer_run(const sbi_comm *c, const sbi_task *task, const char *model_pat
         }
     }
     res->wall_s = sbi_wtime() - t0;
+    infer_band_free(&band);
+    sbi_infer_obs_info_free(task->n_datasets, info);
+    free(info);
     free(x);
     free(sigma);
     free(samples);

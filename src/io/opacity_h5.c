@@ -243,11 +243,13 @@ int sbi__opac_check_grid(const char *path, const char *name, int64_t n, const do
     return SBI_OK;
 }
 
-int sbi__opac_check_table(const char *path, const char *name, int64_t n, const double *v)
+int sbi__opac_check_table(const char *path, const char *name, int64_t n, double *v)
 {
-    for (int64_t i = 0; i < n; ++i)
-        SBI_CHECK(isfinite(v[i]) && v[i] >= 0, SBI_ERR_IO, "%s: dataset '%s'[%lld] = %g is not finite and >= 0", path,
-                  name, (long long)i, v[i]);
+    for (int64_t i = 0; i < n; ++i) {
+        SBI_CHECK(isfinite(v[i]), SBI_ERR_IO, "%s: dataset '%s'[%lld] = %g is not finite", path, name, (long long)i,
+                  v[i]);
+        if (v[i] < 0) v[i] = 0.0;
+    }
     return SBI_OK;
 }
 

@@ -46,7 +46,8 @@ int sbi__opac_units_factor(const char *path, const char *name, const char *kind,
 
 /* Check values (n) are finite, > 0 and strictly increasing (a grid). */
 int sbi__opac_check_grid(const char *path, const char *name, int64_t n, const double *v);
-/* Check values (n) are finite and >= 0 (a table of coefficients). */
-int sbi__opac_check_table(const char *path, const char *name, int64_t n, const double *v);
+/* Check values (n) of a table of coefficients are finite, and set negative
+ * ones to zero, as petitRADTRANS's loaders do. */
+int sbi__opac_check_table(const char *path, const char *name, int64_t n, double *v);
 
 #endif

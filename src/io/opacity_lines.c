@@ -5,6 +5,7 @@
  * `bin_edges`; the grids are read at open, the cross sections a row at a
  * time through a hyperslab so that only the wavenumbers a model needs are
  * ever in memory. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,10 +154,12 @@ int sbi_line_file_read(sbi_line_file f, int ip, int it, int64_t j0, int64_t coun
     sbi__h5_close(&fspace);
     SBI_CALL_H5_AT(f->path, st);
     for (int64_t j = 0; j < count; ++j) {
-        SBI_CHECK(isfinite(sigma[j]) && sigma[j] >= 0, SBI_ERR_IO,
-                  "%s: dataset 'xsecarr'[%d][%d][%lld] = %g (P = %g bar, T = %g K) is not finite and >= 0", f->path,
-                  ip, it, (long long)(j0 + j), sigma[j], f->p[ip], f->t[it]);
-        sigma[j] *= f->factor;
+        SBI_CHECK(isfinite(sigma[j]), SBI_ERR_IO,
+                  "%s: dataset 'xsecarr'[%d][%d][%lld] = %g (P = %g bar, T = %g K) is not finite", f->path, ip, it,
+                  (long long)(j0 + j), sigma[j], f->p[ip], f->t[it]);
+        /* Negative values (interpolation noise of the table makers) count as
+         * zero, as petitRADTRANS's loader sets them. */
+        sigma[j] = sigma[j] > 0 ? sigma[j] * f->factor : 0.0;
     }
     return SBI_OK;
 }

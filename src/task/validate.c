@@ -88,6 +88,9 @@ static const struct {
     {"hidden_layers", TRAIN_INT}, {"cache_mb", TRAIN_INT},       {"sbc_samples", TRAIN_INT},
     {"lr_decay_patience", TRAIN_INT}, {"lr_decay_factor", TRAIN_NUMBER}, {"min_learning_rate", TRAIN_NUMBER},
     {"embedding", TRAIN_STRING},  {"n_bins", TRAIN_INT},         {"tail_bound", TRAIN_NUMBER},
+    {"lr_schedule", TRAIN_STRING}, {"warmup_fraction", TRAIN_NUMBER}, {"warmup_epochs", TRAIN_NUMBER},
+    {"schedule_epochs", TRAIN_NUMBER}, {"noise_multiplier", TRAIN_NUMBER}, {"noise_min_scale", TRAIN_NUMBER},
+    {"parameter_noise_floor", TRAIN_NUMBER},
 };
 #define N_TRAINING_KEYS ((int)(sizeof training_table / sizeof training_table[0]))
 

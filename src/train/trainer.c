@@ -41,6 +41,8 @@ int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
     opt->seed = task->seed;
     opt->cache_mb = 1024;
     opt->lr_decay_patience = 5;
+    snprintf(opt->lr_schedule, sizeof opt->lr_schedule, "plateau");
+    opt->warmup_fraction = 0.02;
     opt->lr_decay_factor = 0.5;
     opt->min_learning_rate = 1e-6;
     if (!t) return sbi_train_options_validate(opt);
@@ -50,6 +52,11 @@ int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
         if (!strcmp(k, "estimator")) {
             SBI_CHECK(cJSON_IsString(item), SBI_ERR_INPUT, "%s: training.estimator: expected a string", task->path);
             snprintf(opt->estimator, sizeof opt->estimator, "%s", item->valuestring);
+            continue;
+        }
+        if (!strcmp(k, "lr_schedule")) {
+            SBI_CHECK(cJSON_IsString(item), SBI_ERR_INPUT, "%s: training.lr_schedule: expected a string", task->path);
+            snprintf(opt->lr_schedule, sizeof opt->lr_schedule, "%s", item->valuestring);
             continue;
         }
         if (!strcmp(k, "embedding")) {
@@ -76,6 +83,12 @@ int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
         else if (!strcmp(k, "hidden_layers")) opt->hidden_layers = (int)v;
         else if (!strcmp(k, "cache_mb")) opt->cache_mb = (int)v;
         else if (!strcmp(k, "n_bins")) opt->n_bins = (int)v;
+        else if (!strcmp(k, "warmup_fraction")) opt->warmup_fraction = v;
+        else if (!strcmp(k, "warmup_epochs")) opt->warmup_epochs = v;
+        else if (!strcmp(k, "schedule_epochs")) opt->schedule_epochs = v;
+        else if (!strcmp(k, "noise_multiplier")) opt->noise_multiplier = v;
+        else if (!strcmp(k, "noise_min_scale")) opt->noise_min_scale = v;
+        else if (!strcmp(k, "parameter_noise_floor")) opt->parameter_noise_floor = v;
         else if (!strcmp(k, "tail_bound")) opt->tail_bound = v;
         else if (!strcmp(k, "lr_decay_patience")) opt->lr_decay_patience = (int)v;
         else if (!strcmp(k, "lr_decay_factor")) opt->lr_decay_factor = v;
@@ -103,6 +116,14 @@ int sbi_train_options_validate(const sbi_train_options *o)
     SBI_CHECK(o->min_learning_rate >= 0 && isfinite(o->min_learning_rate), SBI_ERR_INPUT,
               "training.min_learning_rate: must be >= 0");
     SBI_CHECK(o->cache_mb >= 1, SBI_ERR_INPUT, "training.cache_mb: must be at least 1 (got %d)", o->cache_mb);
+    SBI_CHECK(!strcmp(o->lr_schedule, "plateau") || !strcmp(o->lr_schedule, "cosine") ||
+                  !strcmp(o->lr_schedule, "constant"),
+              SBI_ERR_INPUT, "training.lr_schedule: must be plateau, cosine or constant (got '%s')", o->lr_schedule);
+    SBI_CHECK(o->warmup_fraction >= 0 && o->warmup_fraction < 1 && o->warmup_epochs >= 0 && o->schedule_epochs >= 0,
+              SBI_ERR_INPUT, "training.warmup_fraction must be in [0, 1); warmup_epochs, schedule_epochs >= 0");
+    SBI_CHECK(o->noise_multiplier >= 0 && o->noise_min_scale >= 0 && o->parameter_noise_floor >= 0 &&
+                  isfinite(o->noise_multiplier + o->noise_min_scale + o->parameter_noise_floor),
+              SBI_ERR_INPUT, "training.noise_multiplier, noise_min_scale, parameter_noise_floor: must be >= 0");
     SBI_CHECK(o->n_bins >= 0 && o->tail_bound >= 0 && isfinite(o->tail_bound), SBI_ERR_INPUT,
               "training.n_bins and training.tail_bound: must be positive");
     SBI_CHECK(o->embed_dim >= 0 && o->embed_hidden >= 0 && o->embed_layers >= 0 && o->n_transforms >= 0 &&
@@ -126,6 +147,13 @@ cJSON *sbi_train_options_to_json(const sbi_train_options *o)
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "cache_mb", o->cache_mb);
     cJSON_AddStringToObject(j, "embedding", o->embedding);
+    cJSON_AddStringToObject(j, "lr_schedule", o->lr_schedule);
+    cJSON_AddNumberToObject(j, "warmup_fraction", o->warmup_fraction);
+    cJSON_AddNumberToObject(j, "warmup_epochs", o->warmup_epochs);
+    cJSON_AddNumberToObject(j, "schedule_epochs", o->schedule_epochs);
+    cJSON_AddNumberToObject(j, "noise_multiplier", o->noise_multiplier);
+    cJSON_AddNumberToObject(j, "noise_min_scale", o->noise_min_scale);
+    cJSON_AddNumberToObject(j, "parameter_noise_floor", o->parameter_noise_floor);
     cJSON_AddNumberToObject(j, "n_bins", o->n_bins);
     cJSON_AddNumberToObject(j, "tail_bound", o->tail_bound);
     cJSON_AddNumberToObject(j, "lr_decay_patience", o->lr_decay_patience);
@@ -256,6 +284,16 @@ static void loader_epoch(loader *L, uint64_t seed, int epoch, int rank)
 
 /* ---- checkpoints and the model file ---------------------------------------- */
 
+/* The training history, one value per epoch, stored under /history in the
+ * model and the checkpoint.  The closure diagnostics measure, on validation
+ * rows, how well the flow inverts: max |T^-1(T(theta)) - theta|, the largest
+ * difference of log q computed through the forward and the inverse pass, and
+ * the fraction of latent coordinates at or beyond the spline bound. */
+enum { H_EPOCH, H_TRAIN, H_VAL, H_LR, H_WALL, H_CLOSURE, H_LOGDET_CLOSURE, H_BOUND_RATE, N_HIST };
+static const char *const history_names[N_HIST] = {
+    "history/epoch", "history/train_loss", "history/val_loss", "history/learning_rate", "history/wall_s",
+    "history/inverse_closure", "history/logdet_closure", "history/bound_rate"};
+
 typedef struct train_state {
     int epoch;          /* epochs completed */
     int64_t step;
@@ -264,7 +302,7 @@ typedef struct train_state {
     double lr;          /* the current learning rate (reduced on plateaus) */
     int bad_since_decay;
     int n_hist;
-    double *h_epoch, *h_train, *h_val, *h_lr, *h_wall; /* (max_epochs) */
+    double *hist[N_HIST]; /* (N_HIST, max_epochs): one column per history_names entry */
 } train_state;
 
 static int write_real(sbi_h5w w, const char *path, const sbi_real *data, size_t n)
@@ -303,11 +341,7 @@ static int write_history(sbi_h5w w, const train_state *s)
 {
     int64_t dims[1] = {s->n_hist};
     if (s->n_hist == 0) return 0;
-    SBI_CALL(sbi_h5w_double(w, "history/epoch", 1, dims, s->h_epoch));
-    SBI_CALL(sbi_h5w_double(w, "history/train_loss", 1, dims, s->h_train));
-    SBI_CALL(sbi_h5w_double(w, "history/val_loss", 1, dims, s->h_val));
-    SBI_CALL(sbi_h5w_double(w, "history/learning_rate", 1, dims, s->h_lr));
-    SBI_CALL(sbi_h5w_double(w, "history/wall_s", 1, dims, s->h_wall));
+    for (int k = 0; k < N_HIST; ++k) SBI_CALL(sbi_h5w_double(w, history_names[k], 1, dims, s->hist[k]));
     return 0;
 }
 
@@ -387,16 +421,16 @@ static int read_checkpoint(const char *path, const sbi_task *task, const char *o
     SBI_CALL(read_real(r, "best_weights", best, n));
     s->n_hist = 0;
     if (sbi_h5r_has(r, "history/epoch")) {
-        double *arrs[5] = {s->h_epoch, s->h_train, s->h_val, s->h_lr, s->h_wall};
-        const char *names[5] = {"history/epoch", "history/train_loss", "history/val_loss", "history/learning_rate",
-                                "history/wall_s"};
-        for (int k = 0; k < 5; ++k) {
+        for (int k = 0; k < N_HIST; ++k) {
             double *buf = NULL;
             int rank;
             int64_t dims[2] = {0, 0};
-            SBI_CALL(sbi_h5r_double(r, names[k], &buf, &rank, dims));
-            SBI_CHECK(dims[0] <= max_epochs, SBI_ERR_IO, "%s: history longer than max_epochs", path);
-            memcpy(arrs[k], buf, (size_t)dims[0] * sizeof(double));
+            SBI_CALL(sbi_h5r_double(r, history_names[k], &buf, &rank, dims));
+            if (dims[0] > max_epochs) {
+                free(buf);
+                SBI_RAISE(SBI_ERR_IO, "%s: history longer than max_epochs", path);
+            }
+            memcpy(s->hist[k], buf, (size_t)dims[0] * sizeof(double));
             s->n_hist = (int)dims[0];
             free(buf);
         }
@@ -467,6 +501,8 @@ typedef struct trainer {
     double *x_shift, *x_scale, *t_mean, *t_std;
     sbi_real *m, *v, *best;
     sbi_real *xb, *tb, *logq, *dlogq; /* (b, X), (b, D), (b), (b) */
+    double *aug_sigma;                /* (X) std of the augmentation noise in normalised units, or NULL */
+    int64_t steps_per_epoch;
     char *options_json;
     train_state s;
 } trainer;
@@ -578,6 +614,33 @@ static int setup(trainer *T, const char *corpus_path)
     free(mean);
     free(std);
 
+    /* Observation-noise augmentation: sigma_j = multiplier * uncertainty_j / scale_j in the
+     * normalised units the network sees, floored at noise_min_scale times the dataset's
+     * median normalised uncertainty (so noise-free points still get some). */
+    if (o->noise_multiplier > 0 || o->noise_min_scale > 0) {
+        SBI_MALLOC(T->aug_sigma, T->X);
+        for (int k = 0; k < d->n_datasets; ++k) {
+            int64_t off = 0, m = d->dataset_sizes[k];
+            double *tmp;
+            for (int q = 0; q < k; ++q) off += d->dataset_sizes[q];
+            SBI_MALLOC(tmp, m);
+            for (int64_t j = 0; j < m; ++j) tmp[j] = d->uncertainties[k][j] / T->x_scale[off + j];
+            for (int64_t a = 1; a < m; ++a)
+                for (int64_t b2 = a; b2 > 0 && tmp[b2 - 1] > tmp[b2]; --b2) {
+                    double t = tmp[b2];
+                    tmp[b2] = tmp[b2 - 1];
+                    tmp[b2 - 1] = t;
+                }
+            {
+                double typical = m ? tmp[m / 2] : 0.0;
+                for (int64_t j = 0; j < m; ++j) {
+                    double sj = o->noise_multiplier * d->uncertainties[k][j] / T->x_scale[off + j];
+                    T->aug_sigma[off + j] = sj > o->noise_min_scale * typical ? sj : o->noise_min_scale * typical;
+                }
+            }
+            free(tmp);
+        }
+    }
     SBI_CALL(sbi_estimator_config_default(&cfg, o->estimator, T->D, T->X));
     if (o->embed_dim) cfg.embed_dim = o->embed_dim;
     if (o->embed_hidden) cfg.embed_hidden = o->embed_hidden;
@@ -610,11 +673,7 @@ static int setup(trainer *T, const char *corpus_path)
     SBI_MALLOC(T->tb, (size_t)T->b * T->D);
     SBI_MALLOC(T->logq, cfg.max_batch);
     SBI_MALLOC(T->dlogq, cfg.max_batch);
-    SBI_CALLOC(T->s.h_epoch, o->max_epochs);
-    SBI_CALLOC(T->s.h_train, o->max_epochs);
-    SBI_CALLOC(T->s.h_val, o->max_epochs);
-    SBI_CALLOC(T->s.h_lr, o->max_epochs);
-    SBI_CALLOC(T->s.h_wall, o->max_epochs);
+    for (int k = 0; k < N_HIST; ++k) SBI_CALLOC(T->s.hist[k], o->max_epochs);
     T->s.best_val = INFINITY;
     T->s.lr = o->learning_rate;
     T->s.best_epoch = -1;
@@ -642,12 +701,9 @@ static void teardown(trainer *T)
     free(T->tb);
     free(T->logq);
     free(T->dlogq);
+    free(T->aug_sigma);
     free(T->options_json);
-    free(T->s.h_epoch);
-    free(T->s.h_train);
-    free(T->s.h_val);
-    free(T->s.h_lr);
-    free(T->s.h_wall);
+    for (int k = 0; k < N_HIST; ++k) free(T->s.hist[k]);
 }
 
 static int resume_state(trainer *T, const char *ckpt)
@@ -684,11 +740,87 @@ static int resume_state(trainer *T, const char *ckpt)
     SBI_CALL(sbi_comm_bcast(T->c, T->v, n * sizeof(sbi_real), 0));
     SBI_CALL(sbi_comm_bcast(T->c, T->best, n * sizeof(sbi_real), 0));
     {
-        double *arrs[5] = {T->s.h_epoch, T->s.h_train, T->s.h_val, T->s.h_lr, T->s.h_wall};
-        for (int k = 0; k < 5; ++k) SBI_CALL(sbi_comm_bcast(T->c, arrs[k], (size_t)T->s.n_hist * sizeof(double), 0));
+        for (int k = 0; k < N_HIST; ++k)
+            SBI_CALL(sbi_comm_bcast(T->c, T->s.hist[k], (size_t)T->s.n_hist * sizeof(double), 0));
     }
     sbi_log(T->c, "resuming after epoch %d (step %lld, best validation loss %.5f)", T->s.epoch,
             (long long)T->s.step, T->s.best_val);
+    return 0;
+}
+
+/* The learning rate of a step.  plateau and constant: the state's rate (halved on
+ * plateaus by the epoch loop for plateau).  cosine: a linear warm-up from 0, then a
+ * half cosine down to min_learning_rate over schedule_epochs (default max_epochs). */
+static double lr_at(const trainer *T, int64_t step)
+{
+    const sbi_train_options *o = T->opt;
+    double total, warm, p;
+    if (strcmp(o->lr_schedule, "cosine")) return T->s.lr;
+    total = (o->schedule_epochs > 0 ? o->schedule_epochs : o->max_epochs) * (double)T->steps_per_epoch;
+    warm = o->warmup_epochs > 0 ? o->warmup_epochs * (double)T->steps_per_epoch : o->warmup_fraction * total;
+    if (step < warm) return o->learning_rate * (double)(step + 1) / warm;
+    p = total > warm ? ((double)step - warm) / (total - warm) : 1.0;
+    if (p > 1.0) p = 1.0;
+    return o->min_learning_rate + 0.5 * (o->learning_rate - o->min_learning_rate) * (1.0 + cos(M_PI * p));
+}
+
+/* Noise on the training batch: observations get N(0, aug_sigma^2) in normalised
+ * units, parameter targets N(0, floor^2) in unconstrained units.  Keyed by
+ * (seed, step, rank), so a resumed run draws the same noise. */
+static void augment_batch(trainer *T)
+{
+    const sbi_train_options *o = T->opt;
+    sbi_rng r;
+    if (!T->aug_sigma && o->parameter_noise_floor <= 0) return;
+    sbi_rng_init(&r, o->seed, (uint64_t)T->s.step, SBI_STREAM_AUGMENT, (uint32_t)T->c->rank);
+    if (T->aug_sigma)
+        for (int i = 0; i < T->b; ++i)
+            for (int j = 0; j < T->X; ++j)
+                T->xb[(size_t)i * T->X + j] += (sbi_real)(T->aug_sigma[j] * sbi_rng_normal(&r));
+    if (o->parameter_noise_floor > 0)
+        for (int i = 0; i < T->b; ++i)
+            for (int j = 0; j < T->D; ++j)
+                T->tb[(size_t)i * T->D + j] += (sbi_real)(o->parameter_noise_floor / T->t_std[j] * sbi_rng_normal(&r));
+}
+
+/* Closure diagnostics on up to 32 validation rows of every rank (max over ranks):
+ * diag[0] = max |T^-1(T(theta)) - theta|, diag[1] = max |log q forward - log q
+ * inverse|, diag[2] = fraction of latent coordinates with |z| >= the spline bound.
+ * A family without an explicit inverse reports NaN. */
+static int closure_diagnostics(trainer *T, double diag[3])
+{
+    loader *L = &T->val;
+    const sbi_estimator_config *cfg = sbi_estimator_get_config(T->est);
+    int k = (int)(L->nrows < 32 ? L->nrows : 32), st = 0;
+    double loc[3] = {0.0, 0.0, 0.0}, cnt[2] = {0.0, 0.0};
+    sbi_real z[64], th[64], lq1, lq2, ld;
+    if (T->D > 64) k = 0;
+    if (k > 0) st = loader_read(L, 0, k, 0);
+    for (int i = 0; i < k && !st; ++i) {
+        const sbi_real *x = L->xc + (size_t)i * T->X, *t = L->tc + (size_t)i * T->D;
+        double lz = 0.0;
+        st = sbi_estimator_transform(T->est, x, t, 1, z, &ld);
+        if (!st) st = sbi_estimator_inverse(T->est, x, z, 1, th, &lq2);
+        if (st) break;
+        for (int j = 0; j < T->D; ++j) {
+            loc[0] = fmax(loc[0], fabs((double)th[j] - (double)t[j]));
+            lz += -0.5 * (double)z[j] * (double)z[j] - 0.9189385332046727;
+            cnt[0] += fabs((double)z[j]) >= cfg->tail_bound;
+        }
+        lq1 = (sbi_real)(lz + (double)ld);
+        loc[1] = fmax(loc[1], fabs((double)lq1 - (double)lq2));
+        cnt[1] += T->D;
+    }
+    if (st) {
+        /* The family has no explicit inverse (flow matching): no closure to report. */
+        sbi_error_clear();
+        loc[0] = loc[1] = INFINITY;
+    }
+    SBI_CALL(sbi_comm_max_double(T->c, loc, 2));
+    SBI_CALL(sbi_comm_sum_double(T->c, cnt, 2));
+    diag[0] = isinf(loc[0]) ? NAN : loc[0];
+    diag[1] = isinf(loc[1]) ? NAN : loc[1];
+    diag[2] = cnt[1] > 0 ? cnt[0] / cnt[1] : NAN;
     return 0;
 }
 
@@ -708,6 +840,7 @@ static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
         int64_t all = mine;
         SBI_CALL_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT64_T, MPI_MIN, T->c->comm));
         steps_per_epoch = all;
+        T->steps_per_epoch = all;
         SBI_CHECK(steps_per_epoch >= 1, SBI_ERR_INPUT, "too few training rows per rank for one step of %d rows",
                   T->b);
     }
@@ -715,7 +848,7 @@ static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
 
     while (T->s.epoch < o->max_epochs) {
         int epoch = T->s.epoch;
-        double loss_sum = 0.0, val_loss = 0.0, t_ep = sbi_wtime();
+        double loss_sum = 0.0, val_loss = 0.0, t_ep = sbi_wtime(), lr_epoch = lr_at(T, T->s.step), diag[3] = {0, 0, 0};
         int64_t step_in_epoch = 0, pos = 0, grp = 0;
         sbi_progress prog;
         int st;
@@ -737,6 +870,7 @@ static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
             sbi_estimator_zero_grad(T->est);
             if (!st) {
                 gather_batch(T, pos);
+                augment_batch(T);
                 pos += T->b;
                 st = sbi_estimator_forward(T->est, T->xb, T->tb, T->b, T->logq);
                 if (!st) st = sbi_estimator_backward(T->est, T->dlogq, T->b);
@@ -754,8 +888,11 @@ static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
                       T->s.lr);
             loss_sum += loss_buf[0];
             if (o->clip_norm > 0) sbi_clip_grad_norm(g, n, o->clip_norm);
-            T->s.step += 1;
-            sbi_adamw_step(w, g, T->m, T->v, n, T->s.lr, 0.9, 0.999, 1e-8, o->weight_decay, T->s.step);
+            {
+                double lr = lr_at(T, T->s.step);
+                T->s.step += 1;
+                sbi_adamw_step(w, g, T->m, T->v, n, lr, 0.9, 0.999, 1e-8, o->weight_decay, T->s.step);
+            }
             if (o->verify_sync) SBI_CALL(weights_in_sync(T));
             ++step_in_epoch;
             rows_done += (int64_t)T->b * T->c->size;
@@ -764,6 +901,7 @@ static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
         }
         sbi_progress_clear(&prog);
         SBI_CALL(validate(T, &val_loss));
+        SBI_CALL(closure_diagnostics(T, diag));
         {
             train_state *s = &T->s;
             double train_loss = loss_sum / ((double)steps_per_epoch * T->b * T->c->size);
@@ -775,17 +913,22 @@ static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
             }
             s->bad_epochs = improved ? 0 : s->bad_epochs + 1;
             s->bad_since_decay = improved ? 0 : s->bad_since_decay + 1;
-            s->h_epoch[s->n_hist] = epoch + 1;
-            s->h_train[s->n_hist] = train_loss;
-            s->h_val[s->n_hist] = val_loss;
-            s->h_lr[s->n_hist] = s->lr;
-            s->h_wall[s->n_hist] = sbi_wtime() - t_ep;
+            s->hist[H_EPOCH][s->n_hist] = epoch + 1;
+            s->hist[H_TRAIN][s->n_hist] = train_loss;
+            s->hist[H_VAL][s->n_hist] = val_loss;
+            s->hist[H_LR][s->n_hist] = lr_epoch;
+            s->hist[H_WALL][s->n_hist] = sbi_wtime() - t_ep;
+            s->hist[H_CLOSURE][s->n_hist] = diag[0];
+            s->hist[H_LOGDET_CLOSURE][s->n_hist] = diag[1];
+            s->hist[H_BOUND_RATE][s->n_hist] = diag[2];
             s->n_hist++;
             s->epoch = epoch + 1;
             sbi_log(T->c, "epoch %3d  train %.5f  validation %.5f%s  lr %.3g  (%.1fs)", epoch + 1, train_loss,
-                    val_loss, improved ? "  *" : "   ", s->lr, sbi_wtime() - t_ep);
+                    val_loss, improved ? "  *" : "   ", lr_epoch, sbi_wtime() - t_ep);
+            sbi_log_verbose(T->c, "           closure %.3g  log-det closure %.3g  at the spline bound %.4f", diag[0],
+                            diag[1], diag[2]);
             /* Reduce the step on a plateau: halving it lets Adam settle into the minimum it circles. */
-            if (o->lr_decay_patience > 0 && s->bad_since_decay >= o->lr_decay_patience &&
+            if (!strcmp(o->lr_schedule, "plateau") && o->lr_decay_patience > 0 && s->bad_since_decay >= o->lr_decay_patience &&
                 s->lr * o->lr_decay_factor >= o->min_learning_rate) {
                 s->lr *= o->lr_decay_factor;
                 s->bad_since_decay = 0;

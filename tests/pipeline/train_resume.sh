@@ -4,8 +4,10 @@
 # model file, only the checkpoint.
 source "$(dirname "$0")/lib.sh"
 NP=${1:-2}
+shift || true
+# Further arguments are extra training options (a schedule, noise augmentation).
 must "$NP" simulate "$FIX/lg5.yaml" -o "$WORK/c.h5" --quiet
-opts=(--max-epochs 7 --lr-decay-patience 1 --quiet)
+opts=(--max-epochs 7 --lr-decay-patience 1 --quiet "$@")
 must "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5" -o "$WORK/full.h5" "${opts[@]}"
 EXOSBI_TEST_KILL_AFTER_EPOCHS=3 run "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5" -o "$WORK/resumed.h5" "${opts[@]}"
 status=$?
@@ -16,5 +18,6 @@ present "$WORK/resumed.h5.ckpt"
 must "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5" -o "$WORK/resumed.h5" "${opts[@]}" --resume
 present "$WORK/resumed.h5"
 absent "$WORK/resumed.h5.ckpt"
-same_data "$WORK/full.h5" "$WORK/resumed.h5" /weights /history/val_loss /history/train_loss /history/learning_rate
+same_data "$WORK/full.h5" "$WORK/resumed.h5" /weights /history/val_loss /history/train_loss /history/learning_rate \
+  /history/inverse_closure
 finish

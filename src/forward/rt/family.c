@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exosbi/opacity_io.h"
 #include "exosbi/rt.h"
 #include "forward/forward_impl.h"
 #include "forward/rt/rt_family.h"
@@ -24,6 +25,7 @@
 #define RT_MAX_INPUTS 128
 #define RT_MAX_NODES 64
 #define RT_MAX_SPECIES 32
+#define RT_MAX_CIA 16
 /* Temperature grid of the tabulated built-in molecular cross sections. */
 #define RT_NT 64
 #define RT_T_MIN 100.0
@@ -46,6 +48,16 @@ typedef struct rt_input {
     int set;        /* has a parameter or a value */
     double value;   /* fixed value or default */
 } rt_input;
+
+/* A CIA pair: each collider is H2, He or a listed species. */
+enum { RT_COLLIDER_H2 = -1, RT_COLLIDER_HE = -2 };
+typedef struct rt_cia_pair {
+    char name[2 * SBI_NAME_MAX + 2]; /* "H2-H2" */
+    char path[SBI_PATH_MAX];   /* resolved against the task file */
+    int collider[2];           /* RT_COLLIDER_* or a species index */
+    double mass[2];            /* [amu] */
+    sbi_rt_cia tab;
+} rt_cia_pair;
 
 typedef struct rt_dataset {
     int size;
@@ -76,7 +88,14 @@ typedef struct rt_state {
     double p_nodes[RT_MAX_NODES];
     int mass_fractions; /* 1: log_X are mass fractions; 0: volume mixing ratios */
     int n_species;
-    int species[RT_MAX_SPECIES]; /* built-in index */
+    int species[RT_MAX_SPECIES]; /* built-in index, or -1 for a species read from a table */
+    char species_name[RT_MAX_SPECIES][SBI_NAME_MAX];
+    double species_mass[RT_MAX_SPECIES];              /* [amu] */
+    char *species_path[RT_MAX_SPECIES];               /* line table, resolved; NULL for built-in */
+    double species_mass_setting[RT_MAX_SPECIES];      /* settings `mass`, 0 when not given */
+    sbi_rt_line_table *lines[RT_MAX_SPECIES];         /* NULL for built-in */
+    int n_cia;
+    rt_cia_pair *cia;                                 /* (n_cia) */
     int rayleigh_h2, rayleigh_he, hminus;
 
     /* model wavelength grid */
@@ -99,6 +118,7 @@ typedef struct rt_state {
 
     /* workspace */
     double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv, *ework; /* */
+    double *cia_work, *cia_alpha; /* (max n_nu of the CIA tables), (W) */
     float *kappa, *alpha, *tau, *chord;
 } rt_state;
 
@@ -331,33 +351,58 @@ static int rt_parse_species(const sbi_task *task, const cJSON *st, rt_state *s)
                   "%s: forward_model.settings.species: expected a list of species names or {name, opacity}", origin);
         cJSON_ArrayForEach(e, js)
         {
+            static const char *const skeys[] = {"name", "opacity", "mass", NULL};
             const char *name = NULL, *opacity = "builtin";
-            int idx;
+            char what[48];
+            int idx, k = s->n_species;
+            snprintf(what, sizeof what, "species[%d]", k);
+            SBI_CHECK(k < RT_MAX_SPECIES, SBI_ERR_INPUT, "%s: forward_model.settings.species: more than %d", origin,
+                      RT_MAX_SPECIES);
+            s->species_mass_setting[k] = 0.0;
             if (cJSON_IsString(e)) {
                 name = e->valuestring;
             } else if (cJSON_IsObject(e)) {
                 const cJSON *jn = cJSON_GetObjectItemCaseSensitive(e, "name");
                 const cJSON *jo = cJSON_GetObjectItemCaseSensitive(e, "opacity");
+                const cJSON *jm = cJSON_GetObjectItemCaseSensitive(e, "mass");
+                SBI_CALL(rt_check_keys(task, e, what, skeys, "name, opacity, mass"));
                 name = cJSON_IsString(jn) ? jn->valuestring : NULL;
-                if (cJSON_IsString(jo)) opacity = jo->valuestring;
+                SBI_CHECK(!jo || cJSON_IsString(jo), SBI_ERR_INPUT,
+                          "%s: forward_model.settings.species[%d].opacity: expected builtin or a table path", origin, k);
+                if (jo) opacity = jo->valuestring;
+                if (jm) {
+                    char mw[64];
+                    snprintf(mw, sizeof mw, "species[%d].mass", k);
+                    SBI_CALL(rt_number(task, jm, mw, &s->species_mass_setting[k]));
+                    SBI_CHECK(s->species_mass_setting[k] > 0, SBI_ERR_INPUT,
+                              "%s: forward_model.settings.species[%d].mass: must be positive [amu]", origin, k);
+                }
             }
-            SBI_CHECK(name, SBI_ERR_INPUT, "%s: forward_model.settings.species[%d]: expected a name or {name, opacity}",
-                      origin, s->n_species);
-            SBI_CHECK(!strcmp(opacity, "builtin"), SBI_ERR_INPUT,
-                      "%s: forward_model.settings.species[%d].opacity: '%s': this build reads only the built-in "
-                      "band opacities (opacity: builtin)",
-                      origin, s->n_species, opacity);
+            SBI_CHECK(name && name[0] && strlen(name) < SBI_NAME_MAX - 8, SBI_ERR_INPUT,
+                      "%s: forward_model.settings.species[%d]: expected a name or {name, opacity}", origin, k);
+            for (int j = 0; j < k; ++j)
+                SBI_CHECK(strcmp(s->species_name[j], name) != 0, SBI_ERR_INPUT,
+                          "%s: forward_model.settings.species: '%s' is listed twice", origin, name);
             idx = sbi_rt_builtin_index(name);
-            SBI_CHECK(idx >= 0, SBI_ERR_INPUT,
-                      "%s: forward_model.settings.species[%d]: no built-in opacity for '%s' (built in: H2O, CO, CO2, "
-                      "CH4, NH3, Na, K)",
-                      origin, s->n_species, name);
-            for (int k = 0; k < s->n_species; ++k)
-                SBI_CHECK(s->species[k] != idx, SBI_ERR_INPUT, "%s: forward_model.settings.species: '%s' is listed twice",
-                          origin, name);
-            SBI_CHECK(s->n_species < RT_MAX_SPECIES, SBI_ERR_INPUT, "%s: forward_model.settings.species: too many",
-                      origin);
-            s->species[s->n_species++] = idx;
+            if (!strcmp(opacity, "builtin")) {
+                SBI_CHECK(idx >= 0, SBI_ERR_INPUT,
+                          "%s: forward_model.settings.species[%d]: no built-in opacity for '%s' (built in: H2O, CO, "
+                          "CO2, CH4, NH3, Na, K; give a table with {name, opacity: PATH})",
+                          origin, k, name);
+                s->species[k] = idx;
+                s->species_mass[k] = sbi_rt_builtin_mass(idx);
+            } else {
+                /* A line table; the file is read once the model grid is known. */
+                char resolved[SBI_PATH_MAX];
+                sbi_path_resolve(task->path, opacity, resolved, sizeof resolved);
+                s->species[k] = -1;
+                s->species_mass[k] = idx >= 0 ? sbi_rt_builtin_mass(idx) : 0.0;
+                s->species_path[k] = strdup(resolved);
+                SBI_CHECK(s->species_path[k], SBI_ERR_INTERNAL, "out of memory");
+            }
+            if (s->species_mass_setting[k] > 0) s->species_mass[k] = s->species_mass_setting[k];
+            snprintf(s->species_name[k], sizeof s->species_name[k], "%s", name);
+            s->n_species = k + 1;
         }
     }
     s->rayleigh_h2 = s->rayleigh_he = 1;
@@ -379,6 +424,188 @@ static int rt_parse_species(const sbi_task *task, const cJSON *st, rt_state *s)
                 SBI_RAISE(SBI_ERR_INPUT, "%s: forward_model.settings.continuum: unknown entry '%s' (known: %s)", origin,
                           v, ckeys_known);
         }
+    }
+    return SBI_OK;
+}
+
+/* settings.cia: [{pair: A-B, file: PATH}, ...]; each collider is H2, He or
+ * a listed species.  The files are read once the model grid is known. */
+static int rt_parse_cia(const sbi_task *task, const cJSON *st, rt_state *s)
+{
+    static const char *const keys[] = {"pair", "file", NULL};
+    const char *origin = sbi__forward_origin(task);
+    const cJSON *jc = cJSON_GetObjectItemCaseSensitive(st, "cia"), *e;
+    int n;
+
+    if (!jc) return SBI_OK;
+    SBI_CHECK(cJSON_IsArray(jc), SBI_ERR_INPUT, "%s: forward_model.settings.cia: expected a list of {pair: A-B, file: PATH}",
+              origin);
+    n = cJSON_GetArraySize(jc);
+    SBI_CHECK(n <= RT_MAX_CIA, SBI_ERR_INPUT, "%s: forward_model.settings.cia: more than %d tables", origin, RT_MAX_CIA);
+    SBI_CALLOC(s->cia, n > 0 ? n : 1);
+    cJSON_ArrayForEach(e, jc)
+    {
+        rt_cia_pair *cp = &s->cia[s->n_cia];
+        const cJSON *jp = cJSON_GetObjectItemCaseSensitive(e, "pair");
+        const cJSON *jf = cJSON_GetObjectItemCaseSensitive(e, "file");
+        char what[32], names[2][SBI_NAME_MAX];
+        const char *dash;
+        snprintf(what, sizeof what, "cia[%d]", s->n_cia);
+        SBI_CHECK(cJSON_IsObject(e), SBI_ERR_INPUT, "%s: forward_model.settings.%s: expected {pair: A-B, file: PATH}",
+                  origin, what);
+        SBI_CALL(rt_check_keys(task, e, what, keys, "pair, file"));
+        SBI_CHECK(cJSON_IsString(jp) && (dash = strchr(jp->valuestring, '-')) && dash != jp->valuestring &&
+                      strlen(jp->valuestring) < sizeof cp->name,
+                  SBI_ERR_INPUT, "%s: forward_model.settings.%s.pair: expected two colliders as A-B (H2-H2, H2-He)",
+                  origin, what);
+        SBI_CHECK(cJSON_IsString(jf) && jf->valuestring[0], SBI_ERR_INPUT,
+                  "%s: forward_model.settings.%s.file: expected the path of a CIA table", origin, what);
+        snprintf(names[0], sizeof names[0], "%.*s", (int)(dash - jp->valuestring), jp->valuestring);
+        while (*dash == '-') ++dash;
+        snprintf(names[1], sizeof names[1], "%s", dash);
+        for (int m = 0; m < 2; ++m) {
+            int found = -1;
+            if (!strcmp(names[m], "H2")) {
+                cp->collider[m] = RT_COLLIDER_H2;
+                continue;
+            }
+            if (!strcmp(names[m], "He")) {
+                cp->collider[m] = RT_COLLIDER_HE;
+                continue;
+            }
+            for (int k = 0; k < s->n_species; ++k)
+                if (!strcmp(s->species_name[k], names[m])) found = k;
+            SBI_CHECK(found >= 0, SBI_ERR_INPUT,
+                      "%s: forward_model.settings.%s.pair: collider '%s' is neither H2, He nor a listed species", origin,
+                      what, names[m]);
+            cp->collider[m] = found;
+        }
+        snprintf(cp->name, sizeof cp->name, "%s-%s", names[0], names[1]);
+        for (int c = 0; c < s->n_cia; ++c)
+            SBI_CHECK(strcmp(s->cia[c].name, cp->name) != 0, SBI_ERR_INPUT,
+                      "%s: forward_model.settings.cia: pair %s is listed twice", origin, cp->name);
+        sbi_path_resolve(task->path, jf->valuestring, cp->path, sizeof cp->path);
+        ++s->n_cia;
+    }
+    return SBI_OK;
+}
+
+/* Re-raise the recorded error with the settings entry it came from in front. */
+static int rt_wrap(int err, const char *origin, const char *what)
+{
+    char inner[2048];
+    snprintf(inner, sizeof inner, "%s", sbi_error_message());
+    sbi_error_clear();
+    return sbi__raise(err, __FILE__, __LINE__, __func__, "%s: forward_model.settings.%s: %s", origin, what, inner);
+}
+
+/* Read species k's line table and resample it onto the model grid: each
+ * (P, T) row is read over the wavenumbers the model reaches (plus one point
+ * each side) and interpolated linearly in wavenumber at the model points,
+ * the point sampling petitRADTRANS applies to its line-by-line tables
+ * (`lbl_opacity_sampling`); model wavelengths the table does not cover get
+ * zero.  Every rank reads the file itself; one reader broadcasting the
+ * resampled table (or an MPI shared-memory window per node) would cut the
+ * file traffic and the memory per node. */
+static int rt_load_line_table(rt_state *s, int k)
+{
+    sbi_line_file f = NULL;
+    sbi_line_info info;
+    sbi_rt_line_table *tab;
+    double nu_lo = s->nu_cm[s->w - 1], nu_hi = s->nu_cm[0], *buf = NULL, *out = NULL;
+    const double *nu_sub;
+    int64_t j0, j1;
+    int err;
+
+    SBI_CALL(sbi_line_file_open(s->species_path[k], SBI_LINE_AUTO, &f, &info));
+    if (s->species_mass_setting[k] > 0)
+        s->species_mass[k] = s->species_mass_setting[k];
+    else if (info.mol_mass > 0)
+        s->species_mass[k] = info.mol_mass;
+    if (!(s->species_mass[k] > 0)) {
+        sbi_line_file_close(&f);
+        SBI_RAISE(SBI_ERR_INPUT, "%s: no dataset 'mol_mass' and '%s' is not built in: give {mass: AMU}",
+                  s->species_path[k], s->species_name[k]);
+    }
+    for (j0 = 0; j0 + 1 < info.n_nu && info.nu[j0 + 1] <= nu_lo; ++j0) {
+    }
+    for (j1 = info.n_nu - 1; j1 > 0 && info.nu[j1 - 1] >= nu_hi; --j1) {
+    }
+    if (j1 < j0) j1 = j0;
+    SBI_CALLOC(tab, 1);
+    s->lines[k] = tab;
+    err = sbi_rt_line_table_init(info.format == SBI_LINE_TAUREX ? SBI_RT_PT_TAUREX : SBI_RT_PT_PRT, info.n_p, info.p,
+                                 info.n_t, info.t, s->w, tab);
+    if (!err) {
+        buf = malloc((size_t)(j1 - j0 + 1) * sizeof *buf);
+        out = malloc((size_t)s->w * sizeof *out);
+        if (!buf || !out) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
+    }
+    nu_sub = info.nu + j0;
+    for (int ip = 0; !err && ip < info.n_p; ++ip)
+        for (int it = 0; !err && it < info.n_t; ++it) {
+            float *dst = tab->sigma + ((size_t)ip * (size_t)info.n_t + (size_t)it) * (size_t)s->w;
+            err = sbi_line_file_read(f, ip, it, j0, j1 - j0 + 1, buf);
+            if (err) break;
+            sbi_rt_resample_linear((int)(j1 - j0 + 1), nu_sub, buf, s->w, s->nu_cm, out);
+            for (int l = 0; l < s->w; ++l) dst[l] = (float)out[l];
+        }
+    free(buf);
+    free(out);
+    sbi_line_file_close(&f);
+    if (err) return sbi__trace(err, __FILE__, __LINE__, __func__);
+    return SBI_OK;
+}
+
+static int rt_load_cia(rt_state *s, rt_cia_pair *cp)
+{
+    sbi_cia_table tab;
+    int err;
+    SBI_CALL(sbi_cia_table_read(cp->path, SBI_CIA_AUTO, &tab));
+    if (tab.species[0][0] && tab.species[1][0]) {
+        const char *a = cp->name, *dash = strchr(a, '-');
+        char n0[SBI_NAME_MAX], n1[SBI_NAME_MAX];
+        snprintf(n0, sizeof n0, "%.*s", (int)(dash - a), a);
+        snprintf(n1, sizeof n1, "%s", dash + 1);
+        if (!((!strcmp(n0, tab.species[0]) && !strcmp(n1, tab.species[1])) ||
+              (!strcmp(n0, tab.species[1]) && !strcmp(n1, tab.species[0])))) {
+            err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__, "%s: a %s table of %s-%s, not %s", cp->path,
+                             sbi_cia_format_name(tab.format), tab.species[0], tab.species[1], cp->name);
+            sbi_cia_table_free(&tab);
+            return err;
+        }
+    }
+    for (int m = 0; m < 2; ++m)
+        cp->mass[m] = cp->collider[m] == RT_COLLIDER_H2   ? SBI_RT_MASS_H2
+                      : cp->collider[m] == RT_COLLIDER_HE ? SBI_RT_MASS_HE
+                                                          : s->species_mass[cp->collider[m]];
+    err = sbi_rt_cia_setup(tab.n_t, tab.t, tab.n_nu, tab.nu, tab.alpha, s->w, s->lambda_um, &cp->tab);
+    sbi_cia_table_free(&tab);
+    SBI_CALL(err);
+    return SBI_OK;
+}
+
+/* Line tables and CIA tables, on the model grid. */
+static int rt_load_tables(const sbi_task *task, rt_state *s)
+{
+    const char *origin = sbi__forward_origin(task);
+    int max_nu = 1, err;
+    char what[2 * SBI_NAME_MAX + 32];
+    for (int k = 0; k < s->n_species; ++k) {
+        if (s->species[k] >= 0) continue;
+        err = rt_load_line_table(s, k);
+        snprintf(what, sizeof what, "species[%d] (%s)", k, s->species_name[k]);
+        if (err) return rt_wrap(err, origin, what);
+    }
+    for (int c = 0; c < s->n_cia; ++c) {
+        err = rt_load_cia(s, &s->cia[c]);
+        snprintf(what, sizeof what, "cia[%d] (%s)", c, s->cia[c].name);
+        if (err) return rt_wrap(err, origin, what);
+        if (s->cia[c].tab.n_nu > max_nu) max_nu = s->cia[c].tab.n_nu;
+    }
+    if (s->n_cia) {
+        SBI_MALLOC(s->cia_work, max_nu);
+        SBI_MALLOC(s->cia_alpha, s->w);
     }
     return SBI_OK;
 }
@@ -421,7 +648,7 @@ static int rt_declare_inputs(rt_state *s)
         SBI_CALL(rt_add_input(s, "log_X_H", 0, 0, 0, &s->i_x_h));
     }
     for (int k = 0; k < s->n_species; ++k) {
-        snprintf(name, sizeof name, "log_X_%s", sbi_rt_builtin_name(s->species[k]));
+        snprintf(name, sizeof name, "log_X_%s", s->species_name[k]);
         SBI_CALL(rt_add_input(s, name, 0, 0, 0, k == 0 ? &s->i_x0 : &dummy));
     }
     return SBI_OK;
@@ -624,7 +851,7 @@ static int rt_build_tables(rt_state *s)
         SBI_MALLOC(s->mol_tab, (size_t)s->n_species * RT_NT * (size_t)w);
         SBI_MALLOC(tmp, w);
         for (int k = 0; k < s->n_species; ++k) {
-            if (sbi_rt_builtin_pressure_dependent(s->species[k])) continue;
+            if (s->species[k] < 0 || sbi_rt_builtin_pressure_dependent(s->species[k])) continue;
             for (int q = 0; q < RT_NT; ++q) {
                 float *dst = s->mol_tab + ((size_t)k * RT_NT + (size_t)q) * (size_t)w;
                 sbi_rt_builtin_sigma(s->species[k], s->t_grid[q], 1.0, w, s->nu_cm, tmp);
@@ -652,6 +879,15 @@ static void rt_destroy(void *state)
     free(s->sig_bf);
     free(s->ff_poly);
     free(s->mol_tab);
+    for (int k = 0; k < s->n_species; ++k) {
+        free(s->species_path[k]);
+        if (s->lines[k]) sbi_rt_line_table_free(s->lines[k]);
+        free(s->lines[k]);
+    }
+    for (int c = 0; c < s->n_cia && s->cia; ++c) sbi_rt_cia_free(&s->cia[c].tab);
+    free(s->cia);
+    free(s->cia_work);
+    free(s->cia_alpha);
     free(s->t);
     free(s->mmw);
     free(s->r);
@@ -670,7 +906,7 @@ static void rt_destroy(void *state)
 
 static int rt_parse(const sbi_task *task, rt_state *s)
 {
-    static const char *const keys[] = {"pressure", "temperature", "abundances", "species", "continuum",
+    static const char *const keys[] = {"pressure", "temperature", "abundances", "species", "continuum", "cia",
                                        "model_resolution", "fixed", "datasets", "output", "n_angles", NULL};
     const char *origin = sbi__forward_origin(task);
     const cJSON *st = task->forward_settings, *e;
@@ -679,8 +915,8 @@ static int rt_parse(const sbi_task *task, rt_state *s)
 
     SBI_CHECK(cJSON_IsObject(st), SBI_ERR_INPUT, "%s: forward_model.settings: expected a mapping", origin);
     SBI_CALL(rt_check_keys(task, st, "", keys,
-                           "pressure, temperature, abundances, species, continuum, model_resolution, fixed, datasets, "
-                           "output, n_angles"));
+                           "pressure, temperature, abundances, species, continuum, cia, model_resolution, fixed, "
+                           "datasets, output, n_angles"));
     s->n_params = task->n_params;
     s->output = RT_OUT_FLUX;
     if ((e = cJSON_GetObjectItemCaseSensitive(st, "output"))) {
@@ -702,6 +938,7 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_CALL(sbi_rt_gauss_legendre01(s->n_mu, s->mu, s->w_mu));
     SBI_CALL(rt_parse_atmosphere(task, st, s));
     SBI_CALL(rt_parse_species(task, st, s));
+    SBI_CALL(rt_parse_cia(task, st, s));
     SBI_CALL(rt_declare_inputs(s));
     SBI_CALL(rt_bind_inputs(task, st, s));
 
@@ -719,6 +956,7 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     s->n_outputs = 0;
     for (int k = 0; k < s->n_datasets; ++k) s->n_outputs += s->ds[k].size;
     SBI_CALL(rt_build_tables(s));
+    SBI_CALL(rt_load_tables(task, s));
 
     SBI_MALLOC(s->t, s->n);
     SBI_MALLOC(s->mmw, s->n);
@@ -799,14 +1037,33 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
         if (haze_k0 > 0)
             for (int l = 0; l < w; ++l) row[l] += s->spec2[l];
         for (int k = 0; k < s->n_species; ++k) {
-            const double c = x[k] / (sbi_rt_builtin_mass(s->species[k]) * SBI_RT_AMU);
-            if (sbi_rt_builtin_pressure_dependent(s->species[k])) {
+            const double c = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+            if (s->species[k] < 0) {
+                sbi_rt_line_add(s->lines[k], p, t, c, row);
+            } else if (sbi_rt_builtin_pressure_dependent(s->species[k])) {
                 sbi_rt_builtin_sigma(s->species[k], t, p, w, s->nu_cm, s->sig);
                 for (int l = 0; l < w; ++l) row[l] += c * s->sig[l];
             } else {
                 const float *t0 = s->mol_tab + ((size_t)k * RT_NT + (size_t)q) * (size_t)w, *t1 = t0 + w;
                 const double c0 = c * (1.0 - f), c1 = c * f;
                 for (int l = 0; l < w; ++l) row[l] += c0 * t0[l] + c1 * t1[l];
+            }
+        }
+        if (s->n_cia) {
+            /* kappa_CIA = alpha(T, lambda) n_a n_b / rho with n = X rho / (m amu)
+             * (pRT `_interpolate_cia`: alpha X_a X_b / (m_a m_b) mu P / (amu kT)). */
+            const double rho = s->mmw[i] * SBI_RT_AMU * p * SBI_RT_BAR / (SBI_RT_KB * t);
+            for (int c = 0; c < s->n_cia; ++c) {
+                const rt_cia_pair *cp = &s->cia[c];
+                double n_ab = 1.0;
+                for (int m = 0; m < 2; ++m) {
+                    const int who = cp->collider[m];
+                    const double xm = who == RT_COLLIDER_H2 ? x_h2 : who == RT_COLLIDER_HE ? x_he : x[who];
+                    n_ab *= xm * rho / (cp->mass[m] * SBI_RT_AMU);
+                }
+                if (!(n_ab > 0)) continue;
+                sbi_rt_cia_alpha(&cp->tab, t, s->cia_work, s->cia_alpha);
+                for (int l = 0; l < w; ++l) row[l] += n_ab / rho * s->cia_alpha[l];
             }
         }
         if (s->hminus) {
@@ -877,14 +1134,14 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         double inv = 0.0;
         x_h2 = rest / (1.0 + ratio);
         x_he = rest - x_h2;
-        for (int k = 0; k < s->n_species; ++k) inv += x[k] / sbi_rt_builtin_mass(s->species[k]);
+        for (int k = 0; k < s->n_species; ++k) inv += x[k] / s->species_mass[k];
         inv += x_h2 / SBI_RT_MASS_H2 + x_he / SBI_RT_MASS_HE;
         mu = 1.0 / inv;
     } else {
         const double v_h2 = (1.0 - sum) / (1.0 + SBI_RT_HE_PER_H2), v_he = SBI_RT_HE_PER_H2 * v_h2;
         mu = v_h2 * SBI_RT_MASS_H2 + v_he * SBI_RT_MASS_HE;
-        for (int k = 0; k < s->n_species; ++k) mu += x[k] * sbi_rt_builtin_mass(s->species[k]);
-        for (int k = 0; k < s->n_species; ++k) x[k] *= sbi_rt_builtin_mass(s->species[k]) / mu;
+        for (int k = 0; k < s->n_species; ++k) mu += x[k] * s->species_mass[k];
+        for (int k = 0; k < s->n_species; ++k) x[k] *= s->species_mass[k] / mu;
         x_h2 = v_h2 * SBI_RT_MASS_H2 / mu;
         x_he = v_he * SBI_RT_MASS_HE / mu;
     }
