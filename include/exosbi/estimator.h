@@ -43,7 +43,8 @@ typedef struct sbi_estimator_config {
     /* Added after the first model files; optional in JSON, with the defaults below. */
     char embedding[16]; /* "mlp" (default: embed_hidden x embed_layers residual MLP) or "conv1d"
                            (conv 1->32 k5, ReLU, pool 2, conv 32->64 k5, ReLU, pool 2, linear -> E;
-                           needs n_inputs >= 16; ignores embed_hidden and embed_layers) */
+                           needs n_inputs >= 16; ignores embed_hidden and embed_layers), or one of
+                           the dataset-aware encoders described with the block fields below */
     int n_bins;         /* spline bins of "nsf" (default 10) */
     double tail_bound;  /* splines act on [-tail_bound, tail_bound], identity outside (default 3) */
     /* Family settings of "naf" and "fmpe".  Zero (an empty string) selects
@@ -54,7 +55,48 @@ typedef struct sbi_estimator_config {
     char ode_solver[16]; /* "fmpe": "rk_adaptive" (default: PETSc TSRK with error control, tuned by the
                             -ts_* options) or "midpoint" (fixed steps), JSON "ode_solver" */
     int ode_steps;       /* "fmpe": steps of the midpoint rule (default 50, JSON "ode_steps") */
+    /* The block structure of x for the dataset-aware embeddings "conv1d_full",
+     * "patch", "photometry" and "hierarchical" (nn.h, observation encoders),
+     * which use embed_hidden as their hidden width.  Optional in JSON; all
+     * zero (what the defaults and older model files give) means one
+     * auxiliary block of n_inputs values without static channels.  JSON:
+     * "blocks": [{"size": n, "modality": "spectrum" | "photometry" |
+     * "time_series" | "auxiliary", "coordinates": [n numbers],
+     * "uncertainty": [n numbers]}, ...] (the two arrays optional), and
+     * "patch_size", "block_embed_dim", "spectrum_encoder". */
+    int n_blocks;                       /* 0, or 1 to SBI_MAX_BLOCKS */
+    int block_size[SBI_MAX_BLOCKS];     /* values per block, in column order, summing to n_inputs */
+    int block_modality[SBI_MAX_BLOCKS]; /* SBI_BLOCK_* (the values of sbi_modality) */
+    int n_static;                       /* 0 (no static channels) or n_inputs (<= SBI_MAX_STATIC) */
+    float static_coord[SBI_MAX_STATIC]; /* (n_static) coordinate per column, normalised per block */
+    float static_sigma[SBI_MAX_STATIC]; /* (n_static) 1-sigma uncertainty per column, in units of normalised x */
+    int patch_size;                     /* patch length of "patch" (0: SBI_DEFAULT_PATCH_SIZE) */
+    int block_embed_dim;                /* per-block width of "hierarchical" (0: embed_dim) */
+    char spectrum_encoder[16];          /* spectra in "hierarchical": "conv1d_full" (also "") or "patch" */
 } sbi_estimator_config;
+
+#define SBI_DEFAULT_PATCH_SIZE 32
+
+/* The block-structure fields above, for the code that handles the rest of
+ * the configuration.  to_json adds to the object j only the fields that
+ * differ from their defaults, so older configurations keep their JSON;
+ * from_json reads those present in json (the rest keep their defaults) and
+ * leaves the checks to sbi_estimator_blocks_check, which needs n_inputs and
+ * embedding set; SBI_ERR_INPUT names the field. */
+int sbi_estimator_blocks_to_json(const sbi_estimator_config *cfg, cJSON *j);
+int sbi_estimator_blocks_from_json(const cJSON *json, sbi_estimator_config *cfg);
+int sbi_estimator_blocks_check(const sbi_estimator_config *cfg);
+/* The JSON keys the two handle; NULL-terminated. */
+extern const char *const sbi_estimator_block_keys[];
+/* Set the block structure: n blocks of size[i] values and modality[i]
+ * (SBI_BLOCK_*), with coord and sigma (n_inputs each, either may be NULL
+ * for zeros; both NULL for no static channels). */
+int sbi_estimator_config_set_blocks(sbi_estimator_config *cfg, int n, const int *size, const int *modality,
+                                    const double *coord, const double *sigma);
+/* The observation-encoder description of a configuration whose embedding
+ * is one of the dataset-aware kinds; its block pointers borrow cfg's static
+ * arrays, so cfg must outlive the encoder built from it. */
+int sbi_estimator_encoder_spec(const sbi_estimator_config *cfg, sbi_obs_encoder_spec *spec);
 
 /* Defaults for a family and problem size. */
 int sbi_estimator_config_default(sbi_estimator_config *cfg, const char *family, int n_params, int n_inputs);

@@ -252,6 +252,8 @@ void sbi_conv_encoder_backward(sbi_conv_encoder *c, int B);
  * unmasked columns when dx is not NULL.  Dims: L block length, H hidden
  * width, E output width, P patch length, NP patch count. */
 #define SBI_MAX_BLOCKS 8
+/* Most columns that can carry static channels. */
+#define SBI_MAX_STATIC 2048
 
 enum {
     SBI_BLOCK_SPECTRUM = 0,    /* SBI_MODALITY_SPECTRUM */
