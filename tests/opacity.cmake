@@ -5,6 +5,7 @@
 # ../shared/data skip (exit 77) when it is absent.
 set(EXOSBI_OPACITY_WORK ${CMAKE_CURRENT_BINARY_DIR}/opacity_work)
 set(EXOSBI_SHARED_DATA ${CMAKE_SOURCE_DIR}/../shared/data)
+file(MAKE_DIRECTORY ${EXOSBI_OPACITY_WORK})
 
 sbi_add_test_exe(test_opacity_cia unit/test_opacity_cia.c)
 sbi_add_test(NAME opacity_cia TARGET test_opacity_cia LABELS "unit;opacity" TIMEOUT 60

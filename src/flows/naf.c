@@ -78,7 +78,7 @@ static double dsf_element(double *ld, sbi_real *cache, double x, const sbi_real 
     const double sp0 = softplus(0.0);
     double a[SBI_DSF_MAX_SIGMOIDS], t1[SBI_DSF_MAX_SIGMOIDS], t2[SBI_DSF_MAX_SIGMOIDS],
         t3[SBI_DSF_MAX_SIGMOIDS], om[SBI_DSF_MAX_SIGMOIDS], soft[4][SBI_DSF_MAX_SIGMOIDS];
-    double u0 = 0, y;
+    double u0 = 0, y, l2, l3;
     for (int k = 0; k < C; ++k) {
         double u, ls, lm;
         a[k] = softplus((double)p[k]) / sp0;
@@ -95,10 +95,11 @@ static double dsf_element(double *ld, sbi_real *cache, double x, const sbi_real 
             cache[2 * C + k] = (sbi_real)sigmoid(-u);
         }
     }
-    y = u0 + lse_rel(t2, C, cache ? soft[1] : NULL) - lse_rel(t3, C, cache ? soft[2] : NULL);
-    if (ld)
-        *ld = log(a[0]) + lse_rel(t1, C, soft[0]) - lse_rel(t2, C, NULL) - lse_rel(t3, C, NULL) +
-              lse_rel(om, C, soft[3]);
+    l2 = lse_rel(t2, C, cache ? soft[1] : NULL);
+    l3 = lse_rel(t3, C, cache ? soft[2] : NULL);
+    /* The bracketed differences vanish exactly when the sigmoids agree. */
+    y = u0 + (l2 - l3);
+    if (ld) *ld = log(a[0]) + ((lse_rel(t1, C, soft[0]) - l2) + (lse_rel(om, C, soft[3]) - l3));
     if (cache)
         for (int k = 0; k < C; ++k) {
             cache[k] = (sbi_real)a[k];
