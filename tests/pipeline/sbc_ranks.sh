@@ -10,7 +10,7 @@ for np in 1 2 4; do
 done
 for np in 2 4; do
   same_data "$WORK/sbc1.h5" "$WORK/sbc$np.h5" /ranks /truths /posterior_means /sim_index /rank_histogram \
-    /coverage/empirical /coverage/per_parameter /mean_rank /normalized_mean_rank_error
+    /coverage/empirical /coverage/per_parameter /mean_rank /normalized_mean_rank_error /tarp/ecp /tarp/f
   same_data "$WORK/p1.h5" "$WORK/p$np.h5" /samples /log_prob /summary/median
 done
 finish
