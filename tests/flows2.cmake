@@ -4,3 +4,8 @@ set(_fl2 ${CMAKE_CURRENT_SOURCE_DIR})
 
 sbi_add_test_exe(test_flow_naf_gradcheck ${_fl2}/gradcheck/test_flow_naf_gradcheck.c LIB64)
 sbi_add_test(NAME flow_naf_gradcheck TARGET test_flow_naf_gradcheck LABELS "unit;gradcheck")
+
+sbi_add_test_exe(test_flow_naf64 ${_fl2}/unit/test_flow_naf.c LIB64)
+sbi_add_test(NAME flow_naf_bijection TARGET test_flow_naf64 ARGS bijection LABELS "unit;nn")
+sbi_add_test_exe(test_flow_naf ${_fl2}/unit/test_flow_naf.c)
+sbi_add_test(NAME flow_naf_fit_gaussian TARGET test_flow_naf ARGS fit LABELS "unit;nn;slow" TIMEOUT 240)

@@ -25,5 +25,5 @@ endforeach()
 sbi_add_script_test(NAME cli_run_pipeline SCRIPT ${P}/run_pipeline.sh LABELS "cli;slow" PROCESSORS 2)
 
 sbi_add_test_exe(lg_accuracy regression/lg_accuracy.c)
-sbi_add_script_test(NAME regression_quickstart_accuracy SCRIPT ${P}/quickstart_accuracy.sh
+sbi_add_script_test(NAME regression_linear_gaussian_accuracy SCRIPT ${P}/linear_gaussian_accuracy.sh
                     ARGS $<TARGET_FILE:lg_accuracy> LABELS "regression;slow" PROCESSORS 2 TIMEOUT 900)

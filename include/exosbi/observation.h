@@ -96,9 +96,13 @@ int64_t sbi_matrix_not_positive_definite(int64_t n, const double *a);
  * the source covers; its uncertainty treats the source errors as independent,
  *   s_j = sqrt(sum_i o_ij^2 s_i^2) / sum_i o_ij,
  * and with a source covariance C the target covariance is W C W^T, W_ij =
- * o_ij / sum_i o_ij.  A target bin whose valid overlap covers less than
- * SBI_REBIN_MIN_COVERAGE of its width (beyond the source's range, or in a gap
- * of missing points) is missing.  The source coordinates may increase or
+ * o_ij / sum_i o_ij.  A target bin is missing when the source's valid points
+ * cover less than SBI_REBIN_MIN_COVERAGE of its width (beyond the source's
+ * range, or in a gap of missing points), or when no stated source bin
+ * overlaps it.  Coverage is measured on the source bins tiled from
+ * neighbouring centres even when widths are given, so that gaps between
+ * narrower stated bins (petitRADTRANS' example files list bins about half as
+ * wide as their spacing) do not count as missing data.  The source coordinates may increase or
  * decrease (they are reordered); they must be strictly monotonic, as must the
  * target centres (increasing), else SBI_ERR_INPUT. */
 #define SBI_REBIN_MIN_COVERAGE 0.5

@@ -298,7 +298,7 @@ void sbi_rebin_free(sbi_rebin *rb)
 int sbi_rebin_make(const sbi_observation *obs, int64_t n_out, const double *centres, sbi_rebin *rb)
 {
     int64_t n_in = obs->n, m = 0, *ord = NULL, used = 0, cap;
-    double *slo = NULL, *shi = NULL, *sc = NULL, *tlo = NULL, *thi = NULL;
+    double *slo = NULL, *shi = NULL, *sc = NULL, *tlo = NULL, *thi = NULL, *clo = NULL, *chi = NULL;
     double reach = 0.0;
     int decreasing;
 
@@ -333,6 +333,11 @@ int sbi_rebin_make(const sbi_observation *obs, int64_t n_out, const double *cent
                   "decrease to be rebinned)",
                   obs->source, (long long)ord[k] + 1, sc[k]);
     }
+    /* Coverage is measured on the bins tiled from neighbouring centres, so that the
+     * gaps between narrower stated bins do not count as missing data. */
+    SBI_MALLOC(clo, m);
+    SBI_MALLOC(chi, m);
+    edges_from_centres(m, sc, clo, chi);
     if (obs->bin_width) {
         for (int64_t k = 0; k < m; ++k) {
             double w = obs->bin_width[ord[k]];
@@ -342,10 +347,11 @@ int sbi_rebin_make(const sbi_observation *obs, int64_t n_out, const double *cent
             shi[k] = sc[k] + 0.5 * w;
         }
     } else {
-        edges_from_centres(m, sc, slo, shi);
+        memcpy(slo, clo, (size_t)m * sizeof *slo);
+        memcpy(shi, chi, (size_t)m * sizeof *shi);
     }
     /* How far below its centre any source bin reaches: bounds the scan of each target. */
-    for (int64_t k = 0; k < m; ++k) reach = fmax(reach, sc[k] - slo[k]);
+    for (int64_t k = 0; k < m; ++k) reach = fmax(reach, sc[k] - fmin(slo[k], clo[k]));
     SBI_MALLOC(tlo, n_out);
     SBI_MALLOC(thi, n_out);
     edges_from_centres(n_out, centres, tlo, thi);
@@ -359,14 +365,16 @@ int sbi_rebin_make(const sbi_observation *obs, int64_t n_out, const double *cent
     SBI_MALLOC(rb->row, cap);
     SBI_MALLOC(rb->weight, cap);
     for (int64_t j = 0, first = 0; j < n_out; ++j) {
-        double total = 0.0, width = thi[j] - tlo[j];
+        double total = 0.0, covered = 0.0, width = thi[j] - tlo[j];
         rb->start[j] = used;
         /* Source bins are sorted by centre; skip those that end before this target starts. */
-        while (first < m && shi[first] <= tlo[j] && sc[first] < tlo[j]) ++first;
+        while (first < m && shi[first] <= tlo[j] && chi[first] <= tlo[j]) ++first;
         for (int64_t k = first; k < m && sc[k] - reach < thi[j]; ++k) {
             double o = fmin(shi[k], thi[j]) - fmax(slo[k], tlo[j]);
-            if (!(o > 0)) continue;
+            double t = fmin(chi[k], thi[j]) - fmax(clo[k], tlo[j]);
             if (obs->missing && obs->missing[ord[k]]) continue;
+            if (t > 0) covered += t;
+            if (!(o > 0)) continue;
             if (used == cap) {
                 int64_t *r2;
                 double *w2;
@@ -383,8 +391,8 @@ int sbi_rebin_make(const sbi_observation *obs, int64_t n_out, const double *cent
             total += o;
             ++used;
         }
-        rb->coverage[j] = total / width;
-        if (rb->coverage[j] < SBI_REBIN_MIN_COVERAGE) {
+        rb->coverage[j] = covered / width;
+        if (rb->coverage[j] < SBI_REBIN_MIN_COVERAGE || !(total > 0)) {
             used = rb->start[j];
             rb->n_missing++;
         } else {
@@ -396,6 +404,8 @@ int sbi_rebin_make(const sbi_observation *obs, int64_t n_out, const double *cent
     free(sc);
     free(slo);
     free(shi);
+    free(clo);
+    free(chi);
     free(tlo);
     free(thi);
     return 0;

@@ -1,11 +1,11 @@
 #!/bin/bash
-# The quickstart task (linear-Gaussian, 10 parameters, 20,000 simulations):
+# The linear-Gaussian task inputs/linear_gaussian.yaml (10 parameters, 20,000 simulations):
 # over 100 test observations the amortized posterior means are within 0.1 exact
 # posterior sigma and the sigmas within 10% (averaged over cases and parameters);
 # SBC coverage over 1000 test cases within 0.03 of 0.5, 0.8 and 0.95.
 source "$(dirname "$0")/lib.sh"
-ACC=${1:?usage: quickstart_accuracy.sh PATH/TO/lg_accuracy}
-T=$SRC/inputs/quickstart.yaml
+ACC=${1:?usage: linear_gaussian_accuracy.sh PATH/TO/lg_accuracy}
+T=$SRC/inputs/linear_gaussian.yaml
 must 2 simulate "$T" -o "$WORK/c.h5" --quiet
 must 2 train "$T" "$WORK/c.h5" -o "$WORK/m.h5" --quiet --json
 cat "$WORK/last.out"
