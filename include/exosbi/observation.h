@@ -102,9 +102,12 @@ int64_t sbi_matrix_not_positive_definite(int64_t n, const double *a);
  * overlaps it.  Coverage is measured on the source bins tiled from
  * neighbouring centres even when widths are given, so that gaps between
  * narrower stated bins (petitRADTRANS' example files list bins about half as
- * wide as their spacing) do not count as missing data.  The source coordinates may increase or
- * decrease (they are reordered); they must be strictly monotonic, as must the
- * target centres (increasing), else SBI_ERR_INPUT. */
+ * wide as their spacing) do not count as missing data; with stated widths a
+ * target bin inside a detector gap is still missing, as no stated bin reaches
+ * it (without widths the bins beside a gap extend half-way across it).  The
+ * source coordinates may increase or decrease (they are reordered); they must
+ * be strictly monotonic, as must the target centres (increasing), else
+ * SBI_ERR_INPUT. */
 #define SBI_REBIN_MIN_COVERAGE 0.5
 
 typedef struct sbi_rebin {

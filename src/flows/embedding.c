@@ -100,7 +100,8 @@ int sbi_estimator_config_set_blocks(sbi_estimator_config *cfg, int n, const int 
 
 int sbi_estimator_blocks_check(const sbi_estimator_config *cfg)
 {
-    int kind = encoder_kind(cfg->embedding), total = 0, lmin = sbi_spectral_conv_encoder_min_length(SBI_ENC_CONV_KERNEL);
+    int kind = encoder_kind(cfg->embedding), total = 0;
+    int lmin = sbi_spectral_conv_encoder_min_length(SBI_ENC_CONV_KERNEL);
     SBI_CHECK(cfg->n_blocks >= 0 && cfg->n_blocks <= SBI_MAX_BLOCKS, SBI_ERR_INPUT,
               "estimator field 'blocks' holds %d blocks, at most %d", cfg->n_blocks, SBI_MAX_BLOCKS);
     for (int i = 0; i < cfg->n_blocks; ++i) {

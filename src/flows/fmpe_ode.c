@@ -9,8 +9,9 @@
  * options (from PETSC_OPTIONS or the command line PETSc was initialised
  * with) override any of them.  It needs PETSc initialised before
  * sbi_estimator_create, and the estimator destroyed before PetscFinalize.
- * PETSc sizes the integrator's work vectors on the first solve and again
- * when the row count changes (only the last chunk of a draw differs). */
+ * PETSc sizes the integrator's work vectors on the first solve; a solve
+ * with another row count (the last chunk of a draw) makes a new integrator
+ * with the same settings. */
 #include <petscts.h>
 
 #include "flows/flows_impl.h"
@@ -53,12 +54,9 @@ static PetscErrorCode ts_rhs(TS ts, PetscReal t, Vec U, Vec F, void *ctx)
     return 0;
 }
 
-int sbi__fmpe_ode_setup(sbi__fmpe *f)
+static int ts_create(sbi__fmpe *f)
 {
-    PetscBool up;
     TS ts;
-    FMPE_CALL_PETSC(PetscInitialized(&up));
-    if (f->solver != SBI__ODE_RK_ADAPTIVE || !up) return 0;
     FMPE_CALL_PETSC(TSCreate(PETSC_COMM_SELF, &ts));
     f->ts = ts;
     FMPE_CALL_PETSC(TSSetProblemType(ts, TS_NONLINEAR));
@@ -72,6 +70,15 @@ int sbi__fmpe_ode_setup(sbi__fmpe *f)
     FMPE_CALL_PETSC(TSSetTimeStep(ts, FMPE_DT0));
     FMPE_CALL_PETSC(TSSetFromOptions(ts));
     FMPE_CALL_PETSC(TSGetTimeStep(ts, &f->dt0));
+    return 0;
+}
+
+int sbi__fmpe_ode_setup(sbi__fmpe *f)
+{
+    PetscBool up;
+    FMPE_CALL_PETSC(PetscInitialized(&up));
+    if (f->solver != SBI__ODE_RK_ADAPTIVE || !up) return 0;
+    SBI_CALL(ts_create(f));
     return 0;
 }
 
@@ -89,8 +96,11 @@ static int integrate_ts(sbi__fmpe *f, int n)
 {
     TSConvergedReason reason;
     if (n != f->ts_n) {
+        /* TSReset leaves work vectors of the old length behind (the error
+         * estimate's among them), so a new length gets a new integrator. */
         FMPE_CALL_PETSC(VecDestroy(&f->u));
-        FMPE_CALL_PETSC(TSReset(f->ts));
+        FMPE_CALL_PETSC(TSDestroy(&f->ts));
+        SBI_CALL(ts_create(f));
         FMPE_CALL_PETSC(VecCreateSeqWithArray(PETSC_COMM_SELF, 1, n, f->state, &f->u));
         f->ts_n = n;
     }
