@@ -145,6 +145,11 @@ int sbi_estimator_inverse(sbi_estimator est, const sbi_real *x, const sbi_real *
                           sbi_real *logq);
 /* The weight tensors (name, offset, size) in buffer order; borrowed, valid
  * until sbi_estimator_destroy. */
+/* Families that draw random numbers during training (fmpe) keep a counter of
+ * their draws; the trainer checkpoints it so a resumed run draws the same.
+ * Other families report 0 and ignore the setter. */
+uint64_t sbi_estimator_get_draw_counter(sbi_estimator est);
+void sbi_estimator_set_draw_counter(sbi_estimator est, uint64_t counter);
 int sbi_estimator_n_tensors(sbi_estimator est);
 const sbi_tensor_info *sbi_estimator_tensors(sbi_estimator est);
 /* Estimator families compiled in ("affine", "nsf", "maf"), for help texts; NULL past the end. */

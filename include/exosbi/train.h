@@ -38,6 +38,9 @@ typedef struct sbi_train_options {
     char embedding[16];    /* "mlp" or "conv1d"; "": the estimator's default */
     int n_bins;            /* spline bins (nsf); 0: default */
     double tail_bound;     /* spline interval [-B, B] (nsf); 0: default */
+    int n_sigmoids, bisection_steps; /* naf; 0: defaults */
+    char ode_solver[16];   /* fmpe: "rk_adaptive" or "midpoint"; "": default */
+    int ode_steps;         /* fmpe midpoint steps; 0: default */
     int cache_mb;          /* bound on the per-rank read cache */
     int resume;
     int verify_sync;       /* check bitwise weight equality across ranks after every step */

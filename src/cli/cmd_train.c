@@ -13,8 +13,13 @@ static void help(void)
            "Defaults come from the task's `training` section; flags override them.\n\n"
            "  -o, --output MODEL.h5     the trained model (written as MODEL.h5.partial, then renamed)\n"
            "      --estimator NAME      flow family: affine (coupling), nsf (rational-quadratic spline\n"
-           "                            coupling), maf (masked autoregressive)\n"
-           "      --embedding NAME      observation encoder: mlp, or conv1d for spectra (>= 16 points)\n"
+           "                            coupling), maf (masked autoregressive), naf (neural\n"
+           "                            autoregressive), fmpe (flow matching; its loss is the FM loss)\n"
+           "      --embedding NAME      observation encoder: mlp; conv1d (spectra of >= 16 points); or the\n"
+           "                            dataset-aware conv1d_full, patch, photometry, hierarchical\n"
+           "      --n-sigmoids N --bisection-steps N       naf transform (8) and inverse (50)\n"
+           "      --ode-solver rk_adaptive|midpoint --ode-steps N  fmpe sampling (PETSc TS; -ts_* options\n"
+           "                            through PETSC_OPTIONS) or a fixed midpoint rule (50 steps)\n"
            "      --n-bins N            spline bins, nsf (10)   --tail-bound B  spline interval [-B, B] (3)\n"
            "      --batch-size N        global mini-batch, summed over ranks (256)\n"
            "      --learning-rate X     Adam(W) step size (1e-3)\n"
@@ -47,7 +52,7 @@ static void help(void)
 int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
 {
     enum { O_EST = 256, O_BS, O_LR, O_MAXE, O_MINE, O_PAT, O_MIND, O_CLIP, O_WD, O_SEED, O_ED, O_EH, O_EL, O_NT,
-           O_HID, O_HL, O_CACHE, O_LRP, O_LRF, O_LRMIN, O_EMB, O_NBINS, O_TAIL, O_SCHED, O_WFRAC, O_WEP, O_SEP, O_NMUL, O_NMIN, O_PNF, O_RESUME, O_SYNC, O_STOP, O_JSON };
+           O_HID, O_HL, O_CACHE, O_LRP, O_LRF, O_LRMIN, O_EMB, O_NBINS, O_TAIL, O_SCHED, O_WFRAC, O_WEP, O_SEP, O_NMUL, O_NMIN, O_PNF, O_NSIG, O_BIS, O_ODE, O_ODES, O_RESUME, O_SYNC, O_STOP, O_JSON };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"estimator", required_argument, 0, O_EST},
         {"batch-size", required_argument, 0, O_BS}, {"learning-rate", required_argument, 0, O_LR},
@@ -64,7 +69,9 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
         {"lr-schedule", required_argument, 0, O_SCHED}, {"warmup-fraction", required_argument, 0, O_WFRAC},
         {"warmup-epochs", required_argument, 0, O_WEP}, {"schedule-epochs", required_argument, 0, O_SEP},
         {"noise-multiplier", required_argument, 0, O_NMUL}, {"noise-min-scale", required_argument, 0, O_NMIN},
-        {"parameter-noise-floor", required_argument, 0, O_PNF},
+        {"parameter-noise-floor", required_argument, 0, O_PNF}, {"n-sigmoids", required_argument, 0, O_NSIG},
+        {"bisection-steps", required_argument, 0, O_BIS}, {"ode-solver", required_argument, 0, O_ODE},
+        {"ode-steps", required_argument, 0, O_ODES},
         {"resume", no_argument, 0, O_RESUME}, {"verify-sync", no_argument, 0, O_SYNC},
         {"stop-after-epochs", required_argument, 0, O_STOP}, {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
@@ -109,6 +116,7 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
         case O_EST: snprintf(opt.estimator, sizeof opt.estimator, "%s", v); break;
         case O_EMB: snprintf(opt.embedding, sizeof opt.embedding, "%s", v); break;
         case O_SCHED: snprintf(opt.lr_schedule, sizeof opt.lr_schedule, "%s", v); break;
+        case O_ODE: snprintf(opt.ode_solver, sizeof opt.ode_solver, "%s", v); break;
         case O_WFRAC: SBI_CALL(sbi_cli_parse_double("train", "--warmup-fraction", v, &opt.warmup_fraction)); break;
         case O_WEP: SBI_CALL(sbi_cli_parse_double("train", "--warmup-epochs", v, &opt.warmup_epochs)); break;
         case O_SEP: SBI_CALL(sbi_cli_parse_double("train", "--schedule-epochs", v, &opt.schedule_epochs)); break;
@@ -152,6 +160,9 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
             case O_CACHE: opt.cache_mb = (int)iv; break;
             case O_LRP: opt.lr_decay_patience = (int)iv; break;
             case O_NBINS: opt.n_bins = (int)iv; break;
+            case O_NSIG: opt.n_sigmoids = (int)iv; break;
+            case O_BIS: opt.bisection_steps = (int)iv; break;
+            case O_ODES: opt.ode_steps = (int)iv; break;
             case O_STOP: opt.stop_after_epochs = (int)iv; break;
             }
             (void)dv;

@@ -11,6 +11,9 @@ int sbi__embedding_kind(const char *name)
 {
     if (strcmp(name, "mlp") == 0) return SBI__EMBED_MLP;
     if (strcmp(name, "conv1d") == 0) return SBI__EMBED_CONV1D;
+    if (!strcmp(name, "conv1d_full") || !strcmp(name, "patch") || !strcmp(name, "photometry") ||
+        !strcmp(name, "hierarchical"))
+        return SBI__EMBED_ENCODER;
     return -1;
 }
 
@@ -24,6 +27,12 @@ int sbi__embedding_layout(sbi__embedding *m, sbi_layout *lay, const sbi_estimato
                                          SBI_CONV1D_CHANNELS1, SBI_CONV1D_KERNEL, SBI_CONV1D_POOL, E));
         m->out = m->conv.out;
         m->dout = m->conv.dout;
+    } else if (m->kind == SBI__EMBED_ENCODER) {
+        sbi_obs_encoder_spec spec;
+        SBI_CALL(sbi_estimator_encoder_spec(cfg, &spec));
+        SBI_CALL(sbi_obs_encoder_layout(&m->enc, lay, "embed", &spec));
+        m->out = m->enc.out;
+        m->dout = m->enc.dout;
     } else {
         int widths[SBI_MLP_MAX_LAYERS + 1];
         widths[0] = cfg->n_inputs;
@@ -40,6 +49,8 @@ void sbi__embedding_forward(sbi__embedding *m, const sbi_real *x, int B)
 {
     if (m->kind == SBI__EMBED_CONV1D)
         sbi_conv_encoder_forward(&m->conv, x, B);
+    else if (m->kind == SBI__EMBED_ENCODER)
+        sbi_obs_encoder_forward(&m->enc, x, B);
     else
         sbi_mlp_forward(&m->mlp, x, B);
 }
@@ -48,6 +59,8 @@ void sbi__embedding_backward(sbi__embedding *m, const sbi_real *x, int B)
 {
     if (m->kind == SBI__EMBED_CONV1D)
         sbi_conv_encoder_backward(&m->conv, B);
+    else if (m->kind == SBI__EMBED_ENCODER)
+        sbi_obs_encoder_backward(&m->enc, NULL, x, B);
     else
         sbi_mlp_backward(&m->mlp, NULL, x, B);
 }

@@ -53,7 +53,9 @@ static int config_check(const sbi_estimator_config *cfg)
     int lmin = sbi_conv_encoder_min_length(SBI_CONV1D_KERNEL, SBI_CONV1D_POOL);
     SBI_CHECK(memchr(cfg->family, '\0', sizeof(cfg->family)), SBI_ERR_INPUT, "estimator family is not terminated");
     SBI_CHECK(memchr(cfg->embedding, '\0', sizeof(cfg->embedding)) && sbi__embedding_kind(cfg->embedding) >= 0,
-              SBI_ERR_INPUT, "estimator field 'embedding' must be \"mlp\" or \"conv1d\"");
+              SBI_ERR_INPUT, "estimator field 'embedding' must be mlp, conv1d, conv1d_full, patch, photometry or "
+              "hierarchical");
+    SBI_CALL(sbi_estimator_blocks_check(cfg));
     SBI_CHECK(sbi__embedding_kind(cfg->embedding) != SBI__EMBED_CONV1D || cfg->n_inputs >= lmin, SBI_ERR_INPUT,
               "estimator field 'embedding': conv1d needs n_inputs >= %d, got %d", lmin, cfg->n_inputs);
     SBI_CHECK(cfg->n_bins >= 2 && cfg->n_bins <= SBI_RQS_MAX_BINS, SBI_ERR_INPUT,
@@ -114,6 +116,11 @@ cJSON *sbi_estimator_config_to_json(const sbi_estimator_config *cfg)
     ok = ok && cJSON_AddStringToObject(j, "embedding", cfg->embedding);
     ok = ok && cJSON_AddNumberToObject(j, "n_bins", cfg->n_bins);
     ok = ok && cJSON_AddNumberToObject(j, "tail_bound", cfg->tail_bound);
+    if (cfg->n_sigmoids) ok = ok && cJSON_AddNumberToObject(j, "n_sigmoids", cfg->n_sigmoids);
+    if (cfg->bisection_steps) ok = ok && cJSON_AddNumberToObject(j, "bisection_steps", cfg->bisection_steps);
+    if (cfg->ode_solver[0]) ok = ok && cJSON_AddStringToObject(j, "ode_solver", cfg->ode_solver);
+    if (cfg->ode_steps) ok = ok && cJSON_AddNumberToObject(j, "ode_steps", cfg->ode_steps);
+    ok = ok && sbi_estimator_blocks_to_json(cfg, j) == 0;
     if ((double)cfg->seed < SBI_JSON_EXACT_INT) {
         ok = ok && cJSON_AddNumberToObject(j, "seed", (double)cfg->seed);
     } else {
@@ -170,7 +177,8 @@ static int json_seed(const cJSON *json, uint64_t *out)
 
 int sbi_estimator_config_from_json(const cJSON *json, sbi_estimator_config *cfg)
 {
-    static const char *const known[] = {"family", "seed", "embedding", "n_bins", "tail_bound",
+    static const char *const known[] = {"family", "seed", "embedding", "n_bins", "tail_bound", "n_sigmoids",
+                                        "bisection_steps", "ode_solver", "ode_steps",
 #define SBI_CONFIG_NAME(field, lo, hi) #field,
                                         SBI_CONFIG_INT_FIELDS(SBI_CONFIG_NAME)
 #undef SBI_CONFIG_NAME
@@ -181,7 +189,11 @@ int sbi_estimator_config_from_json(const cJSON *json, sbi_estimator_config *cfg)
     cJSON_ArrayForEach(item, json)
     {
         size_t k = 0, n = sizeof(known) / sizeof(known[0]);
+        int block_key = 0;
         while (k < n && !(item->string && strcmp(item->string, known[k]) == 0)) ++k;
+        for (int b = 0; sbi_estimator_block_keys[b]; ++b)
+            block_key |= item->string && !strcmp(item->string, sbi_estimator_block_keys[b]);
+        if (block_key) continue;
         SBI_CHECK(k < n, SBI_ERR_INPUT, "estimator config: unknown field '%s'", item->string ? item->string : "");
     }
     memset(&c, 0, sizeof(c));
@@ -210,9 +222,30 @@ int sbi_estimator_config_from_json(const cJSON *json, sbi_estimator_config *cfg)
         SBI_CHECK(cJSON_IsNumber(item), SBI_ERR_INPUT, "estimator config: field 'tail_bound' must be a number");
         c.tail_bound = item->valuedouble;
     }
+    if (cJSON_GetObjectItemCaseSensitive(json, "n_sigmoids")) SBI_CALL(json_int(json, "n_sigmoids", &c.n_sigmoids));
+    if (cJSON_GetObjectItemCaseSensitive(json, "bisection_steps"))
+        SBI_CALL(json_int(json, "bisection_steps", &c.bisection_steps));
+    if (cJSON_GetObjectItemCaseSensitive(json, "ode_steps")) SBI_CALL(json_int(json, "ode_steps", &c.ode_steps));
+    item = cJSON_GetObjectItemCaseSensitive(json, "ode_solver");
+    if (item) {
+        SBI_CHECK(cJSON_IsString(item) && strlen(item->valuestring) < sizeof(c.ode_solver), SBI_ERR_INPUT,
+                  "estimator config: field 'ode_solver' must be a short string");
+        strcpy(c.ode_solver, item->valuestring);
+    }
+    SBI_CALL(sbi_estimator_blocks_from_json(json, &c));
     SBI_CALL(config_check(&c));
     *cfg = c;
     return 0;
+}
+
+uint64_t sbi_estimator_get_draw_counter(sbi_estimator est)
+{
+    return est->ops->get_draw_counter ? est->ops->get_draw_counter(est->impl) : 0;
+}
+
+void sbi_estimator_set_draw_counter(sbi_estimator est, uint64_t counter)
+{
+    if (est->ops->set_draw_counter) est->ops->set_draw_counter(est->impl, counter);
 }
 
 /* Everything create allocates hangs off e, so destroy releases a partial one. */

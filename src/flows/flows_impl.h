@@ -76,7 +76,7 @@ void sbi__rqs_inverse(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sb
 /* The embedding network e (B, E) = net(x (B, X)): the residual ELU MLP of
  * the foundation ("mlp", weights "embed.w<l>", "embed.b<l>") or the
  * convolutional encoder ("conv1d", weights "embed.conv0.w", ...). */
-enum { SBI__EMBED_MLP = 0, SBI__EMBED_CONV1D = 1 };
+enum { SBI__EMBED_MLP = 0, SBI__EMBED_CONV1D = 1, SBI__EMBED_ENCODER = 2 };
 #define SBI_CONV1D_CHANNELS0 32
 #define SBI_CONV1D_CHANNELS1 64
 #define SBI_CONV1D_KERNEL 5
@@ -85,6 +85,7 @@ typedef struct sbi__embedding {
     int kind; /* SBI__EMBED_* */
     sbi_mlp mlp;
     sbi_conv_encoder conv;
+    sbi_obs_encoder enc;  /* the dataset-aware encoders (conv1d_full, patch, photometry, hierarchical) */
     sbi_real *out, *dout; /* (max_batch, E) the embedding and its gradient */
 } sbi__embedding;
 

@@ -5,5 +5,7 @@ const sbi_estimator_ops *const sbi_estimator_registry[] = {
     &sbi__affine_ops,
     &sbi__nsf_ops,
     &sbi__maf_ops,
+    &sbi__naf_ops,
+    &sbi__fmpe_ops,
     NULL,
 };

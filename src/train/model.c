@@ -58,7 +58,7 @@ int sbi_model_load(const char *path, sbi_model **model)
               "%s: the architecture (%d parameters, %d inputs) does not match its task (%d, %lld)", path,
               cfg.n_params, cfg.n_inputs, m->task->n_params, (long long)m->task->n_outputs);
     /* Sampling works in chunks of max_batch rows; a convolutional encoder keeps its trained size. */
-    if (cfg.max_batch < 1024 && strcmp(cfg.embedding, "conv1d")) cfg.max_batch = 1024;
+    if (cfg.max_batch < 1024 && !strcmp(cfg.embedding, "mlp")) cfg.max_batch = 1024;
     SBI_CALL(sbi_estimator_create(&cfg, &m->est));
     m->D = cfg.n_params;
     m->X = cfg.n_inputs;

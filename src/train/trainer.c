@@ -54,6 +54,11 @@ int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
             snprintf(opt->estimator, sizeof opt->estimator, "%s", item->valuestring);
             continue;
         }
+        if (!strcmp(k, "ode_solver")) {
+            SBI_CHECK(cJSON_IsString(item), SBI_ERR_INPUT, "%s: training.ode_solver: expected a string", task->path);
+            snprintf(opt->ode_solver, sizeof opt->ode_solver, "%s", item->valuestring);
+            continue;
+        }
         if (!strcmp(k, "lr_schedule")) {
             SBI_CHECK(cJSON_IsString(item), SBI_ERR_INPUT, "%s: training.lr_schedule: expected a string", task->path);
             snprintf(opt->lr_schedule, sizeof opt->lr_schedule, "%s", item->valuestring);
@@ -83,6 +88,9 @@ int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
         else if (!strcmp(k, "hidden_layers")) opt->hidden_layers = (int)v;
         else if (!strcmp(k, "cache_mb")) opt->cache_mb = (int)v;
         else if (!strcmp(k, "n_bins")) opt->n_bins = (int)v;
+        else if (!strcmp(k, "n_sigmoids")) opt->n_sigmoids = (int)v;
+        else if (!strcmp(k, "bisection_steps")) opt->bisection_steps = (int)v;
+        else if (!strcmp(k, "ode_steps")) opt->ode_steps = (int)v;
         else if (!strcmp(k, "warmup_fraction")) opt->warmup_fraction = v;
         else if (!strcmp(k, "warmup_epochs")) opt->warmup_epochs = v;
         else if (!strcmp(k, "schedule_epochs")) opt->schedule_epochs = v;
@@ -148,6 +156,10 @@ cJSON *sbi_train_options_to_json(const sbi_train_options *o)
     cJSON_AddNumberToObject(j, "cache_mb", o->cache_mb);
     cJSON_AddStringToObject(j, "embedding", o->embedding);
     cJSON_AddStringToObject(j, "lr_schedule", o->lr_schedule);
+    cJSON_AddNumberToObject(j, "n_sigmoids", o->n_sigmoids);
+    cJSON_AddNumberToObject(j, "bisection_steps", o->bisection_steps);
+    cJSON_AddStringToObject(j, "ode_solver", o->ode_solver);
+    cJSON_AddNumberToObject(j, "ode_steps", o->ode_steps);
     cJSON_AddNumberToObject(j, "warmup_fraction", o->warmup_fraction);
     cJSON_AddNumberToObject(j, "warmup_epochs", o->warmup_epochs);
     cJSON_AddNumberToObject(j, "schedule_epochs", o->schedule_epochs);
@@ -300,6 +312,7 @@ typedef struct train_state {
     double best_val;
     int best_epoch, bad_epochs;
     double lr;          /* the current learning rate (reduced on plateaus) */
+    uint64_t draw_counter; /* the estimator's own random draws so far (flow matching) */
     int bad_since_decay;
     int n_hist;
     double *hist[N_HIST]; /* (N_HIST, max_epochs): one column per history_names entry */
@@ -361,6 +374,7 @@ static int write_checkpoint(const char *path, const sbi_task *task, const char *
     SBI_CALL(sbi_h5w_attr_int64(h, NULL, "bad_epochs", s->bad_epochs));
     SBI_CALL(sbi_h5w_attr_double(h, NULL, "learning_rate", s->lr));
     SBI_CALL(sbi_h5w_attr_int64(h, NULL, "bad_since_decay", s->bad_since_decay));
+    SBI_CALL(sbi_h5w_attr_int64(h, NULL, "draw_counter", (int64_t)s->draw_counter));
     SBI_CALL(sbi_h5w_attr_int64(h, NULL, "real_bytes", (int64_t)sizeof(sbi_real)));
     SBI_CALL(write_real(h, "weights", w, n));
     SBI_CALL(write_real(h, "adam_m", m, n));
@@ -410,6 +424,8 @@ static int read_checkpoint(const char *path, const sbi_task *task, const char *o
         int64_t bsd = 0;
         SBI_CALL(sbi_h5r_attr_int64(r, NULL, "bad_since_decay", &bsd));
         s->bad_since_decay = (int)bsd;
+        SBI_CALL(sbi_h5r_attr_int64(r, NULL, "draw_counter", &bsd));
+        s->draw_counter = (uint64_t)bsd;
     }
     s->epoch = (int)e;
     s->step = st;
@@ -559,6 +575,50 @@ static int weights_in_sync(trainer *T)
     return 0;
 }
 
+/* The block structure the dataset-aware encoders need: one block per dataset
+ * with its modality, each column's coordinate mapped to [-1, 1] within its
+ * dataset (in log when all are positive; an index ramp without coordinates),
+ * and its uncertainty in the normalised units of x. */
+static int set_blocks(trainer *T, const sbi_corpus_desc *d, sbi_estimator_config *cfg)
+{
+    int size[SBI_MAX_BLOCKS], mod[SBI_MAX_BLOCKS], st;
+    double *coord = NULL, *sigma = NULL;
+    const sbi_task *t = T->task;
+    SBI_CHECK(t->n_datasets <= SBI_MAX_BLOCKS, SBI_ERR_INPUT,
+              "%s: the %s encoder takes at most %d datasets, the task has %d", t->path, cfg->embedding,
+              SBI_MAX_BLOCKS, t->n_datasets);
+    if (d->n_outputs <= SBI_MAX_STATIC) {
+        SBI_MALLOC(coord, d->n_outputs);
+        SBI_MALLOC(sigma, d->n_outputs);
+    }
+    for (int k = 0; k < t->n_datasets; ++k) {
+        const sbi_dataset *ds = &t->datasets[k];
+        size[k] = ds->size;
+        mod[k] = (int)ds->modality;
+        if (!coord) continue;
+        {
+            int positive = ds->coordinates != NULL;
+            double lo = INFINITY, hi = -INFINITY;
+            for (int j = 0; positive && j < ds->size; ++j) positive = ds->coordinates[j] > 0;
+            for (int j = 0; j < ds->size; ++j) {
+                double c = ds->coordinates ? (positive ? log(ds->coordinates[j]) : ds->coordinates[j]) : j;
+                coord[ds->offset + j] = c;
+                lo = fmin(lo, c);
+                hi = fmax(hi, c);
+            }
+            for (int j = 0; j < ds->size; ++j) {
+                int64_t col = ds->offset + j;
+                coord[col] = hi > lo ? 2.0 * (coord[col] - lo) / (hi - lo) - 1.0 : 0.0;
+                sigma[col] = ds->uncertainty[j] / T->x_scale[col];
+            }
+        }
+    }
+    st = sbi_estimator_config_set_blocks(cfg, t->n_datasets, size, mod, coord, sigma);
+    free(coord);
+    free(sigma);
+    return st;
+}
+
 static int setup(trainer *T, const char *corpus_path)
 {
     const sbi_corpus_desc *d;
@@ -651,8 +711,15 @@ static int setup(trainer *T, const char *corpus_path)
     if (o->embedding[0]) snprintf(cfg.embedding, sizeof cfg.embedding, "%s", o->embedding);
     if (o->n_bins) cfg.n_bins = o->n_bins;
     if (o->tail_bound > 0) cfg.tail_bound = o->tail_bound;
+    if (o->n_sigmoids) cfg.n_sigmoids = o->n_sigmoids;
+    if (o->bisection_steps) cfg.bisection_steps = o->bisection_steps;
+    if (o->ode_solver[0]) snprintf(cfg.ode_solver, sizeof cfg.ode_solver, "%s", o->ode_solver);
+    if (o->ode_steps) cfg.ode_steps = o->ode_steps;
+    if (!strcmp(cfg.embedding, "conv1d_full") || !strcmp(cfg.embedding, "patch") ||
+        !strcmp(cfg.embedding, "photometry") || !strcmp(cfg.embedding, "hierarchical"))
+        SBI_CALL(set_blocks(T, d, &cfg));
     /* Activations scale with max_batch: a convolutional encoder keeps it at the batch size. */
-    if (!strcmp(cfg.embedding, "conv1d")) cfg.max_batch = T->b > 64 ? T->b : 64;
+    if (strcmp(cfg.embedding, "mlp")) cfg.max_batch = T->b > 64 ? T->b : 64;
     cfg.seed = o->seed;
     if (cfg.max_batch < T->b) cfg.max_batch = T->b;
     SBI_CALL(sbi_estimator_create(&cfg, &T->est));
@@ -723,8 +790,8 @@ static int resume_state(trainer *T, const char *ckpt)
         return 0;
     }
     {
-        double scal[8] = {T->s.epoch, (double)T->s.step, T->s.best_val, T->s.best_epoch, T->s.bad_epochs,
-                          T->s.n_hist, T->s.lr, T->s.bad_since_decay};
+        double scal[9] = {T->s.epoch, (double)T->s.step, T->s.best_val, T->s.best_epoch, T->s.bad_epochs,
+                          T->s.n_hist, T->s.lr, T->s.bad_since_decay, (double)T->s.draw_counter};
         SBI_CALL(sbi_comm_bcast(T->c, scal, sizeof scal, 0));
         T->s.epoch = (int)scal[0];
         T->s.step = (int64_t)scal[1];
@@ -734,6 +801,8 @@ static int resume_state(trainer *T, const char *ckpt)
         T->s.n_hist = (int)scal[5];
         T->s.lr = scal[6];
         T->s.bad_since_decay = (int)scal[7];
+        T->s.draw_counter = (uint64_t)scal[8];
+        sbi_estimator_set_draw_counter(T->est, T->s.draw_counter);
     }
     SBI_CALL(sbi_comm_bcast(T->c, sbi_estimator_weights(T->est), n * sizeof(sbi_real), 0));
     SBI_CALL(sbi_comm_bcast(T->c, T->m, n * sizeof(sbi_real), 0));
@@ -935,6 +1004,7 @@ static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
             }
         }
         st = 0;
+        T->s.draw_counter = sbi_estimator_get_draw_counter(T->est);
         if (T->c->rank == 0)
             st = write_checkpoint(ckpt, T->task, T->options_json, T->c->size, &T->s, w, T->m, T->v, T->best, n);
         SBI_AGREE(T->c, st);

@@ -165,6 +165,8 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     for (int f = 0; sbi_estimator_family_name(f); ++f) {
         family = sbi_estimator_family_name(f);
+        /* Flow matching has no closed-form transform: its own tests integrate the ODE. */
+        if (strcmp(family, "fmpe") == 0) continue;
         check_roundtrip(1, 3, 0.3);
         check_roundtrip(2, 1, 0.3);
         check_roundtrip(3, 5, 0.3);

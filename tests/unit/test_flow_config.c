@@ -54,7 +54,9 @@ static void check_defaults(void)
     SBI_ASSERT(strcmp(sbi_estimator_family_name(0), "affine") == 0);
     SBI_ASSERT(strcmp(sbi_estimator_family_name(1), "nsf") == 0);
     SBI_ASSERT(strcmp(sbi_estimator_family_name(2), "maf") == 0);
-    SBI_ASSERT(sbi_estimator_family_name(3) == NULL);
+    SBI_ASSERT(strcmp(sbi_estimator_family_name(3), "naf") == 0);
+    SBI_ASSERT(strcmp(sbi_estimator_family_name(4), "fmpe") == 0);
+    SBI_ASSERT(sbi_estimator_family_name(5) == NULL);
     SBI_ASSERT_OK(sbi_estimator_config_default(&c, "nsf", 8, 233));
     SBI_ASSERT_OK(sbi_estimator_config_default(&c, "maf", 8, 233));
 }
