@@ -161,7 +161,10 @@ void sbi_ppc_band(int M, int X, const double *pred, const double *x, double leve
  * else backward (theta - h); when none works h is halved, at most
  * max_reductions times, and then the column is zero and the scheme "failed".
  * J is whitened by the observational uncertainties (row k over sigma_k) and
- * decomposed with LAPACKE_dgesvd: singular values s, effective rank (s_i >
+ * decomposed: sbi_sens_compute uses LAPACKE_dgesvd; sbi_sens_run does the same
+ * on rank 0 unless X * D >= SBI_DENSE_DISTRIBUTED_MIN (2^20, see
+ * exosbi/dense.h) on more than one rank, in which case every rank joins a
+ * ScaLAPACK pdgesvd through sbi_dense_svd.  Singular values s, effective rank (s_i >
  * svd_rtol * s_max), condition number s_max / s_min (inf when s_min is 0),
  * Fisher matrix F = Jw^T Jw, the damped pseudo-inverse covariance
  * C = sum over the effective directions v_i v_i^T / (s_i^2 + ridge), ridge =

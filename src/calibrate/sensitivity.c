@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "calibrate/calibrate_impl.h"
+#include "exosbi/dense.h"
 #include "exosbi/h5file.h"
 
 static const char *const DIAG_WEAK = "weakly constrained by the data";
@@ -113,19 +114,28 @@ static int jacobian_column(const sbi_task *task, sbi_forward fw, const sbi_sens_
     return 0;
 }
 
-/* Spectrum, Fisher matrix and damped pseudo-inverse of the whitened Jacobian. */
-static int point_algebra(const sbi_sens_options *o, int X, int D, sbi_sens_point *pt)
+/* The spectrum of the whitened Jacobian through LAPACK: pt->sv and the right
+ * singular vectors vt (D, D), of which the first min(X, D) rows are used. */
+static int point_svd_lapack(int X, int D, sbi_sens_point *pt, double *vt)
 {
     const int K = X < D ? X : D;
-    double *a, *u = NULL, *vt, *superb, smax, smin;
+    double *a, *u = NULL, *superb;
     SBI_MALLOC(a, (size_t)X * D);
-    SBI_MALLOC(vt, (size_t)D * D);
     SBI_MALLOC(superb, K > 1 ? K : 1);
     memcpy(a, pt->jw, (size_t)X * D * sizeof *a);
     SBI_CHECK(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'A', X, D, a, D, pt->sv, u, 1, vt, D, superb) == 0,
               SBI_ERR_INTERNAL, "sensitivity: the SVD of the whitened Jacobian at %s did not converge", pt->label);
-    smax = K ? pt->sv[0] : 0.0;
-    smin = K ? pt->sv[K - 1] : 0.0;
+    free(a);
+    free(superb);
+    return 0;
+}
+
+/* Fisher matrix and damped pseudo-inverse of the whitened Jacobian, from its
+ * spectrum pt->sv and right singular vectors vt (min(X, D) rows of length D). */
+static int point_algebra(const sbi_sens_options *o, int X, int D, sbi_sens_point *pt, const double *vt)
+{
+    const int K = X < D ? X : D;
+    double smax = K ? pt->sv[0] : 0.0, smin = K ? pt->sv[K - 1] : 0.0;
     pt->effective_rank = 0;
     for (int i = 0; i < K; ++i) pt->effective_rank += pt->sv[i] > o->svd_rtol * smax && pt->sv[i] > 0;
     pt->condition_number = smin > 0 ? smax / smin : INFINITY;
@@ -149,9 +159,6 @@ static int point_algebra(const sbi_sens_options *o, int X, int D, sbi_sens_point
             double den = pt->sigma[i] * pt->sigma[j];
             pt->corr[i * D + j] = den > 0 ? pt->cov[i * D + j] / den : (i == j ? 1.0 : 0.0);
         }
-    free(a);
-    free(vt);
-    free(superb);
     return 0;
 }
 
@@ -177,11 +184,13 @@ static double median_of(double *v, int n)
     return sbi__quantile_sorted(v, n, 0.5);
 }
 
-int sbi_sens_compute(const sbi_task *task, sbi_forward fw, int64_t n, const double *samples, const double *logp,
-                     const double *sigma, const sbi_sens_options *o, sbi_sens_report *rep)
+/* The first half of sbi_sens_compute: posterior summaries, the representative
+ * points and their whitened Jacobians; the spectra are left to the caller. */
+static int sens_points(const sbi_task *task, sbi_forward fw, int64_t n, const double *samples, const double *logp,
+                       const double *sigma, const sbi_sens_options *o, sbi_sens_report *rep)
 {
     const int D = task->n_params, X = (int)task->n_outputs;
-    double *col, *work, *plus, *minus, *tmp, max_resp = 0.0;
+    double *col, *work, *plus, *minus;
 
     memset(rep, 0, sizeof *rep);
     SBI_CHECK(n >= 2, SBI_ERR_INPUT, "sensitivity: at least 2 posterior samples are needed");
@@ -206,7 +215,6 @@ int sbi_sens_compute(const sbi_task *task, sbi_forward fw, int64_t n, const doub
     SBI_MALLOC(work, D);
     SBI_MALLOC(plus, X);
     SBI_MALLOC(minus, X);
-    SBI_MALLOC(tmp, rep->n_points);
 
     /* Posterior summaries and the representative points. */
     for (int j = 0; j < D; ++j) {
@@ -238,15 +246,26 @@ int sbi_sens_compute(const sbi_task *task, sbi_forward fw, int64_t n, const doub
         snprintf(rep->points[1 + (logp != NULL) + q].label, sizeof rep->points[0].label, "quantile_%g",
                  o->quantiles[q]);
 
-    /* Jacobians and their algebra, point by point. */
+    /* The whitened Jacobians, point by point. */
     for (int p = 0; p < rep->n_points; ++p) {
         sbi_sens_point *pt = &rep->points[p];
         for (int j = 0; j < D; ++j)
             SBI_CALL(jacobian_column(task, fw, o, pt->theta, rep->post_std[j], j, sigma, work, plus, minus, pt));
-        SBI_CALL(point_algebra(o, X, D, pt));
     }
+    free(col);
+    free(work);
+    free(plus);
+    free(minus);
+    return 0;
+}
 
-    /* Aggregates (medians over points) and the diagnosis. */
+/* The second half: aggregates (medians over points) and the diagnosis, once
+ * every point has its algebra. */
+static int sens_aggregate(const sbi_sens_options *o, sbi_sens_report *rep)
+{
+    const int D = rep->D;
+    double *tmp, max_resp = 0.0;
+    SBI_MALLOC(tmp, rep->n_points);
     for (int j = 0; j < D; ++j) {
         for (int p = 0; p < rep->n_points; ++p) tmp[p] = rep->points[p].sigma[j];
         rep->agg_sigma[j] = median_of(tmp, rep->n_points);
@@ -262,11 +281,23 @@ int sbi_sens_compute(const sbi_task *task, sbi_forward fw, int64_t n, const doub
         else if (rep->ratio[j] < 1.0 / o->ratio_threshold) rep->diagnosis[j] = DIAG_NARROW;
         else rep->diagnosis[j] = DIAG_OK;
     }
-    free(col);
-    free(work);
-    free(plus);
-    free(minus);
     free(tmp);
+    return 0;
+}
+
+int sbi_sens_compute(const sbi_task *task, sbi_forward fw, int64_t n, const double *samples, const double *logp,
+                     const double *sigma, const sbi_sens_options *o, sbi_sens_report *rep)
+{
+    const int D = task->n_params, X = (int)task->n_outputs;
+    double *vt;
+    SBI_CALL(sens_points(task, fw, n, samples, logp, sigma, o, rep));
+    SBI_MALLOC(vt, (size_t)D * D);
+    for (int p = 0; p < rep->n_points; ++p) {
+        SBI_CALL(point_svd_lapack(X, D, &rep->points[p], vt));
+        SBI_CALL(point_algebra(o, X, D, &rep->points[p], vt));
+    }
+    free(vt);
+    SBI_CALL(sens_aggregate(o, rep));
     return 0;
 }
 
@@ -404,18 +435,17 @@ static int write_report(const char *path, const sbi_task *task, const char *post
     return 0;
 }
 
-/* Rank 0's part of sbi_sens_run: everything between reading and writing. */
-static int sens_rank0(const sbi_task *task, const char *posterior_path, const double *x, const double *sigma,
-                      const char *observations, const sbi_sens_options *o, const char *out_path, char **json_text)
+/* Rank 0's first part of sbi_sens_run: read the posterior and compute the
+ * representative points and their whitened Jacobians. */
+static int sens_rank0_points(const sbi_task *task, const char *posterior_path, const double *sigma,
+                             const sbi_sens_options *o, sbi_sens_report *rep)
 {
     sbi_h5r r = NULL;
     sbi_forward fw = NULL;
-    sbi_sens_report rep;
     double *samples = NULL, *logp = NULL;
-    char *fp = NULL, *payload;
+    char *fp = NULL;
     int rank;
     int64_t dims[2] = {0, 0}, dl[2] = {0, 0};
-    cJSON *json;
 
     SBI_CALL(sbi_h5r_open(posterior_path, "exosbi-posterior", &r));
     SBI_CALL(sbi_h5r_attr_string(r, NULL, "fingerprint", &fp));
@@ -432,28 +462,92 @@ static int sens_rank0(const sbi_task *task, const char *posterior_path, const do
     }
     sbi_h5r_close(&r);
     SBI_CALL(sbi_forward_create(task, &fw));
-    SBI_CALL(sbi_sens_compute(task, fw, dims[0], samples, logp, sigma, o, &rep));
-    json = sbi_sens_report_to_json(task, &rep);
-    payload = cJSON_PrintUnformatted(json);
-    cJSON_Delete(json);
-    SBI_CHECK(payload, SBI_ERR_INTERNAL, "sensitivity: cannot format the JSON payload");
-    SBI_CALL(write_report(out_path, task, posterior_path, observations, x, sigma, &rep, payload));
-    if (json_text) *json_text = payload;
-    else free(payload);
-    sbi_sens_report_free(&rep);
+    SBI_CALL(sens_points(task, fw, dims[0], samples, logp, sigma, o, rep));
     sbi_forward_destroy(&fw);
     free(samples);
     free(logp);
     return 0;
 }
 
+/* Rank 0's last part: the spectra through LAPACK when they were not computed
+ * collectively (serial), the aggregates, and the report. */
+static int sens_rank0_write(const sbi_task *task, const char *posterior_path, const double *x, const double *sigma,
+                            const char *observations, const sbi_sens_options *o, const char *out_path, int serial,
+                            sbi_sens_report *rep, char **json_text)
+{
+    char *payload;
+    cJSON *json;
+    if (serial) {
+        double *vt;
+        SBI_MALLOC(vt, (size_t)rep->D * rep->D);
+        for (int p = 0; p < rep->n_points; ++p) {
+            SBI_CALL(point_svd_lapack(rep->X, rep->D, &rep->points[p], vt));
+            SBI_CALL(point_algebra(o, rep->X, rep->D, &rep->points[p], vt));
+        }
+        free(vt);
+    }
+    SBI_CALL(sens_aggregate(o, rep));
+    json = sbi_sens_report_to_json(task, rep);
+    payload = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    SBI_CHECK(payload, SBI_ERR_INTERNAL, "sensitivity: cannot format the JSON payload");
+    SBI_CALL(write_report(out_path, task, posterior_path, observations, x, sigma, rep, payload));
+    if (json_text) *json_text = payload;
+    else free(payload);
+    sbi_sens_report_free(rep);
+    return 0;
+}
+
+static int sens_alloc_svd(int X, int D, double **jw, double **sv, double **vt)
+{
+    SBI_MALLOC(*jw, (size_t)X * D);
+    SBI_MALLOC(*sv, (X < D ? X : D) > 0 ? (X < D ? X : D) : 1);
+    SBI_MALLOC(*vt, (size_t)D * D);
+    return 0;
+}
+
+/* Rank 0 reads, differentiates and writes.  When the whitened Jacobian is at
+ * or above the dense threshold (X * D >= SBI_DENSE_DISTRIBUTED_MIN on more
+ * than one rank), every rank takes part in each point's SVD through
+ * sbi_dense_svd; otherwise rank 0 does the whole computation with LAPACK. */
 int sbi_sens_run(const sbi_comm *c, const sbi_task *task, const char *posterior_path, const double *x,
                  const double *sigma, const char *observations, const sbi_sens_options *o, const char *out_path,
                  char **json_text)
 {
-    int st = 0;
+    sbi_sens_report rep;
+    double *jw = NULL, *sv = NULL, *vt = NULL;
+    int st = 0, shape[4] = {0, 0, 0, 0}; /* X, D, points, distributed */
+
+    memset(&rep, 0, sizeof rep);
     if (json_text) *json_text = NULL;
-    if (c->rank == 0) st = sens_rank0(task, posterior_path, x, sigma, observations, o, out_path, json_text);
+    if (c->rank == 0) {
+        st = sens_rank0_points(task, posterior_path, sigma, o, &rep);
+        shape[0] = rep.X;
+        shape[1] = rep.D;
+        shape[2] = rep.n_points;
+        shape[3] = !st && sbi_dense_svd_is_distributed(c, rep.X, rep.D);
+    }
+    SBI_AGREE(c, st);
+    SBI_CALL(sbi_comm_bcast(c, shape, sizeof shape, 0));
+    if (shape[3]) {
+        const int X = shape[0], D = shape[1], K = X < D ? X : D;
+        SBI_AGREE(c, sens_alloc_svd(X, D, &jw, &sv, &vt));
+        for (int p = 0; p < shape[2]; ++p) {
+            if (c->rank == 0) memcpy(jw, rep.points[p].jw, (size_t)X * D * sizeof *jw);
+            SBI_CALL(sbi_comm_bcast(c, jw, (size_t)X * D * sizeof *jw, 0));
+            SBI_CALL(sbi_dense_svd(c, X, D, jw, sv, NULL, vt));
+            if (c->rank == 0) {
+                memcpy(rep.points[p].sv, sv, (size_t)K * sizeof *sv);
+                st = point_algebra(o, X, D, &rep.points[p], vt);
+            }
+            SBI_AGREE(c, st);
+        }
+        free(jw);
+        free(sv);
+        free(vt);
+    }
+    if (c->rank == 0)
+        st = sens_rank0_write(task, posterior_path, x, sigma, observations, o, out_path, !shape[3], &rep, json_text);
     SBI_AGREE(c, st);
     return 0;
 }

@@ -613,7 +613,7 @@ static int rt_load_tables(const sbi_task *task, rt_state *s)
 /* The model inputs this configuration reads, in a fixed order. */
 static int rt_declare_inputs(rt_state *s)
 {
-    char name[SBI_NAME_MAX];
+    char name[SBI_NAME_MAX + 8]; /* "log_X_" and a species name */
     int dummy;
     s->i_r_star = s->i_t_star = s->i_distance = -1;
     s->i_t_iso = s->i_t_int = s->i_t_eq = s->i_log_kappa_ir = s->i_log_gamma = s->i_t_node0 = -1;
