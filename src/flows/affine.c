@@ -93,13 +93,6 @@ static void affine_destroy(void *impl)
     free(f->du);
 }
 
-/* logq (B) = log N(z) + logdet. */
-static void finish_logq(const affine_flow *f, sbi_real *logq, int B)
-{
-    const sbi_real *z = f->u[f->K + 1];
-    for (int b = 0; b < B; ++b) logq[b] = (sbi_real)(sbi__log_normal(z + (size_t)b * f->D, f->D) + f->logdet[b]);
-}
-
 static int affine_forward(void *impl, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq, sbi_real *z,
                           sbi_real *logdet)
 {
@@ -114,7 +107,7 @@ static int affine_forward(void *impl, const sbi_real *x, const sbi_real *theta, 
     for (int k = 0; k < K; ++k) sbi__coupling_forward(&f->layers[k], f->u[k + 1], f->logdet, f->u[k], e, E, B);
     sbi_linear_forward(f->head_out, e, f->head_w, f->head_b, B, E, 2 * D);
     sbi__affine_forward(f->u[K + 1], f->s_f, f->es_f, f->logdet, f->u[K], f->head_out, 2 * D, NULL, D, B, D);
-    finish_logq(f, logq, B);
+    sbi__latent_logq(logq, f->u[f->K + 1], f->logdet, B, f->D);
     if (z) memcpy(z, f->u[K + 1], (size_t)B * D * sizeof(*z));
     if (logdet) memcpy(logdet, f->logdet, (size_t)B * sizeof(*logdet));
     return 0;
@@ -152,7 +145,7 @@ static int affine_sample(void *impl, const sbi_real *x, int B, const sbi_real *z
     for (int k = K - 1; k >= 0; --k)
         sbi__coupling_inverse(&f->layers[k], f->u[k], f->logdet, f->u[k + 1], f->embed.out, 0, B);
     memcpy(theta, f->u[0], (size_t)B * D * sizeof(*theta));
-    if (logq) finish_logq(f, logq, B);
+    if (logq) sbi__latent_logq(logq, f->u[f->K + 1], f->logdet, B, f->D);
     return 0;
 }
 

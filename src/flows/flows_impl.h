@@ -19,6 +19,26 @@ static inline double sbi__log_normal(const sbi_real *z, int D)
     return -0.5 * ss - 0.5 * D * 1.8378770664093454836; /* log(2 pi) */
 }
 
+/* logq (B) = log N(z_b; 0, I) + logdet_b for latent rows z (B, D): the last
+ * step of every flow's forward and sample. */
+static inline void sbi__latent_logq(sbi_real *logq, const sbi_real *z, const sbi_real *logdet, int B, int D)
+{
+    for (int b = 0; b < B; ++b) logq[b] = (sbi_real)(sbi__log_normal(z + (size_t)b * D, D) + logdet[b]);
+}
+
+/* MADE (Germain et al. 2015) helpers shared by the autoregressive families.
+ * sbi__made_mask: the 0/1 mask (C_out, C_in) of map l of L of a net with
+ * widths w over D positions; inputs are the D ordered positions (degrees
+ * 1..D) followed by context (degree 0).  Output o of the last map belongs to
+ * position o / P when P > 0 (P outputs per position, grouped) and to o % D
+ * when P == 0 (blocks of D outputs, one per parameter kind). */
+void sbi__made_mask(sbi_real *mask, int l, int L, const int *w, int D, int P);
+/* wm[l] = w[l] * mask[l] for every map of net (the masked copies used in the passes). */
+void sbi__made_refresh(const sbi_mlp *net, sbi_real *const *w, sbi_real *const *wm, sbi_real *const *mask);
+/* cat (B, D + E) = [v[o], e] for v (B, D); row b of e starts at e + b e_ld. */
+void sbi__made_gather(sbi_real *cat, const int *o, const sbi_real *v, const sbi_real *e, int e_ld, int B, int D,
+                      int E);
+
 /* Conditional elementwise affine on the dims idx[0..n) of (B, D) rows
  * (idx NULL: dims 0..n):
  *   out[b, idx[j]] = inp[b, idx[j]] * exp(s) + shift,  s = c tanh(raw / c),

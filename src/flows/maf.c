@@ -47,19 +47,6 @@ typedef struct maf_flow {
     sbi_real *logdet;     /* (max_batch) */
 } maf_flow;
 
-static int hidden_degree(int h, int D) { return h % (D - 1 > 1 ? D - 1 : 1) + (D - 1 < 1 ? D - 1 : 1); }
-
-/* mask (C_out, C_in) of map l of a MADE net with widths w and L maps. */
-static void made_mask(sbi_real *mask, int l, int L, const int *w, int D)
-{
-    for (int o = 0; o < w[l + 1]; ++o)
-        for (int i = 0; i < w[l]; ++i) {
-            int in_deg = l == 0 ? (i < D ? i + 1 : 0) : hidden_degree(i, D);
-            int ok = l == L - 1 ? (o % D) + 1 > in_deg : hidden_degree(o, D) >= in_deg;
-            mask[(size_t)o * w[l] + i] = ok ? 1 : 0;
-        }
-}
-
 static int maf_layout(void *impl, const sbi_estimator_config *cfg, sbi_layout *lay)
 {
     maf_flow *f = impl;
@@ -93,7 +80,7 @@ static int maf_layout(void *impl, const sbi_estimator_config *cfg, sbi_layout *l
         for (int l = 0; l < L; ++l) {
             m->mask[l] = f->masks + off;
             m->wm[l] = f->masked + off;
-            made_mask(m->mask[l], l, L, widths, D);
+            sbi__made_mask(m->mask[l], l, L, widths, D, 0);
             m->w[l] = m->net.w[l];
             m->net.w[l] = m->wm[l];
             off += (size_t)widths[l] * widths[l + 1];
@@ -119,42 +106,13 @@ static void maf_destroy(void *impl)
     free(f->masked);
 }
 
-/* Refresh the masked copies from the current weights. */
-static void refresh_masked(maf_flow *f)
-{
-    for (int k = 0; k < f->K; ++k) {
-        made_layer *m = &f->layers[k];
-        for (int l = 0; l < m->net.n_layers; ++l) {
-            size_t n = (size_t)m->net.widths[l] * m->net.widths[l + 1];
-            for (size_t i = 0; i < n; ++i) m->wm[l][i] = m->w[l][i] * m->mask[l][i];
-        }
-    }
-}
-
-/* cat (B, D + E) = [v[o], e] for v (B, D); row b of e starts at e + b e_ld. */
-static void gather_input(made_layer *m, const int *o, const sbi_real *v, const sbi_real *e, int e_ld, int B, int D,
-                         int E)
-{
-    for (int b = 0; b < B; ++b) {
-        sbi_real *cb = m->cat + (size_t)b * (D + E);
-        const sbi_real *vb = v + (size_t)b * D;
-        for (int j = 0; j < D; ++j) cb[j] = vb[o[j]];
-        memcpy(cb + D, e + (size_t)b * e_ld, (size_t)E * sizeof(*cb));
-    }
-}
-
-static void finish_logq(const maf_flow *f, sbi_real *logq, int B)
-{
-    const sbi_real *z = f->u[f->K];
-    for (int b = 0; b < B; ++b) logq[b] = (sbi_real)(sbi__log_normal(z + (size_t)b * f->D, f->D) + f->logdet[b]);
-}
-
 static int maf_forward(void *impl, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq, sbi_real *z,
                        sbi_real *logdet)
 {
     maf_flow *f = impl;
     int D = f->D, E = f->E, K = f->K;
-    refresh_masked(f);
+    for (int k = 0; k < f->K; ++k)
+        sbi__made_refresh(&f->layers[k].net, f->layers[k].w, f->layers[k].wm, f->layers[k].mask);
     memcpy(f->xin, x, (size_t)B * f->X * sizeof(*x));
     memcpy(f->u[0], theta, (size_t)B * D * sizeof(*theta));
     memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));
@@ -162,11 +120,11 @@ static int maf_forward(void *impl, const sbi_real *x, const sbi_real *theta, int
     for (int k = 0; k < K; ++k) {
         made_layer *m = &f->layers[k];
         const int *o = f->order + (size_t)k * D;
-        gather_input(m, o, f->u[k], f->embed.out, E, B, D, E);
+        sbi__made_gather(m->cat, o, f->u[k], f->embed.out, E, B, D, E);
         sbi_mlp_forward(&m->net, m->cat, B);
         sbi__affine_forward(f->u[k + 1], m->s, m->es, f->logdet, f->u[k], m->net.out, 2 * D, o, D, B, D);
     }
-    finish_logq(f, logq, B);
+    sbi__latent_logq(logq, f->u[f->K], f->logdet, B, f->D);
     if (z) memcpy(z, f->u[K], (size_t)B * D * sizeof(*z));
     if (logdet) memcpy(logdet, f->logdet, (size_t)B * sizeof(*logdet));
     return 0;
@@ -209,7 +167,8 @@ static int maf_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, s
     maf_flow *f = impl;
     int D = f->D, E = f->E, K = f->K;
     const sbi_real c = (sbi_real)SBI_AFFINE_CLAMP;
-    refresh_masked(f);
+    for (int k = 0; k < f->K; ++k)
+        sbi__made_refresh(&f->layers[k].net, f->layers[k].w, f->layers[k].wm, f->layers[k].mask);
     memcpy(f->xin, x, (size_t)f->X * sizeof(*x));
     sbi__embedding_forward(&f->embed, f->xin, 1);
     memcpy(f->u[K], z, (size_t)B * D * sizeof(*z));
@@ -219,7 +178,7 @@ static int maf_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, s
         const int *o = f->order + (size_t)k * D;
         memset(f->u[k], 0, (size_t)B * D * sizeof(*f->u[k]));
         for (int j = 0; j < D; ++j) {
-            gather_input(m, o, f->u[k], f->embed.out, 0, B, D, E);
+            sbi__made_gather(m->cat, o, f->u[k], f->embed.out, 0, B, D, E);
             sbi_mlp_forward(&m->net, m->cat, B);
             if (j == D - 1) {
                 sbi__affine_inverse(f->u[k], m->s, m->es, f->logdet, f->u[k + 1], m->net.out, 2 * D, o, D, B, D);
@@ -234,7 +193,7 @@ static int maf_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, s
         }
     }
     memcpy(theta, f->u[0], (size_t)B * D * sizeof(*theta));
-    if (logq) finish_logq(f, logq, B);
+    if (logq) sbi__latent_logq(logq, f->u[f->K], f->logdet, B, f->D);
     return 0;
 }
 
