@@ -145,6 +145,10 @@ double sbi_wtime(void);
 
 /* SHA-256 of `len` bytes as 64 lowercase hex characters plus NUL. */
 int sbi_sha256_hex(const void *data, size_t len, char hex[65]);
+/* qsort comparator for doubles in increasing order. */
+int sbi_cmp_double(const void *a, const void *b);
+/* Linear-interpolated quantile q in [0, 1] of n >= 1 sorted values. */
+double sbi_quantile_sorted(const double *s, int64_t n, double q);
 /* Read a whole file; *text is NUL-terminated and owned by the caller. */
 int sbi_read_file(const char *path, char **text, size_t *len);
 /* Rename path.partial -> path atomically (same directory). */

@@ -8,10 +8,6 @@
 
 #include "exosbi/core.h"
 
-/* qsort comparator for doubles, ascending. */
-int sbi__cmp_double(const void *a, const void *b);
-/* Linear-interpolated quantile q in [0, 1] of n sorted values. */
-double sbi__quantile_sorted(const double *s, int64_t n, double q);
 /* Gather `count` rows of `width` items per rank to rank 0, in rank order,
  * into all (rank 0 only; the total of rows times width items).  Collective. */
 int sbi__gather_rows(const sbi_comm *c, const void *mine, int64_t count, int width, MPI_Datatype type,

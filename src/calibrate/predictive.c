@@ -36,7 +36,7 @@ void sbi_ppc_summary_free(sbi_ppc_summary *s)
 double sbi_crps_ensemble(int M, double *y, double x)
 {
     double spread = 0.0, pair = 0.0;
-    qsort(y, (size_t)M, sizeof *y, sbi__cmp_double);
+    qsort(y, (size_t)M, sizeof *y, sbi_cmp_double);
     /* sum_r sum_r' |y_r - y_r'| = 2 sum_i (2i - M + 1) y_(i) over the sorted values (i from 0). */
     for (int i = 0; i < M; ++i) {
         spread += fabs(y[i] - x);
@@ -63,8 +63,8 @@ void sbi_ppc_band(int M, int X, const double *pred, const double *x, double leve
         cr = sbi_crps_ensemble(M, col, x[k]);
         mean[k] = mu;
         std[k] = M > 1 ? sqrt(var / (M - 1)) : 0.0;
-        lower[k] = sbi__quantile_sorted(col, M, 0.5 * (1.0 - level));
-        upper[k] = sbi__quantile_sorted(col, M, 0.5 * (1.0 + level));
+        lower[k] = sbi_quantile_sorted(col, M, 0.5 * (1.0 - level));
+        upper[k] = sbi_quantile_sorted(col, M, 0.5 * (1.0 + level));
         crps[k] = cr;
     }
 }
@@ -155,8 +155,8 @@ static int ppc_case(sbi_model *m, sbi_forward fw, const sbi_task *task, const sb
             maes = NAN;
             w->ratio[0] = NAN;
         } else {
-            qsort(w->ratio, (size_t)ds->size, sizeof *w->ratio, sbi__cmp_double);
-            w->ratio[0] = sbi__quantile_sorted(w->ratio, ds->size, 0.5);
+            qsort(w->ratio, (size_t)ds->size, sizeof *w->ratio, sbi_cmp_double);
+            w->ratio[0] = sbi_quantile_sorted(w->ratio, ds->size, 0.5);
         }
         row[L->stats + 0 * L->ND + d] = cov / ds->size;
         row[L->stats + 1 * L->ND + d] = mae / ds->size;
@@ -265,8 +265,8 @@ static int write_report(const char *path, const sbi_task *task, const char *mode
             double acc = 0.0;
             for (int64_t i = 0; i < n; ++i) col[i] = rows[i * L->width + L->stats + s * ND + d];
             if (s == 3) {
-                qsort(col, (size_t)n, sizeof *col, sbi__cmp_double);
-                acc = sbi__quantile_sorted(col, n, 0.5);
+                qsort(col, (size_t)n, sizeof *col, sbi_cmp_double);
+                acc = sbi_quantile_sorted(col, n, 0.5);
             } else {
                 for (int64_t i = 0; i < n; ++i) acc += col[i];
                 acc /= (double)n;

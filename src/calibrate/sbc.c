@@ -29,22 +29,6 @@ void sbi_sbc_summary_free(sbi_sbc_summary *s)
     s->normalized_mean_rank_error = NULL;
 }
 
-int sbi__cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double sbi__quantile_sorted(const double *s, int64_t n, double q)
-{
-    double pos = q * (double)(n - 1);
-    int64_t i = (int64_t)floor(pos);
-    double f = pos - (double)i;
-    if (i >= n - 1) return s[n - 1];
-    if (i < 0) return s[0];
-    return s[i] + f * (s[i + 1] - s[i]);
-}
-
 void sbi_sbc_coverage_from_samples(int n_samples, int D, const double *samples, const double *truth, int n_levels,
                                    const double *levels, int *covered)
 {
@@ -52,10 +36,10 @@ void sbi_sbc_coverage_from_samples(int n_samples, int D, const double *samples, 
     if (!col) return;
     for (int j = 0; j < D; ++j) {
         for (int s = 0; s < n_samples; ++s) col[s] = samples[(size_t)s * D + j];
-        qsort(col, (size_t)n_samples, sizeof *col, sbi__cmp_double);
+        qsort(col, (size_t)n_samples, sizeof *col, sbi_cmp_double);
         for (int l = 0; l < n_levels; ++l) {
-            double lo = sbi__quantile_sorted(col, n_samples, 0.5 * (1.0 - levels[l]));
-            double hi = sbi__quantile_sorted(col, n_samples, 0.5 * (1.0 + levels[l]));
+            double lo = sbi_quantile_sorted(col, n_samples, 0.5 * (1.0 - levels[l]));
+            double hi = sbi_quantile_sorted(col, n_samples, 0.5 * (1.0 + levels[l]));
             covered[l * D + j] = truth[j] >= lo && truth[j] <= hi;
         }
     }

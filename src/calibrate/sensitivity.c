@@ -180,8 +180,8 @@ static int point_alloc(sbi_sens_point *p, int X, int D)
 
 static double median_of(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, sbi__cmp_double);
-    return sbi__quantile_sorted(v, n, 0.5);
+    qsort(v, (size_t)n, sizeof *v, sbi_cmp_double);
+    return sbi_quantile_sorted(v, n, 0.5);
 }
 
 /* The first half of sbi_sens_compute: posterior summaries, the representative
@@ -225,14 +225,14 @@ static int sens_points(const sbi_task *task, sbi_forward fw, int64_t n, const do
         }
         mu /= (double)n;
         for (int64_t i = 0; i < n; ++i) var += (col[i] - mu) * (col[i] - mu);
-        qsort(col, (size_t)n, sizeof *col, sbi__cmp_double);
+        qsort(col, (size_t)n, sizeof *col, sbi_cmp_double);
         rep->post_mean[j] = mu;
         rep->post_std[j] = sqrt(var / (double)(n - 1));
-        rep->post_median[j] = sbi__quantile_sorted(col, n, 0.5);
-        rep->post_iqr[j] = sbi__quantile_sorted(col, n, 0.75) - sbi__quantile_sorted(col, n, 0.25);
+        rep->post_median[j] = sbi_quantile_sorted(col, n, 0.5);
+        rep->post_iqr[j] = sbi_quantile_sorted(col, n, 0.75) - sbi_quantile_sorted(col, n, 0.25);
         rep->points[0].theta[j] = mu;
         for (int q = 0; q < o->n_quantiles; ++q)
-            rep->points[1 + (logp != NULL) + q].theta[j] = sbi__quantile_sorted(col, n, o->quantiles[q]);
+            rep->points[1 + (logp != NULL) + q].theta[j] = sbi_quantile_sorted(col, n, o->quantiles[q]);
     }
     snprintf(rep->points[0].label, sizeof rep->points[0].label, "mean");
     if (logp) {

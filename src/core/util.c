@@ -2,6 +2,7 @@
 #include "exosbi/core.h"
 
 #include <errno.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,19 @@ void sbi_path_resolve(const char *base_file, const char *rel, char *out, size_t 
     }
     sbi_dirname(base_file, dir, sizeof dir);
     snprintf(out, cap, "%s/%s", dir, rel);
+}
+
+int sbi_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double sbi_quantile_sorted(const double *s, int64_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    int64_t i = (int64_t)floor(pos);
+    if (i >= n - 1) return s[n - 1];
+    if (i < 0) return s[0];
+    return s[i] + (pos - (double)i) * (s[i + 1] - s[i]);
 }

@@ -299,20 +299,6 @@ int sbi_infer_read_observation(const sbi_task *task, const sbi_infer_options *op
     return st;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double quantile_sorted(const double *s, int64_t n, double q)
-{
-    double pos = q * (double)(n - 1);
-    int64_t i = (int64_t)floor(pos);
-    if (i >= n - 1) return s[n - 1];
-    return s[i] + (pos - (double)i) * (s[i + 1] - s[i]);
-}
-
 double sbi_ood_distance(const sbi_model *m, const double *x)
 {
     double ss = 0.0;
@@ -370,8 +356,8 @@ int sbi_ood_calibrate(const sbi_comm *c, const sbi_model *m, const char *corpus_
         dist[sh.offset + i] = sbi_ood_distance(m, xd);
     }
     SBI_CALL(sbi_comm_sum_double(c, dist, (int)n));
-    qsort(dist, (size_t)n, sizeof *dist, cmp_double);
-    *threshold = quantile_sorted(dist, n, 1.0 - rate);
+    qsort(dist, (size_t)n, sizeof *dist, sbi_cmp_double);
+    *threshold = sbi_quantile_sorted(dist, n, 1.0 - rate);
     *n_used = n;
     *split = sp;
     free(dist);
@@ -433,12 +419,12 @@ static int summarize(int64_t n, int D, const double *samples, sbi_infer_result *
         }
         mu /= (double)n;
         for (int64_t i = 0; i < n; ++i) var += (col[i] - mu) * (col[i] - mu);
-        qsort(col, (size_t)n, sizeof *col, cmp_double);
+        qsort(col, (size_t)n, sizeof *col, sbi_cmp_double);
         r->mean[j] = mu;
         r->std[j] = n > 1 ? sqrt(var / (double)(n - 1)) : 0.0;
-        r->median[j] = quantile_sorted(col, n, 0.5);
-        r->lower68[j] = quantile_sorted(col, n, 0.15865525393145707);
-        r->upper68[j] = quantile_sorted(col, n, 0.8413447460685429);
+        r->median[j] = sbi_quantile_sorted(col, n, 0.5);
+        r->lower68[j] = sbi_quantile_sorted(col, n, 0.15865525393145707);
+        r->upper68[j] = sbi_quantile_sorted(col, n, 0.8413447460685429);
     }
     free(col);
     return 0;

@@ -185,12 +185,6 @@ typedef struct hitran_block {
     int64_t start, n; /* rows in the flat nu / sigma arrays */
 } hitran_block;
 
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Blocks of a header line (pair, nu_min, nu_max, npts, T, ...; HITRAN CIA
  * format of Richard et al. 2012, split at blanks as exojax and TauREx read
  * it) and npts lines `nu sigma`. */
@@ -286,8 +280,8 @@ static int read_hitran(const char *path, char *text, size_t len, sbi_cia_table *
         } else {
             for (int b = 0; b < n_blocks; ++b) tt[b] = blocks[b].t;
             memcpy(uu, nu, (size_t)n_rows * sizeof *uu);
-            qsort(tt, (size_t)n_blocks, sizeof *tt, cmp_double);
-            qsort(uu, (size_t)n_rows, sizeof *uu, cmp_double);
+            qsort(tt, (size_t)n_blocks, sizeof *tt, sbi_cmp_double);
+            qsort(uu, (size_t)n_rows, sizeof *uu, sbi_cmp_double);
             for (int b = 0; b < n_blocks; ++b)
                 if (nt == 0 || tt[b] != tt[nt - 1]) tt[nt++] = tt[b];
             for (int64_t j = 0; j < n_rows; ++j)
