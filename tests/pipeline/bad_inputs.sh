@@ -34,6 +34,13 @@ expect 4 "trunc.h5" "$NP" train "$FIX/lg5.yaml" "$WORK/trunc.h5" -o "$WORK/x.h5"
 expect 4 "text.h5" "$NP" sbc "$WORK/text.h5" "$WORK/c.h5" -o "$WORK/x.h5"
 expect 4 "c.h5" "$NP" sbc "$WORK/c.h5" "$WORK/c.h5" -o "$WORK/x.h5"
 expect 4 "text.h5" "$NP" infer "$FIX/lg5.yaml" "$WORK/text.h5" /dev/null -o "$WORK/x.h5"
+expect 4 "text.h5" "$NP" predictive "$FIX/lg5.yaml" "$WORK/text.h5" "$WORK/c.h5" -o "$WORK/x.h5"
+printf '1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n' >"$WORK/ten.txt"
+expect 4 "trunc.h5" "$NP" sensitivity "$FIX/lg5.yaml" "$WORK/trunc.h5" "$WORK/ten.txt" -o "$WORK/x.h5"
+# a corrupt checkpoint: --resume refuses it, naming the file
+cp "$WORK/text.h5" "$WORK/y.h5.ckpt"
+expect 4 "y.h5.ckpt" "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5" -o "$WORK/y.h5" --resume --max-epochs 2
+absent "$WORK/y.h5"
 absent "$WORK/x.h5"; absent "$WORK/x.h5.partial"
 
 # observations: wrong grid is exit 3, malformed is exit 2 naming file:line
