@@ -131,6 +131,16 @@ int sbi_estimator_backward(sbi_estimator est, const sbi_real *dlogq, int B);
  * logq (n) (may be NULL).  Any n: works in chunks of max_batch. */
 int sbi_estimator_sample(sbi_estimator est, const sbi_real *x, int n, sbi_rng *rng, sbi_real *theta,
                          sbi_real *logq);
+/* n draws for each of n_obs observations x (n_obs, X): theta (n_obs n, D)
+ * holds the draws of observation i in rows [i n, (i + 1) n), its latent
+ * normals taken from rng[i] in the order sbi_estimator_sample takes them, so
+ * block i is sbi_estimator_sample(x_i, n, &rng[i]) up to float rounding.  The
+ * embeddings of a group of observations run as one batch and the group's
+ * draws go through the flow in one pass: sbi_estimator_sample_group(est, n)
+ * observations per pass (at least 1). */
+int sbi_estimator_sample_batch(sbi_estimator est, const sbi_real *x, int n_obs, int n, sbi_rng *rng,
+                               sbi_real *theta, sbi_real *logq);
+int sbi_estimator_sample_group(sbi_estimator est, int n);
 
 /* Flow families.  z (B, D) = T(theta; x) and logdet (B) = log|det dT/dtheta|
  * for B <= max_batch rows of x (B, X), theta (B, D); like forward, it caches
@@ -185,8 +195,11 @@ typedef struct sbi_estimator_ops {
     /* grads += d(sum_b dlogq[b] * logq[b]) / d weights after forward over the
      * same B rows; the first B rows of every activation gradient are zero on entry. */
     int (*backward)(void *impl, const sbi_real *dlogq, int B);
-    /* One observation x (X); z (B, D) -> theta (B, D) and logq (B) (NULL allowed). */
-    int (*sample)(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq);
+    /* n_obs observations x (n_obs, X), B rows in n_obs equal consecutive
+     * groups (row b belongs to observation b / (B / n_obs)); z (B, D) ->
+     * theta (B, D) and logq (B) (NULL allowed).  n_obs <= B <= max_batch. */
+    int (*sample)(void *impl, const sbi_real *x, int n_obs, int B, const sbi_real *z, sbi_real *theta,
+                  sbi_real *logq);
     /* Optional: free what layout allocated (never the layout's buffers). */
     void (*destroy)(void *impl);
     /* Optional, for families whose forward draws random numbers ("fmpe"):

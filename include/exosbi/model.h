@@ -49,5 +49,13 @@ void sbi_model_normalize_x_float(const sbi_model *m, const float *x, sbi_real *x
 /* n posterior draws for one raw observation x (X): theta (n, D) in physical
  * units and, when logq is not NULL, their log density in physical units. */
 int sbi_model_sample(sbi_model *m, const double *x, int n, sbi_rng *rng, double *theta, double *logq);
+/* n draws for each of n_obs raw observations x (n_obs, X) in one vectorised
+ * call: theta (n_obs n, D), block i from rng[i], equal to sbi_model_sample of
+ * observation i up to float rounding (see sbi_estimator_sample_batch).
+ * Everything is held at once: callers pass groups of about
+ * sbi_model_sample_group(m, n) observations, the number one flow pass takes. */
+int sbi_model_sample_batch(sbi_model *m, const double *x, int n_obs, int n, sbi_rng *rng, double *theta,
+                           double *logq);
+int sbi_model_sample_group(const sbi_model *m, int n);
 
 #endif

@@ -207,7 +207,8 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     const sbi_corpus_desc *d;
     int64_t n_cases;
     sbi_shard sh;
-    int st, D, L = o->n_levels;
+    int st, D, g, L = o->n_levels;
+    sbi_rng *rngs = NULL;
     double *theta = NULL, *samples = NULL, *xd = NULL, *means = NULL, *tarp_f = NULL, *tarp_ref = NULL, *zt = NULL;
     float *xf = NULL;
     int64_t *ranks = NULL, *sidx = NULL;
@@ -240,13 +241,23 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     n_cases = d->split_rows[o->split];
     if (o->max_cases > 0 && o->max_cases < n_cases) n_cases = o->max_cases;
     SBI_CHECK(n_cases >= 1, SBI_ERR_INPUT, "%s: the %s split is empty", corpus_path, sbi_split_names[o->split]);
-    sh = sbi_shard_block(n_cases, c->rank, c->size);
+    /* Cases are sampled in groups of g, one vectorised call per group, and
+     * ranks hold whole groups: every group, and so every draw, is the same
+     * whatever the number of ranks. */
+    g = sbi_model_sample_group(m, o->n_samples);
+    {
+        sbi_shard gs = sbi_shard_block((n_cases + g - 1) / g, c->rank, c->size);
+        int64_t end = (gs.offset + gs.count) * g < n_cases ? (gs.offset + gs.count) * g : n_cases;
+        sh.offset = gs.offset * g < n_cases ? gs.offset * g : n_cases;
+        sh.count = end - sh.offset;
+    }
 
     SBI_MALLOC(theta, (size_t)(sh.count ? sh.count : 1) * D);
     SBI_MALLOC(xf, (size_t)(sh.count ? sh.count : 1) * m->X);
     SBI_MALLOC(sidx, sh.count ? sh.count : 1);
-    SBI_MALLOC(xd, m->X);
-    SBI_MALLOC(samples, (size_t)o->n_samples * D);
+    SBI_MALLOC(xd, (size_t)g * m->X);
+    SBI_MALLOC(rngs, g);
+    SBI_MALLOC(samples, (size_t)g * o->n_samples * D);
     SBI_MALLOC(ranks, (size_t)(sh.count ? sh.count : 1) * D);
     SBI_MALLOC(means, (size_t)(sh.count ? sh.count : 1) * D);
     SBI_MALLOC(covered, (size_t)(sh.count ? sh.count : 1) * L * D);
@@ -260,30 +271,34 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     for (int64_t i = 0; i < sh.count; ++i) {
         sbi_rng rng;
         const double *t = theta + i * D;
-        for (int k = 0; k < m->X; ++k) xd[k] = (double)xf[i * m->X + k];
-        sbi_rng_init(&rng, o->seed, (uint64_t)sidx[i], SBI_STREAM_SAMPLE, 0);
-        st = sbi_model_sample(m, xd, o->n_samples, &rng, samples, NULL);
-        if (st) break;
+        double *samples_i = samples + (size_t)((i % g) * o->n_samples * D);
+        if (i % g == 0) { /* the next group of cases, sampled in one call */
+            int n_obs = (int)(sh.count - i < g ? sh.count - i : g);
+            for (size_t k = 0; k < (size_t)n_obs * m->X; ++k) xd[k] = (double)xf[(size_t)i * m->X + k];
+            for (int r = 0; r < n_obs; ++r) sbi_rng_init(&rngs[r], o->seed, (uint64_t)sidx[i + r], SBI_STREAM_SAMPLE, 0);
+            st = sbi_model_sample_batch(m, xd, n_obs, o->n_samples, rngs, samples, NULL);
+            if (st) break;
+        }
         for (int j = 0; j < D; ++j) {
             int64_t r = 0;
             double mu = 0.0;
             for (int s = 0; s < o->n_samples; ++s) {
-                double v = samples[(size_t)s * D + j];
+                double v = samples_i[(size_t)s * D + j];
                 r += v < t[j];
                 mu += v;
             }
             ranks[i * D + j] = r;
             means[i * D + j] = mu / o->n_samples;
         }
-        sbi_sbc_coverage_from_samples(o->n_samples, D, samples, t, L, o->levels, covered + i * L * D);
+        sbi_sbc_coverage_from_samples(o->n_samples, D, samples_i, t, L, o->levels, covered + i * L * D);
         /* TARP works in the standardised unconstrained space, where every parameter has unit spread. */
         sbi_rng_init(&rng, o->seed, (uint64_t)sidx[i], SBI_STREAM_SAMPLE, SBI_TARP_REFERENCE_SUB);
         for (int j = 0; j < D; ++j)
             tarp_ref[i * D + j] = SBI_TARP_REFERENCE_HALF_WIDTH * (2.0 * sbi_rng_uniform(&rng) - 1.0);
         memcpy(zt, t, (size_t)D * sizeof *zt);
         to_standardized(m, 1, zt);
-        to_standardized(m, o->n_samples, samples);
-        tarp_f[i] = sbi_tarp_fraction(o->n_samples, D, samples, zt, tarp_ref + i * D);
+        to_standardized(m, o->n_samples, samples_i);
+        tarp_f[i] = sbi_tarp_fraction(o->n_samples, D, samples_i, zt, tarp_ref + i * D);
         sbi_progress_update(&prog, i + 1);
     }
     SBI_AGREE(c, st);
@@ -336,6 +351,7 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     free(xf);
     free(sidx);
     free(xd);
+    free(rngs);
     free(samples);
     free(ranks);
     free(means);

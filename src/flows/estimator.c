@@ -354,7 +354,7 @@ int sbi_estimator_inverse(sbi_estimator est, const sbi_real *x, const sbi_real *
     est->last_B = -1;
     for (int off = 0; off < n; off += chunk) {
         int B = n - off < chunk ? n - off : chunk;
-        SBI_CALL(est->ops->sample(est->impl, x, B, z + (size_t)off * D, theta + (size_t)off * D,
+        SBI_CALL(est->ops->sample(est->impl, x, 1, B, z + (size_t)off * D, theta + (size_t)off * D,
                                   logq ? logq + off : NULL));
     }
     return 0;
@@ -369,7 +369,37 @@ int sbi_estimator_sample(sbi_estimator est, const sbi_real *x, int n, sbi_rng *r
     for (int off = 0; off < n; off += chunk) {
         int B = n - off < chunk ? n - off : chunk;
         for (size_t i = 0; i < (size_t)B * D; ++i) est->z[i] = (sbi_real)sbi_rng_normal(rng);
-        SBI_CALL(est->ops->sample(est->impl, x, B, est->z, theta + (size_t)off * D, logq ? logq + off : NULL));
+        SBI_CALL(est->ops->sample(est->impl, x, 1, B, est->z, theta + (size_t)off * D, logq ? logq + off : NULL));
+    }
+    return 0;
+}
+
+int sbi_estimator_sample_group(sbi_estimator est, int n)
+{
+    int g = n >= 1 ? est->cfg.max_batch / n : 1;
+    return g > 1 ? g : 1;
+}
+
+int sbi_estimator_sample_batch(sbi_estimator est, const sbi_real *x, int n_obs, int n, sbi_rng *rng,
+                               sbi_real *theta, sbi_real *logq)
+{
+    int D = est->cfg.n_params, X = est->cfg.n_inputs, g = sbi_estimator_sample_group(est, n);
+    SBI_CHECK(n >= 0 && n_obs >= 0, SBI_ERR_INPUT, "cannot draw %d samples for %d observations", n, n_obs);
+    if (g == 1) { /* one observation fills a pass or more: the chunked path */
+        for (int i = 0; i < n_obs; ++i)
+            SBI_CALL(sbi_estimator_sample(est, x + (size_t)i * X, n, &rng[i], theta + (size_t)i * n * D,
+                                          logq ? logq + (size_t)i * n : NULL));
+        return 0;
+    }
+    est->last_B = -1;
+    if (!n) return 0;
+    for (int i0 = 0; i0 < n_obs; i0 += g) {
+        int m = n_obs - i0 < g ? n_obs - i0 : g, B = m * n;
+        for (int i = 0; i < m; ++i)
+            for (size_t k = 0; k < (size_t)n * D; ++k)
+                est->z[(size_t)i * n * D + k] = (sbi_real)sbi_rng_normal(&rng[i0 + i]);
+        SBI_CALL(est->ops->sample(est->impl, x + (size_t)i0 * X, m, B, est->z, theta + (size_t)i0 * n * D,
+                                  logq ? logq + (size_t)i0 * n : NULL));
     }
     return 0;
 }

@@ -4,6 +4,8 @@
 #ifndef EXOSBI_FLOWS_IMPL_H
 #define EXOSBI_FLOWS_IMPL_H
 
+#include <string.h>
+
 #include "exosbi/estimator.h"
 #include "nn/nn_impl.h"
 
@@ -35,6 +37,19 @@ static inline void sbi__latent_logq(sbi_real *logq, const sbi_real *z, const sbi
 void sbi__made_mask(sbi_real *mask, int l, int L, const int *w, int D, int P);
 /* wm[l] = w[l] * mask[l] for every map of net (the masked copies used in the passes). */
 void sbi__made_refresh(const sbi_mlp *net, sbi_real *const *w, sbi_real *const *wm, sbi_real *const *mask);
+/* Sampling several observations at once: rows [0, n_obs) of buf (row
+ * width w) are spread in place over B rows in n_obs equal consecutive
+ * groups.  Returns the row stride the consumers read buf with: 0 for one
+ * observation, which stays a single broadcast row, w otherwise. */
+static inline int sbi__spread_rows(sbi_real *buf, int n_obs, int B, int w)
+{
+    if (n_obs <= 1) return 0;
+    int per = B / n_obs;
+    for (int b = B - 1; b >= 0; --b)
+        if (b / per != b) memcpy(buf + (size_t)b * w, buf + (size_t)(b / per) * w, (size_t)w * sizeof(*buf));
+    return w;
+}
+
 /* cat (B, D + E) = [v[o], e] for v (B, D); row b of e starts at e + b e_ld. */
 void sbi__made_gather(sbi_real *cat, const int *o, const sbi_real *v, const sbi_real *e, int e_ld, int B, int D,
                       int E);
@@ -201,6 +216,7 @@ enum { SBI__ODE_RK_ADAPTIVE = 0, SBI__ODE_MIDPOINT = 1 };
 #define SBI__STREAM_FMPE 16u
 typedef struct sbi__fmpe {
     int D, X, E, H;            /* H: hidden width of the velocity network */
+    int e_ld;                  /* row stride of embed.out while sampling: 0 broadcasts row 0 */
     int solver;                /* SBI__ODE_* */
     int steps;                 /* midpoint steps */
     uint64_t seed;             /* cfg.seed: keys the (t, z) draws */
@@ -225,7 +241,7 @@ typedef struct sbi__fmpe {
 } sbi__fmpe;
 
 /* v (B, D) = velocity(theta (B, D), t; e), with the embedding in
- * f->embed.out row 0 broadcast to every row; with div non-NULL also div (B)
+ * f->embed.out row b * f->e_ld for row b (0: row 0 broadcast); with div non-NULL also div (B)
  * = trace(dv / dtheta), exactly, by D Jacobian-vector products. */
 void sbi__fmpe_velocity(sbi__fmpe *f, sbi_real *v, sbi_real *div, const sbi_real *theta, double t, int B);
 /* Create the PETSc integrator when "rk_adaptive" is selected and PETSc is

@@ -188,7 +188,7 @@ void sbi__fmpe_velocity(sbi__fmpe *f, sbi_real *v, sbi_real *div, const sbi_real
         sbi_real *cb = f->cat + (size_t)b * W;
         memcpy(cb, theta + (size_t)b * D, (size_t)D * sizeof(*cb));
         cb[D] = (sbi_real)t;
-        memcpy(cb + D + 1, f->embed.out, (size_t)E * sizeof(*cb));
+        memcpy(cb + D + 1, f->embed.out + (size_t)b * f->e_ld, (size_t)E * sizeof(*cb));
     }
     sbi_mlp_forward(m, f->cat, B);
     memcpy(v, m->out, (size_t)B * D * sizeof(*v));
@@ -222,13 +222,16 @@ void sbi__fmpe_velocity(sbi__fmpe *f, sbi_real *v, sbi_real *div, const sbi_real
     }
 }
 
-/* One observation: z (B, D) at t = 0 is carried to theta at t = 1. */
-static int fmpe_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq)
+/* z (B, D) at t = 0 is carried to theta at t = 1, each row conditioned on
+ * the embedding of its observation. */
+static int fmpe_sample(void *impl, const sbi_real *x, int n_obs, int B, const sbi_real *z, sbi_real *theta,
+                       sbi_real *logq)
 {
     sbi__fmpe *f = impl;
     int D = f->D;
-    memcpy(f->xin, x, (size_t)f->X * sizeof(*x));
-    sbi__embedding_forward(&f->embed, f->xin, 1);
+    memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
+    sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    f->e_ld = sbi__spread_rows(f->embed.out, n_obs, B, f->E);
     for (size_t i = 0; i < (size_t)B * D; ++i) f->state[i] = (double)z[i];
     if (logq) memset(f->state + (size_t)B * D, 0, (size_t)B * sizeof(*f->state));
     SBI_CALL(sbi__fmpe_integrate(f, B, logq != NULL));

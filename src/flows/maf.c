@@ -162,15 +162,17 @@ static int maf_backward(void *impl, const sbi_real *dlogq, int B)
  * fixes u[k][o_j] from the network output on the positions already known,
  * and the last pass, whose output is exact for every position, inverts all
  * of them together and adds the log-determinant. */
-static int maf_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq)
+static int maf_sample(void *impl, const sbi_real *x, int n_obs, int B, const sbi_real *z, sbi_real *theta,
+                      sbi_real *logq)
 {
     maf_flow *f = impl;
-    int D = f->D, E = f->E, K = f->K;
+    int D = f->D, E = f->E, K = f->K, e_ld;
     const sbi_real c = (sbi_real)SBI_AFFINE_CLAMP;
     for (int k = 0; k < f->K; ++k)
         sbi__made_refresh(&f->layers[k].net, f->layers[k].w, f->layers[k].wm, f->layers[k].mask);
-    memcpy(f->xin, x, (size_t)f->X * sizeof(*x));
-    sbi__embedding_forward(&f->embed, f->xin, 1);
+    memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
+    sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    e_ld = sbi__spread_rows(f->embed.out, n_obs, B, E);
     memcpy(f->u[K], z, (size_t)B * D * sizeof(*z));
     memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));
     for (int k = K - 1; k >= 0; --k) {
@@ -178,7 +180,7 @@ static int maf_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, s
         const int *o = f->order + (size_t)k * D;
         memset(f->u[k], 0, (size_t)B * D * sizeof(*f->u[k]));
         for (int j = 0; j < D; ++j) {
-            sbi__made_gather(m->cat, o, f->u[k], f->embed.out, 0, B, D, E);
+            sbi__made_gather(m->cat, o, f->u[k], f->embed.out, e_ld, B, D, E);
             sbi_mlp_forward(&m->net, m->cat, B);
             if (j == D - 1) {
                 sbi__affine_inverse(f->u[k], m->s, m->es, f->logdet, f->u[k + 1], m->net.out, 2 * D, o, D, B, D);

@@ -365,14 +365,16 @@ static int naf_backward(void *impl, const sbi_real *dlogq, int B)
  * fixes u[k][o_j] by bisection from the network output on the positions
  * already known.  The last pass's output is exact for every position, so it
  * also gives the layer's log-determinant at the recovered point. */
-static int naf_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq)
+static int naf_sample(void *impl, const sbi_real *x, int n_obs, int B, const sbi_real *z, sbi_real *theta,
+                      sbi_real *logq)
 {
     naf_flow *f = impl;
-    int D = f->D, E = f->E, K = f->K, C = f->C, P = SBI__DSF_PARAMS(C);
+    int D = f->D, E = f->E, K = f->K, C = f->C, P = SBI__DSF_PARAMS(C), e_ld;
     for (int k = 0; k < f->K; ++k)
         sbi__made_refresh(&f->layers[k].net, f->layers[k].w, f->layers[k].wm, f->layers[k].mask);
-    memcpy(f->xin, x, (size_t)f->X * sizeof(*x));
-    sbi__embedding_forward(&f->embed, f->xin, 1);
+    memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
+    sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    e_ld = sbi__spread_rows(f->embed.out, n_obs, B, E);
     memcpy(f->u[K], z, (size_t)B * D * sizeof(*z));
     memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));
     for (int k = K - 1; k >= 0; --k) {
@@ -381,7 +383,7 @@ static int naf_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, s
         memset(f->u[k], 0, (size_t)B * D * sizeof(*f->u[k]));
         memset(f->ld_scratch, 0, (size_t)B * sizeof(*f->ld_scratch));
         for (int j = 0; j < D; ++j) {
-            sbi__made_gather(m->cat, o, f->u[k], f->embed.out, 0, B, D, E);
+            sbi__made_gather(m->cat, o, f->u[k], f->embed.out, e_ld, B, D, E);
             sbi_mlp_forward(&m->net, m->cat, B);
             sbi__dsf_inverse(f->u[k], m->cache, f->ld_scratch, f->u[k + 1], m->net.out + (size_t)j * P, D * P,
                              o + j, 1, C, f->steps, B, D);

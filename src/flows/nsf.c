@@ -131,20 +131,24 @@ static int nsf_backward(void *impl, const sbi_real *dlogq, int B)
     return 0;
 }
 
-/* One observation: the embedding and the head run on a single row and are
- * broadcast (row stride 0) to the B latent rows. */
-static int nsf_sample(void *impl, const sbi_real *x, int B, const sbi_real *z, sbi_real *theta, sbi_real *logq)
+/* The embedding and the head run once per observation; one observation is
+ * broadcast (row stride 0) to the B latent rows, several are spread over
+ * their groups of rows. */
+static int nsf_sample(void *impl, const sbi_real *x, int n_obs, int B, const sbi_real *z, sbi_real *theta,
+                      sbi_real *logq)
 {
     nsf_flow *f = impl;
-    int D = f->D, E = f->E, K = f->K;
-    memcpy(f->xin, x, (size_t)f->X * sizeof(*x));
-    sbi__embedding_forward(&f->embed, f->xin, 1);
-    sbi_linear_forward(f->head_out, f->embed.out, f->head_w, f->head_b, 1, E, 2 * D);
+    int D = f->D, E = f->E, K = f->K, e_ld, h_ld;
+    memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
+    sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    sbi_linear_forward(f->head_out, f->embed.out, f->head_w, f->head_b, n_obs, E, 2 * D);
+    e_ld = sbi__spread_rows(f->embed.out, n_obs, B, E);
+    h_ld = sbi__spread_rows(f->head_out, n_obs, B, 2 * D);
     memcpy(f->u[K + 1], z, (size_t)B * D * sizeof(*z));
     memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));
     for (int k = K - 1; k >= 0; --k)
-        sbi__coupling_inverse(&f->layers[k], f->u[k + 1], f->logdet, f->u[k + 2], f->embed.out, 0, B);
-    sbi__affine_inverse(f->u[0], f->s_0, f->es_0, f->logdet, f->u[1], f->head_out, 0, NULL, D, B, D);
+        sbi__coupling_inverse(&f->layers[k], f->u[k + 1], f->logdet, f->u[k + 2], f->embed.out, e_ld, B);
+    sbi__affine_inverse(f->u[0], f->s_0, f->es_0, f->logdet, f->u[1], f->head_out, h_ld, NULL, D, B, D);
     memcpy(theta, f->u[0], (size_t)B * D * sizeof(*theta));
     if (logq) sbi__latent_logq(logq, f->u[f->K + 1], f->logdet, B, f->D);
     return 0;

@@ -1,6 +1,7 @@
 /* Loading a trained posterior and drawing from it in physical units. */
 #include "exosbi/model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,10 @@ int sbi_model_load(const char *path, sbi_model **model)
     SBI_CHECK(cfg.n_params == m->task->n_params && cfg.n_inputs == m->task->n_outputs, SBI_ERR_IO,
               "%s: the architecture (%d parameters, %d inputs) does not match its task (%d, %lld)", path,
               cfg.n_params, cfg.n_inputs, m->task->n_params, (long long)m->task->n_outputs);
-    /* Sampling works in chunks of max_batch rows; a convolutional encoder keeps its trained size. */
-    if (cfg.max_batch < 1024 && !strcmp(cfg.embedding, "mlp")) cfg.max_batch = 1024;
+    /* Sampling works in passes of max_batch rows, several observations to a
+     * pass when their draws fit (SBC: a few cases of 1,000 draws); a
+     * convolutional encoder keeps its trained size. */
+    if (cfg.max_batch < 4096 && !strcmp(cfg.embedding, "mlp")) cfg.max_batch = 4096;
     SBI_CALL(sbi_estimator_create(&cfg, &m->est));
     m->D = cfg.n_params;
     m->X = cfg.n_inputs;
@@ -111,32 +114,69 @@ void sbi_model_normalize_x_float(const sbi_model *m, const float *x, sbi_real *x
     for (int j = 0; j < m->X; ++j) xn[j] = (sbi_real)(((double)x[j] - m->x_shift[j]) / m->x_scale[j]);
 }
 
+/* k normalised draws tz (k, D) with their log density lq into physical
+ * units: out (k, D), logq (k) (may be NULL); ldj (k) is scratch. */
+static void to_physical(const sbi_model *m, int k, const sbi_real *tz, const sbi_real *lq, double *out,
+                        double *logq, double *ldj)
+{
+    const int D = m->D;
+    double log_std = 0.0;
+    for (int j = 0; j < D; ++j) log_std += log(m->theta_std[j]);
+    for (int i = 0; i < k; ++i)
+        for (int j = 0; j < D; ++j) out[i * D + j] = (double)tz[i * D + j] * m->theta_std[j] + m->theta_mean[j];
+    /* out now holds unconstrained values; map them to physical units in place. */
+    sbi_space_unconstrained_to_physical(m->task, k, out, out);
+    if (logq) {
+        /* q_phys(x) = q_norm(z) |dz/du| |du/dx|, z = (u - mean) / std, u = unconstrained(x). */
+        sbi_space_log_jacobian_unconstrained(m->task, k, out, ldj);
+        for (int i = 0; i < k; ++i) logq[i] = (double)lq[i] - log_std + ldj[i];
+    }
+}
+
 int sbi_model_sample(sbi_model *m, const double *x, int n, sbi_rng *rng, double *theta, double *logq)
 {
     const int D = m->D, chunk = 1024;
     sbi_real *xn, *tz, *lq;
-    double *ldj, log_std = 0.0;
+    double *ldj;
     SBI_MALLOC(xn, m->X);
     SBI_MALLOC(tz, (size_t)chunk * D);
     SBI_MALLOC(lq, chunk);
     SBI_MALLOC(ldj, chunk);
     sbi_model_normalize_x(m, x, xn);
-    for (int j = 0; j < D; ++j) log_std += log(m->theta_std[j]);
     for (int s = 0; s < n; s += chunk) {
         int k = n - s < chunk ? n - s : chunk;
-        double *out = theta + (size_t)s * D;
         SBI_CALL(sbi_estimator_sample(m->est, xn, k, rng, tz, lq));
-        for (int i = 0; i < k; ++i)
-            for (int j = 0; j < D; ++j)
-                out[i * D + j] = (double)tz[i * D + j] * m->theta_std[j] + m->theta_mean[j];
-        /* out now holds unconstrained values; map them to physical units in place. */
-        sbi_space_unconstrained_to_physical(m->task, k, out, out);
-        if (logq) {
-            /* q_phys(x) = q_norm(z) |dz/du| |du/dx|, z = (u - mean) / std, u = unconstrained(x). */
-            sbi_space_log_jacobian_unconstrained(m->task, k, out, ldj);
-            for (int i = 0; i < k; ++i) logq[s + i] = (double)lq[i] - log_std + ldj[i];
-        }
+        to_physical(m, k, tz, lq, theta + (size_t)s * D, logq ? logq + s : NULL, ldj);
     }
+    free(xn);
+    free(tz);
+    free(lq);
+    free(ldj);
+    return 0;
+}
+
+int sbi_model_sample_group(const sbi_model *m, int n)
+{
+    return sbi_estimator_sample_group(m->est, n);
+}
+
+int sbi_model_sample_batch(sbi_model *m, const double *x, int n_obs, int n, sbi_rng *rng, double *theta,
+                           double *logq)
+{
+    const int D = m->D, X = m->X;
+    sbi_real *xn, *tz, *lq;
+    double *ldj;
+    size_t rows = (size_t)n_obs * n;
+    SBI_CHECK(n >= 0 && n_obs >= 0 && rows <= INT_MAX, SBI_ERR_INPUT, "cannot draw %d samples for %d observations",
+              n, n_obs);
+    if (!rows) return 0;
+    SBI_MALLOC(xn, (size_t)n_obs * X);
+    SBI_MALLOC(tz, rows * D);
+    SBI_MALLOC(lq, rows);
+    SBI_MALLOC(ldj, rows);
+    for (int i = 0; i < n_obs; ++i) sbi_model_normalize_x(m, x + (size_t)i * X, xn + (size_t)i * X);
+    SBI_CALL(sbi_estimator_sample_batch(m->est, xn, n_obs, n, rng, tz, lq));
+    to_physical(m, (int)rows, tz, lq, theta, logq, ldj);
     free(xn);
     free(tz);
     free(lq);

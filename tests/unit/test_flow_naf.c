@@ -62,7 +62,7 @@ static int fam_inverse(fam *m, const sbi_real *x, const sbi_real *z, int n, sbi_
     int D = m->cfg.n_params, chunk = m->cfg.max_batch;
     for (int off = 0; off < n; off += chunk) {
         int B = n - off < chunk ? n - off : chunk;
-        SBI_CALL(m->ops->sample(m->impl, x, B, z + (size_t)off * D, theta + (size_t)off * D, logq + off));
+        SBI_CALL(m->ops->sample(m->impl, x, 1, B, z + (size_t)off * D, theta + (size_t)off * D, logq + off));
     }
     return 0;
 }
