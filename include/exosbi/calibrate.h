@@ -160,8 +160,9 @@ void sbi_ppc_band(int M, int X, const double *pred, const double *x, double leve
  * theta +- h stay in the prior support and simulate, else forward (theta + h),
  * else backward (theta - h); when none works h is halved, at most
  * max_reductions times, and then the column is zero and the scheme "failed".
- * J is whitened by the observational uncertainties (row k over sigma_k) and
- * decomposed: sbi_sens_compute uses LAPACKE_dgesvd; sbi_sens_run does the same
+ * J is whitened by the observational uncertainties (row k over sigma_k), or,
+ * given a full observation covariance C = L L^T, by L^{-1} (Jw = L^{-1} J, so
+ * that Jw^T Jw = J^T C^{-1} J), and decomposed: sbi_sens_compute uses LAPACKE_dgesvd; sbi_sens_run does the same
  * on rank 0 unless X * D >= SBI_DENSE_DISTRIBUTED_MIN (2^20, see
  * exosbi/dense.h) on more than one rank, in which case every rank joins a
  * ScaLAPACK pdgesvd through sbi_dense_svd.  Singular values s, effective rank (s_i >
@@ -183,9 +184,10 @@ void sbi_ppc_band(int M, int X, const double *pred, const double *x, double leve
  * LAPACK; ScaLAPACK is not needed at these sizes.
  *
  * SENS.h5 (format "exosbi-sensitivity"): root attrs task, fingerprint,
- * posterior, observations, payload (the whole report as JSON);
+ * posterior, observations, whitening ("uncertainties" or "covariance"),
+ * payload (the whole report as JSON);
  *   /parameters/names (D), /posterior/{mean,std,median,iqr} (D),
- *   /observation/{value,uncertainty} (X),
+ *   /observation/{value,uncertainty} (X), /observation/covariance (X, X) when given,
  *   /points/labels (P) strings, /points/parameters, /points/steps (P, D),
  *   /points/schemes (P, D) int64 (0 central, 1 forward, 2 backward, -1 failed),
  *   /points/<p>/{whitened_jacobian (X, D), singular_values (min(X, D)),
@@ -231,17 +233,19 @@ typedef struct sbi_sens_report {
 void sbi_sens_options_default(sbi_sens_options *o);
 /* The report for samples (n, D) with log densities logp (n, may be NULL: the
  * highest-density point is then left out) and observational uncertainties
- * sigma (X, all positive).  Serial. */
+ * sigma (X, all positive), or the full covariance cov (X, X) row-major when
+ * not NULL (then sigma only serves the report).  Serial. */
 int sbi_sens_compute(const sbi_task *task, sbi_forward fw, int64_t n, const double *samples, const double *logp,
-                     const double *sigma, const sbi_sens_options *o, sbi_sens_report *rep);
+                     const double *sigma, const double *cov, const sbi_sens_options *o, sbi_sens_report *rep);
 void sbi_sens_report_free(sbi_sens_report *rep);
 /* The report as JSON (caller deletes). */
 cJSON *sbi_sens_report_to_json(const sbi_task *task, const sbi_sens_report *rep);
 /* Collective: reads the posterior samples, checks they belong to task, and on
  * rank 0 computes the report and writes out_path.  x and sigma (X) are the
- * observation.  *json_text (rank 0, may be NULL) receives the JSON payload. */
+ * observation, cov (X, X, or NULL; read on rank 0 only) its covariance.
+ * *json_text (rank 0, may be NULL) receives the JSON payload. */
 int sbi_sens_run(const sbi_comm *c, const sbi_task *task, const char *posterior_path, const double *x,
-                 const double *sigma, const char *observations, const sbi_sens_options *o, const char *out_path,
-                 char **json_text);
+                 const double *sigma, const double *cov, const char *observations, const sbi_sens_options *o,
+                 const char *out_path, char **json_text);
 
 #endif

@@ -2,6 +2,7 @@
  * spectra at representative posterior points. */
 #include "exosbi/calibrate.h"
 
+#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -187,10 +188,10 @@ static double median_of(double *v, int n)
 /* The first half of sbi_sens_compute: posterior summaries, the representative
  * points and their whitened Jacobians; the spectra are left to the caller. */
 static int sens_points(const sbi_task *task, sbi_forward fw, int64_t n, const double *samples, const double *logp,
-                       const double *sigma, const sbi_sens_options *o, sbi_sens_report *rep)
+                       const double *sigma, const double *cov, const sbi_sens_options *o, sbi_sens_report *rep)
 {
     const int D = task->n_params, X = (int)task->n_outputs;
-    double *col, *work, *plus, *minus;
+    double *col, *work, *plus, *minus, *chol = NULL, *ones = NULL;
 
     memset(rep, 0, sizeof *rep);
     SBI_CHECK(n >= 2, SBI_ERR_INPUT, "sensitivity: at least 2 posterior samples are needed");
@@ -215,6 +216,19 @@ static int sens_points(const sbi_task *task, sbi_forward fw, int64_t n, const do
     SBI_MALLOC(work, D);
     SBI_MALLOC(plus, X);
     SBI_MALLOC(minus, X);
+    if (cov) {
+        /* Whitening by a full covariance C = L L^T: Jw = L^{-1} J, so that
+         * Jw^T Jw = J^T C^{-1} J.  The columns are taken unscaled first. */
+        lapack_int info;
+        SBI_MALLOC(chol, (size_t)X * X);
+        SBI_MALLOC(ones, X);
+        memcpy(chol, cov, (size_t)X * X * sizeof *chol);
+        for (int k = 0; k < X; ++k) ones[k] = 1.0;
+        info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', X, chol, X);
+        SBI_CHECK(info == 0, SBI_ERR_INPUT,
+                  "sensitivity: the observation covariance is not positive definite (Cholesky fails at order %d)",
+                  (int)info);
+    }
 
     /* Posterior summaries and the representative points. */
     for (int j = 0; j < D; ++j) {
@@ -250,8 +264,14 @@ static int sens_points(const sbi_task *task, sbi_forward fw, int64_t n, const do
     for (int p = 0; p < rep->n_points; ++p) {
         sbi_sens_point *pt = &rep->points[p];
         for (int j = 0; j < D; ++j)
-            SBI_CALL(jacobian_column(task, fw, o, pt->theta, rep->post_std[j], j, sigma, work, plus, minus, pt));
+            SBI_CALL(jacobian_column(task, fw, o, pt->theta, rep->post_std[j], j, cov ? ones : sigma, work, plus,
+                                     minus, pt));
+        if (cov)
+            cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, X, D, 1.0, chol, X, pt->jw,
+                        D);
     }
+    free(chol);
+    free(ones);
     free(col);
     free(work);
     free(plus);
@@ -286,11 +306,11 @@ static int sens_aggregate(const sbi_sens_options *o, sbi_sens_report *rep)
 }
 
 int sbi_sens_compute(const sbi_task *task, sbi_forward fw, int64_t n, const double *samples, const double *logp,
-                     const double *sigma, const sbi_sens_options *o, sbi_sens_report *rep)
+                     const double *sigma, const double *cov, const sbi_sens_options *o, sbi_sens_report *rep)
 {
     const int D = task->n_params, X = (int)task->n_outputs;
     double *vt;
-    SBI_CALL(sens_points(task, fw, n, samples, logp, sigma, o, rep));
+    SBI_CALL(sens_points(task, fw, n, samples, logp, sigma, cov, o, rep));
     SBI_MALLOC(vt, (size_t)D * D);
     for (int p = 0; p < rep->n_points; ++p) {
         SBI_CALL(point_svd_lapack(X, D, &rep->points[p], vt));
@@ -359,7 +379,8 @@ cJSON *sbi_sens_report_to_json(const sbi_task *task, const sbi_sens_report *rep)
 }
 
 static int write_report(const char *path, const sbi_task *task, const char *posterior_path, const char *observations,
-                        const double *x, const double *sigma, const sbi_sens_report *rep, const char *payload)
+                        const double *x, const double *sigma, const double *cov, const sbi_sens_report *rep,
+                        const char *payload)
 {
     const int D = rep->D, X = rep->X, P = rep->n_points, K = X < D ? X : D;
     sbi_h5w w = NULL;
@@ -390,6 +411,11 @@ static int write_report(const char *path, const sbi_task *task, const char *post
     SBI_CALL(sbi_h5w_double(w, "posterior/iqr", 1, dD, rep->post_iqr));
     SBI_CALL(sbi_h5w_double(w, "observation/value", 1, dX, x));
     SBI_CALL(sbi_h5w_double(w, "observation/uncertainty", 1, dX, sigma));
+    SBI_CALL(sbi_h5w_attr_string(w, NULL, "whitening", cov ? "covariance" : "uncertainties"));
+    if (cov) {
+        int64_t dXX[2] = {X, X};
+        SBI_CALL(sbi_h5w_double(w, "observation/covariance", 2, dXX, cov));
+    }
     for (int q = 0; q < P; ++q) s[q] = rep->points[q].label;
     SBI_CALL(sbi_h5w_strings(w, "points/labels", P, s));
     SBI_MALLOC(buf, (size_t)P * D);
@@ -438,7 +464,7 @@ static int write_report(const char *path, const sbi_task *task, const char *post
 /* Rank 0's first part of sbi_sens_run: read the posterior and compute the
  * representative points and their whitened Jacobians. */
 static int sens_rank0_points(const sbi_task *task, const char *posterior_path, const double *sigma,
-                             const sbi_sens_options *o, sbi_sens_report *rep)
+                             const double *cov, const sbi_sens_options *o, sbi_sens_report *rep)
 {
     sbi_h5r r = NULL;
     sbi_forward fw = NULL;
@@ -462,7 +488,7 @@ static int sens_rank0_points(const sbi_task *task, const char *posterior_path, c
     }
     sbi_h5r_close(&r);
     SBI_CALL(sbi_forward_create(task, &fw));
-    SBI_CALL(sens_points(task, fw, dims[0], samples, logp, sigma, o, rep));
+    SBI_CALL(sens_points(task, fw, dims[0], samples, logp, sigma, cov, o, rep));
     sbi_forward_destroy(&fw);
     free(samples);
     free(logp);
@@ -472,7 +498,7 @@ static int sens_rank0_points(const sbi_task *task, const char *posterior_path, c
 /* Rank 0's last part: the spectra through LAPACK when they were not computed
  * collectively (serial), the aggregates, and the report. */
 static int sens_rank0_write(const sbi_task *task, const char *posterior_path, const double *x, const double *sigma,
-                            const char *observations, const sbi_sens_options *o, const char *out_path, int serial,
+                            const double *cov, const char *observations, const sbi_sens_options *o, const char *out_path, int serial,
                             sbi_sens_report *rep, char **json_text)
 {
     char *payload;
@@ -488,10 +514,11 @@ static int sens_rank0_write(const sbi_task *task, const char *posterior_path, co
     }
     SBI_CALL(sens_aggregate(o, rep));
     json = sbi_sens_report_to_json(task, rep);
+    cJSON_AddStringToObject(json, "whitening", cov ? "covariance" : "uncertainties");
     payload = cJSON_PrintUnformatted(json);
     cJSON_Delete(json);
     SBI_CHECK(payload, SBI_ERR_INTERNAL, "sensitivity: cannot format the JSON payload");
-    SBI_CALL(write_report(out_path, task, posterior_path, observations, x, sigma, rep, payload));
+    SBI_CALL(write_report(out_path, task, posterior_path, observations, x, sigma, cov, rep, payload));
     if (json_text) *json_text = payload;
     else free(payload);
     sbi_sens_report_free(rep);
@@ -511,8 +538,8 @@ static int sens_alloc_svd(int X, int D, double **jw, double **sv, double **vt)
  * than one rank), every rank takes part in each point's SVD through
  * sbi_dense_svd; otherwise rank 0 does the whole computation with LAPACK. */
 int sbi_sens_run(const sbi_comm *c, const sbi_task *task, const char *posterior_path, const double *x,
-                 const double *sigma, const char *observations, const sbi_sens_options *o, const char *out_path,
-                 char **json_text)
+                 const double *sigma, const double *cov, const char *observations, const sbi_sens_options *o,
+                 const char *out_path, char **json_text)
 {
     sbi_sens_report rep;
     double *jw = NULL, *sv = NULL, *vt = NULL;
@@ -521,7 +548,7 @@ int sbi_sens_run(const sbi_comm *c, const sbi_task *task, const char *posterior_
     memset(&rep, 0, sizeof rep);
     if (json_text) *json_text = NULL;
     if (c->rank == 0) {
-        st = sens_rank0_points(task, posterior_path, sigma, o, &rep);
+        st = sens_rank0_points(task, posterior_path, sigma, cov, o, &rep);
         shape[0] = rep.X;
         shape[1] = rep.D;
         shape[2] = rep.n_points;
@@ -547,7 +574,8 @@ int sbi_sens_run(const sbi_comm *c, const sbi_task *task, const char *posterior_
         free(vt);
     }
     if (c->rank == 0)
-        st = sens_rank0_write(task, posterior_path, x, sigma, observations, o, out_path, !shape[3], &rep, json_text);
+        st = sens_rank0_write(task, posterior_path, x, sigma, cov, observations, o, out_path, !shape[3], &rep,
+                              json_text);
     SBI_AGREE(c, st);
     return 0;
 }

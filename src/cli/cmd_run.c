@@ -280,7 +280,7 @@ int sbi_cli_run(const sbi_comm *c, int argc, char **argv)
             SBI_MALLOC(sigma, t->n_outputs);
             st = sbi_infer_read_observation(t, &io, x, sigma);
             SBI_AGREE(c, st);
-            SBI_CALL(sbi_sens_run(c, t, post, x, sigma, paths[0], &so, sens, NULL));
+            SBI_CALL(sbi_sens_run(c, t, post, x, sigma, NULL, paths[0], &so, sens, NULL));
             free(x);
             free(sigma);
         }

@@ -22,6 +22,9 @@ static void help(void)
            "deterministic.\n\n"
            "  -o, --output SENS.h5       the report (HDF5 datasets and a JSON payload attribute)\n"
            "      --obs NAME=PATH        the file of dataset NAME (tasks with several datasets)\n"
+           "      --obs-cov [NAME=]PATH  a full covariance matrix (text, one row per line) over the\n"
+           "                             dataset's points: whitening by its Cholesky factor, so the\n"
+           "                             Fisher matrix is J^T C^-1 J (other datasets: diagonal)\n"
            "      --quantiles A,B,...    representative quantile levels (0.1,0.5,0.9)\n"
            "      --relative-step R      finite-difference step relative to |theta| (1e-3)\n"
            "      --std-fraction F       step as a fraction of the posterior std (0.1)\n"
@@ -39,21 +42,44 @@ static int parse_positive(const char *opt, const char *text, double *v)
     return 0;
 }
 
+/* The observation covariance (X, X): each dataset's block is its --obs-cov
+ * matrix, or diag(sigma^2) when it has none; datasets are independent. */
+static int block_covariance(const sbi_task *task, const double *sigma, const sbi_infer_obs_info *info, double **cov)
+{
+    const int64_t X = task->n_outputs;
+    double *m;
+    SBI_CALLOC(m, (size_t)X * X);
+    for (int d = 0; d < task->n_datasets; ++d) {
+        const sbi_dataset *ds = &task->datasets[d];
+        for (int64_t i = 0; i < ds->size; ++i)
+            for (int64_t j = 0; j < ds->size; ++j) {
+                double v = info[d].covariance ? info[d].covariance[i * ds->size + j]
+                                              : (i == j ? sigma[ds->offset + i] * sigma[ds->offset + i] : 0.0);
+                m[(ds->offset + i) * X + ds->offset + j] = v;
+            }
+    }
+    *cov = m;
+    return 0;
+}
+
 int sbi_cli_sensitivity(const sbi_comm *c, int argc, char **argv)
 {
-    enum { O_OBS = 256, O_Q, O_REL, O_STDF, O_FLOOR, O_RED, O_RTOL, O_JSON };
+    enum { O_OBS = 256, O_COV, O_Q, O_REL, O_STDF, O_FLOOR, O_RED, O_RTOL, O_JSON };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"obs", required_argument, 0, O_OBS},
+        {"obs-cov", required_argument, 0, O_COV},
         {"quantiles", required_argument, 0, O_Q}, {"relative-step", required_argument, 0, O_REL},
         {"std-fraction", required_argument, 0, O_STDF}, {"absolute-floor", required_argument, 0, O_FLOOR},
         {"max-step-reductions", required_argument, 0, O_RED}, {"svd-rtol", required_argument, 0, O_RTOL},
         {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char *names[MAX_OBS], *paths[MAX_OBS], buf[MAX_OBS][1024], obs_list[8192] = "", *payload = NULL;
+    char *cnames[MAX_OBS], *cpaths[MAX_OBS], cbuf[MAX_OBS][1024];
     sbi_infer_options io;
     sbi_sens_options o;
     sbi_task *task = NULL;
-    double *x = NULL, *sigma = NULL;
+    sbi_infer_obs_info *info = NULL;
+    double *x = NULL, *sigma = NULL, *cov = NULL;
     const char *out = NULL;
     int json = 0, ch, st;
     int64_t iv;
@@ -61,6 +87,8 @@ int sbi_cli_sensitivity(const sbi_comm *c, int argc, char **argv)
     memset(&io, 0, sizeof io);
     io.obs_names = names;
     io.obs_paths = paths;
+    io.cov_names = cnames;
+    io.cov_paths = cpaths;
     sbi_sens_options_default(&o);
     optind = 0;
     opterr = 0;
@@ -82,6 +110,19 @@ int sbi_cli_sensitivity(const sbi_comm *c, int argc, char **argv)
             names[io.n_obs] = buf[io.n_obs];
             paths[io.n_obs] = eq + 1;
             io.n_obs++;
+            break;
+        }
+        case O_COV: {
+            char *eq;
+            if (io.n_cov == MAX_OBS) return sbi_cli_usage_error("sensitivity", "at most %d --obs-cov", MAX_OBS);
+            snprintf(cbuf[io.n_cov], sizeof cbuf[0], "%s", optarg);
+            eq = strchr(cbuf[io.n_cov], '=');
+            if (eq && (eq == cbuf[io.n_cov] || !eq[1]))
+                return sbi_cli_usage_error("sensitivity", "--obs-cov expects [NAME=]PATH");
+            if (eq) *eq = '\0';
+            cnames[io.n_cov] = eq ? cbuf[io.n_cov] : NULL;
+            cpaths[io.n_cov] = eq ? eq + 1 : cbuf[io.n_cov];
+            io.n_cov++;
             break;
         }
         case O_Q: {
@@ -128,9 +169,13 @@ int sbi_cli_sensitivity(const sbi_comm *c, int argc, char **argv)
     SBI_CALL(sbi_task_load(argv[optind], &task));
     SBI_MALLOC(x, task->n_outputs);
     SBI_MALLOC(sigma, task->n_outputs);
-    st = sbi_infer_read_observation(task, &io, x, sigma);
+    SBI_CALLOC(info, task->n_datasets);
+    st = sbi_infer_read_observation_info(c, task, &io, x, sigma, info);
+    if (!st && io.n_cov) st = block_covariance(task, sigma, info, &cov);
+    sbi_infer_obs_info_free(task->n_datasets, info);
+    free(info);
     SBI_AGREE(c, st);
-    st = sbi_sens_run(c, task, argv[optind + 1], x, sigma, obs_list, &o, out, &payload);
+    st = sbi_sens_run(c, task, argv[optind + 1], x, sigma, cov, obs_list, &o, out, &payload);
     if (!st && payload) {
         cJSON *j = cJSON_Parse(payload);
         const cJSON *diag = cJSON_GetObjectItemCaseSensitive(j, "parameter_diagnostics");
@@ -152,6 +197,7 @@ int sbi_cli_sensitivity(const sbi_comm *c, int argc, char **argv)
     free(payload);
     free(x);
     free(sigma);
+    free(cov);
     sbi_task_destroy(&task);
     return st;
 }

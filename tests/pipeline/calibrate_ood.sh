@@ -69,6 +69,33 @@ with h5py.File(sys.argv[2], "r") as f:
     assert json.loads(f.attrs["payload"]) == r
     assert f["points/0/whitened_jacobian"].shape == (10, 5) and f["diagnosis"].shape == (5,)
 PY
+# --obs-cov: diag(sigma^2) reproduces the plain report; a correlated
+# covariance changes the Fisher covariance; one that is not positive definite
+# is refused.
+/usr/bin/python3 - "$WORK" <<'PY'
+import sys
+w = sys.argv[1]
+def save(name, f):
+    open(f"{w}/{name}", "w").write("".join(" ".join(repr(f(i, j)) for j in range(10)) + "\n" for i in range(10)))
+save("diag.cov", lambda i, j: 0.09 if i == j else 0.0)
+save("corr.cov", lambda i, j: 0.09 * 0.7 ** abs(i - j))
+save("bad.cov", lambda i, j: 0.09 if i == j else 0.2)
+PY
+must "$NP" sensitivity "$FIX/lg5.yaml" "$WORK/in.h5" "$WORK/test0.txt" -o "$WORK/sens_diag.h5" --obs-cov "$WORK/diag.cov"
+must "$NP" sensitivity "$FIX/lg5.yaml" "$WORK/in.h5" "$WORK/test0.txt" -o "$WORK/sens_corr.h5" --obs-cov "x=$WORK/corr.cov"
+CHECKS=$((CHECKS + 1))
+/usr/bin/python3 - "$WORK/sens.h5" "$WORK/sens_diag.h5" "$WORK/sens_corr.h5" <<'PY' || fail "sensitivity --obs-cov"
+import sys, h5py, numpy as np
+fs = [h5py.File(p, "r") for p in sys.argv[1:]]
+c = [f["points/0/fisher_covariance"][()] for f in fs]
+assert fs[0].attrs["whitening"] == "uncertainties" and fs[1].attrs["whitening"] == "covariance", fs[1].attrs["whitening"]
+assert fs[2]["observation/covariance"].shape == (10, 10)
+assert np.allclose(c[0], c[1], rtol=1e-9, atol=0), (c[0], c[1])
+assert not np.allclose(c[0], c[2], rtol=1e-2, atol=0)
+PY
+expect 2 "not positive definite" "$NP" sensitivity "$FIX/lg5.yaml" "$WORK/in.h5" "$WORK/test0.txt" -o "$WORK/x.h5" \
+  --obs-cov "$WORK/bad.cov"
+absent "$WORK/x.h5"
 expect 3 "different task" "$NP" sensitivity "$FIX/lg5_other.yaml" "$WORK/in.h5" "$WORK/test0.txt" -o "$WORK/x.h5"
 absent "$WORK/x.h5"
 
