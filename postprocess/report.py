@@ -10,6 +10,7 @@ correlation heatmaps, singular spectra); a missing file is skipped.
 Needs only Debian's python3-h5py and python3-matplotlib.
 """
 import html
+import json
 import os
 import sys
 
@@ -32,6 +33,25 @@ def names_units(f, d):
 
 def axis_label(name, unit):
     return f"{name} [{unit}]" if unit else name
+
+
+def dataset_axes(task_json, name):
+    """(x label, y label) of a dataset's points: the radiative-transfer
+    families give wavelengths in um and transit depths or fluxes; other
+    forward models only their dataset name."""
+    try:
+        task = json.loads(task_json)
+        fm = task.get("forward_model", {})
+        family = fm.get("family", "")
+        ds = next(d for d in task.get("datasets", []) if d.get("name") == name)
+    except (ValueError, TypeError, StopIteration, AttributeError):
+        return "coordinate", f"{name} value"
+    if family == "transmission":
+        return "wavelength [µm]", f"{name}: transit depth (R_p/R_*)²"
+    if family == "emission":
+        out = fm.get("settings", {}).get("output", "flux")
+        return "wavelength [µm]", (f"{name}: F_p/F_*" if out == "contrast" else f"{name}: flux [W m⁻² µm⁻¹]")
+    return ("coordinate" if ds.get("coordinates") is not None else "index"), f"{name} value"
 
 
 def training_curves(path, out):
@@ -150,19 +170,31 @@ def predictive_figure(path, out, max_cases=4):
             panels.append((name, coord, g["uncertainty"][()], g["observed"][()], g["mean"][()],
                            g["lower"][()], g["upper"][()]))
         summary = {k: f[f"summary/{k}"][()] for k in ("coverage", "mae_sigma", "crps")}
+        task_json = f.attrs.get("task", "")
+        if isinstance(task_json, bytes):
+            task_json = task_json.decode()
     k = min(max_cases, len(sim))
     fig, axes = plt.subplots(len(panels), k, figsize=(3.4 * k, 2.8 * len(panels)), squeeze=False)
     for d, (name, coord, unc, obs, mean, lo, hi) in enumerate(panels):
         xs = coord if coord is not None else np.arange(obs.shape[1])
+        xlab, ylab = dataset_axes(task_json, name) if coord is not None else ("point index", f"{name} value")
+        # Break the band and the mean line across gaps in the grid (a detector gap, a saturated range).
+        step = np.diff(xs)
+        cut = np.where(step > 5 * np.median(step))[0] + 1 if len(xs) > 2 else np.array([], int)
+        xb = np.insert(np.asarray(xs, dtype=float), cut, np.nan)
+
+        def broken(v):
+            return np.insert(np.asarray(v, dtype=float), cut, np.nan)
         for i in range(k):
             ax = axes[d][i]
-            ax.fill_between(xs, lo[i], hi[i], color="C0", alpha=0.3, lw=0, label=f"{level:.0%} predictive interval")
-            ax.plot(xs, mean[i], color="C0", lw=1.2, label="predictive mean")
+            ax.fill_between(xb, broken(lo[i]), broken(hi[i]), color="C0", alpha=0.3, lw=0,
+                            label=f"{level:.0%} predictive interval")
+            ax.plot(xb, broken(mean[i]), color="C0", lw=1.2, label="predictive mean")
             ax.errorbar(xs, obs[i], yerr=unc, fmt=".", color="k", ms=4, lw=0.8, label="observed ±1σ")
             ax.set_title(f"{name}, case {sim[i]}", fontsize=9)
-            ax.set_xlabel("coordinate" if coord is not None else "index")
+            ax.set_xlabel(xlab)
             if i == 0:
-                ax.set_ylabel(f"{name} value")
+                ax.set_ylabel(ylab)
             ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
     fig.suptitle("Posterior predictive on held-out simulations", fontsize=10)
@@ -180,19 +212,24 @@ def sensitivity_figures(path, out_heat, out_sv):
         names, units = names_units(f, f["posterior/mean"].shape[0])
         labels = [s.decode() if isinstance(s, bytes) else str(s) for s in f["points/labels"][()]]
         jw = f["points/0/whitened_jacobian"][()]
+        post_std = f["posterior/std"][()]
         corr = f["points/0/fisher_correlation"][()]
         svs = [f[f"points/{p}/singular_values"][()] for p in range(len(labels))]
         ranks = [int(f[f"points/{p}"].attrs["effective_rank"]) for p in range(len(labels))]
         ratio = f["aggregate/posterior_to_local_sigma_ratio"][()]
     d = len(names)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1.3, 1]})
-    lim = np.max(np.abs(jw)) or 1.0
-    im = axes[0].imshow(jw.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    # Per unit of each parameter the rows would differ by the parameters'
+    # units; per posterior sigma they are comparable: how many sigma of the
+    # data each point moves when the parameter moves by its posterior std.
+    resp = jw * post_std[None, :]
+    lim = np.max(np.abs(resp)) or 1.0
+    im = axes[0].imshow(resp.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
     axes[0].set_yticks(range(d))
     axes[0].set_yticklabels([axis_label(n, u) for n, u in zip(names, units)], fontsize=8)
     axes[0].set_xlabel("observed point index")
-    axes[0].set_title(f"Whitened Jacobian ∂model/∂θ / σ at the {labels[0]}", fontsize=9)
-    fig.colorbar(im, ax=axes[0], label="per unit of the parameter, in σ of the data")
+    axes[0].set_title(f"Whitened response to a 1σ posterior move, at the {labels[0]}", fontsize=9)
+    fig.colorbar(im, ax=axes[0], label="change of the point, in σ of the data")
     im = axes[1].imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1)
     axes[1].set_xticks(range(d))
     axes[1].set_xticklabels(names, rotation=45, ha="right", fontsize=8)
@@ -205,9 +242,14 @@ def sensitivity_figures(path, out_heat, out_sv):
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
+    # Singular values below 1e-10 of the largest are numerically zero: drawn on that floor.
+    top = max(float(np.max(sv)) for sv in svs if len(sv)) or 1.0
+    floor = top * 1e-10
     for p, (lab, sv) in enumerate(zip(labels, svs)):
-        ax.semilogy(np.arange(1, len(sv) + 1), np.maximum(sv, 1e-300), marker="o", ms=4,
+        ax.semilogy(np.arange(1, len(sv) + 1), np.maximum(sv, floor), marker="o", ms=4,
                     label=f"{lab} (rank {ranks[p]})")
+    ax.axhline(floor, color="0.6", lw=0.8, ls=":")
+    ax.set_ylim(floor / 3, top * 3)
     ax.set_xlabel("singular value index")
     ax.set_ylabel("singular value of the whitened Jacobian")
     ax.set_title("Singular spectra at the representative points")
@@ -216,9 +258,11 @@ def sensitivity_figures(path, out_heat, out_sv):
     fig.savefig(out_sv, dpi=110)
     plt.close(fig)
     rat = ", ".join(f"{n} {r:.2g}" for n, r in zip(names, ratio))
-    return ("Local sensitivity: the whitened Jacobian (how many σ of the data each observed point moves per unit "
-            "of each parameter) and the Fisher correlation of the parameters.",
-            f"Singular spectra; a sharp drop marks directions the data cannot constrain. Posterior-to-local σ "
+    return ("Local sensitivity: the whitened Jacobian scaled by the posterior std (how many σ of the data each "
+            "observed point moves when a parameter moves by one posterior σ) and the Fisher correlation of the "
+            "parameters.",
+            f"Singular spectra; a sharp drop marks directions the data cannot constrain (values below 1e-10 of the "
+            f"largest sit on the dotted floor). Posterior-to-local σ "
             f"ratio: {rat}.")
 
 

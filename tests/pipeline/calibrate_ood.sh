@@ -109,5 +109,32 @@ if /usr/bin/python3 -c "import h5py, matplotlib" 2>/dev/null; then
   for f in sbc_tarp.png predictive.png sensitivity_heatmaps.png sensitivity_singular_values.png; do
     present "$WORK/figs/$f"
   done
+  # index.html parses, and every image it shows exists and is a PNG.
+  CHECKS=$((CHECKS + 1))
+  /usr/bin/python3 - "$WORK/figs" <<'PY' || fail "index.html"
+import sys, os
+from html.parser import HTMLParser
+d = sys.argv[1]
+class P(HTMLParser):
+    imgs = []
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.imgs.append(dict(attrs)["src"])
+p = P()
+p.feed(open(os.path.join(d, "index.html")).read())
+assert len(p.imgs) >= 5, p.imgs
+for src in p.imgs:
+    with open(os.path.join(d, src), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n", src
+PY
+  # With a browser on the machine, the page loads in it (headless) and its DOM holds the images.
+  browser=$(command -v chromium || command -v chromium-browser || true)
+  if [ -n "$browser" ]; then
+    CHECKS=$((CHECKS + 1))
+    timeout 120 "$browser" --headless --no-sandbox --disable-gpu --allow-file-access-from-files \
+      --virtual-time-budget=5000 --dump-dom "file://$WORK/figs/index.html" >"$WORK/dom.html" 2>/dev/null \
+      || fail "the browser cannot open index.html"
+    grep -q "<img" "$WORK/dom.html" || fail "the browser shows no images: $(head -c 300 "$WORK/dom.html")"
+  fi
 fi
 finish
