@@ -31,7 +31,10 @@
  * d over at most SBI_OOD_MAX_CALIBRATION rows of the validation split (the
  * test split when that is empty) of the model's corpus, so that an
  * in-distribution observation is flagged with probability `rate` (1% by
- * default).  The corpus is the one named by the model's root attribute
+ * default).  train stores those distances, sorted, in MODEL.h5
+ * (/ood/calibration_distances, attribute split), so infer needs no corpus;
+ * for model files without them, or with --ood-corpus, the distances are
+ * computed from a corpus: the one named by the model's root attribute
  * `corpus` (as given to train, then relative to the model's directory, then
  * its file name in the model's directory), or --ood-corpus; it must have the
  * model's fingerprint.  Without a readable corpus the threshold is NaN and the
@@ -136,6 +139,8 @@ void sbi_infer_obs_info_free(int n, sbi_infer_obs_info *info);
 
 /* The OOD distance d(x) above for one raw observation x (X). */
 double sbi_ood_distance(const sbi_model *m, const double *x);
+/* The same from the normalisation alone: shift, scale (X). */
+double sbi_ood_distance_raw(int64_t X, const double *shift, const double *scale, const double *x);
 /* Calibrate the OOD threshold (collective): the (1 - rate) quantile of d over
  * held-out rows of corpus_path.  *n_used is 0 and *threshold NaN, with a
  * warning, when the corpus cannot be used; that is not an error. */

@@ -28,6 +28,9 @@ typedef struct sbi_model {
     sbi_estimator est;       /* owned */
     int D, X;
     double *x_shift, *x_scale;       /* (X) */
+    double *ood_distances;           /* (n_ood) sorted OOD distances of validation rows, or NULL (older files) */
+    int64_t n_ood;
+    int ood_split;                   /* the split they come from (SBI_SPLIT_*) */
     double *theta_mean, *theta_std;  /* (D) */
     double best_val_loss;
     int best_epoch;

@@ -299,14 +299,19 @@ int sbi_infer_read_observation(const sbi_task *task, const sbi_infer_options *op
     return st;
 }
 
-double sbi_ood_distance(const sbi_model *m, const double *x)
+double sbi_ood_distance_raw(int64_t X, const double *shift, const double *scale, const double *x)
 {
     double ss = 0.0;
-    for (int j = 0; j < m->X; ++j) {
-        double z = (x[j] - m->x_shift[j]) / m->x_scale[j];
+    for (int64_t j = 0; j < X; ++j) {
+        double z = (x[j] - shift[j]) / scale[j];
         ss += z * z;
     }
-    return sqrt(ss / (double)m->X);
+    return sqrt(ss / (double)X);
+}
+
+double sbi_ood_distance(const sbi_model *m, const double *x)
+{
+    return sbi_ood_distance_raw(m->X, m->x_shift, m->x_scale, x);
 }
 
 int sbi_ood_calibrate(const sbi_comm *c, const sbi_model *m, const char *corpus_path, double rate, double *threshold,
@@ -703,14 +708,23 @@ int sbi_infer_run(const sbi_comm *c, const sbi_task *task, const char *model_pat
     res->ood_distance = sbi_ood_distance(m, x);
     res->ood_threshold = NAN;
     res->ood_flag = -1;
-    SBI_CALL(ood_corpus_path(c, model_path, opt->ood_corpus, ood_corpus, sizeof ood_corpus, &found));
-    if (found) {
-        SBI_CALL(sbi_ood_calibrate(c, m, ood_corpus, ood_rate, &res->ood_threshold, &res->ood_n_calibration,
-                                   &ood_split));
+    if (!opt->ood_corpus && m->n_ood > 0) {
+        /* The distances of held-out rows that train stored in the model: no corpus needed. */
+        SBI_CHECK(ood_rate > 0 && ood_rate < 1, SBI_ERR_INPUT, "infer: the OOD false-alarm rate %g is not in (0, 1)",
+                  ood_rate);
+        res->ood_threshold = sbi_quantile_sorted(m->ood_distances, m->n_ood, 1.0 - ood_rate);
+        res->ood_n_calibration = m->n_ood;
+        ood_split = m->ood_split;
+        snprintf(ood_corpus, sizeof ood_corpus, "%s (distances stored in the model)", model_path);
     } else {
-        sbi_warn(c, "OOD: no calibration corpus (%s); the distance %.3g is reported without a threshold "
-                    "(give --ood-corpus CORPUS.h5)", ood_corpus[0] ? ood_corpus : "the model names none",
-                 res->ood_distance);
+        SBI_CALL(ood_corpus_path(c, model_path, opt->ood_corpus, ood_corpus, sizeof ood_corpus, &found));
+        if (found)
+            SBI_CALL(sbi_ood_calibrate(c, m, ood_corpus, ood_rate, &res->ood_threshold, &res->ood_n_calibration,
+                                       &ood_split));
+        else
+            sbi_warn(c, "OOD: no calibration corpus (%s); the distance %.3g is reported without a threshold "
+                        "(give --ood-corpus CORPUS.h5)", ood_corpus[0] ? ood_corpus : "the model names none",
+                     res->ood_distance);
     }
     if (res->ood_n_calibration > 0) {
         res->ood_flag = res->ood_distance > res->ood_threshold;

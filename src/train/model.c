@@ -79,6 +79,24 @@ int sbi_model_load(const char *path, sbi_model **model)
     SBI_CALL(read_vector(r, "normalization/x/scale", m->X, &m->x_scale));
     SBI_CALL(read_vector(r, "normalization/theta/mean", m->D, &m->theta_mean));
     SBI_CALL(read_vector(r, "normalization/theta/std", m->D, &m->theta_std));
+    if (sbi_h5r_has(r, "ood/calibration_distances")) {
+        int rk;
+        int64_t dd[2] = {0, 0};
+        SBI_CALL(sbi_h5r_double(r, "ood/calibration_distances", &m->ood_distances, &rk, dd));
+        SBI_CHECK(rk == 1 && dd[0] >= 1, SBI_ERR_IO, "%s: /ood/calibration_distances is not a non-empty vector", path);
+        for (int64_t i = 0; i < dd[0]; ++i)
+            SBI_CHECK(isfinite(m->ood_distances[i]) && (i == 0 || m->ood_distances[i] >= m->ood_distances[i - 1]),
+                      SBI_ERR_IO, "%s: /ood/calibration_distances is not sorted and finite (value %lld)", path,
+                      (long long)i);
+        m->n_ood = dd[0];
+        {
+            int64_t sp = 0;
+            SBI_CALL(sbi_h5r_attr_int64(r, "ood", "split", &sp));
+            SBI_CHECK(sp >= 0 && sp < SBI_N_SPLITS, SBI_ERR_IO, "%s: /ood split %lld is not a split", path,
+                      (long long)sp);
+            m->ood_split = (int)sp;
+        }
+    }
     {
         int64_t be = 0;
         SBI_CALL(sbi_h5r_attr_double(r, NULL, "best_val_loss", &m->best_val_loss));
@@ -98,6 +116,7 @@ void sbi_model_destroy(sbi_model **model)
     sbi_estimator_destroy(&m->est);
     free(m->x_shift);
     free(m->x_scale);
+    free(m->ood_distances);
     free(m->theta_mean);
     free(m->theta_std);
     free(m);

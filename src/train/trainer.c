@@ -10,6 +10,7 @@
 
 #include "exosbi/corpus.h"
 #include "exosbi/h5file.h"
+#include "exosbi/infer.h"
 #include "exosbi/model.h"
 #include "exosbi/optim.h"
 #include "exosbi/rng.h"
@@ -457,7 +458,8 @@ static int read_checkpoint(const char *path, const sbi_task *task, const char *o
 
 static int write_model(const char *path, const sbi_task *task, sbi_estimator est, const sbi_real *best,
                        const char *options_json, const char *corpus_path, int n_ranks, const train_state *s,
-                       const double *x_shift, const double *x_scale, const double *t_mean, const double *t_std)
+                       const double *x_shift, const double *x_scale, const double *t_mean, const double *t_std,
+                       const double *ood, int64_t n_ood)
 {
     sbi_h5w h = NULL;
     size_t n = sbi_estimator_n_weights(est);
@@ -500,6 +502,11 @@ static int write_model(const char *path, const sbi_task *task, sbi_estimator est
     SBI_CALL(sbi_h5w_double(h, "normalization/theta/mean", 1, dD, t_mean));
     SBI_CALL(sbi_h5w_double(h, "normalization/theta/std", 1, dD, t_std));
     SBI_CALL(write_history(h, s));
+    {
+        int64_t dn[1] = {n_ood};
+        SBI_CALL(sbi_h5w_double(h, "ood/calibration_distances", 1, dn, ood));
+        SBI_CALL(sbi_h5w_attr_int64(h, "ood", "split", SBI_SPLIT_VALIDATION));
+    }
     SBI_CALL(sbi_h5w_commit(&h));
     return 0;
 }
@@ -531,6 +538,37 @@ static int gather_batch(trainer *T, int64_t pos)
         memcpy(T->xb + (size_t)i * T->X, L->xc + (size_t)r * T->X, (size_t)T->X * sizeof(sbi_real));
         memcpy(T->tb + (size_t)i * T->D, L->tc + (size_t)r * T->D, (size_t)T->D * sizeof(sbi_real));
     }
+    return 0;
+}
+
+/* The out-of-distribution distances (infer.h) of the first
+ * SBI_OOD_MAX_CALIBRATION validation rows, sorted, on every rank: the rows and
+ * arithmetic infer's calibration uses, stored so that infer needs no corpus. */
+static int ood_distances(trainer *T, double **out, int64_t *n_out)
+{
+    loader *L = &T->val;
+    int64_t n = sbi_corpus_get_desc(T->corpus)->split_rows[SBI_SPLIT_VALIDATION], hi;
+    double *dist, *xd;
+    int st = 0;
+    if (n > SBI_OOD_MAX_CALIBRATION) n = SBI_OOD_MAX_CALIBRATION;
+    hi = L->row0 + L->nrows < n ? L->row0 + L->nrows : n;
+    SBI_CALLOC(dist, n);
+    SBI_MALLOC(xd, T->X);
+    for (int64_t r = L->row0; r < hi && !st; r += BLOCK_ROWS) {
+        int64_t k = hi - r < BLOCK_ROWS ? hi - r : BLOCK_ROWS;
+        st = sbi_corpus_read_rows(L->corpus, SBI_SPLIT_VALIDATION, r, k, 0, NULL, L->xraw, NULL);
+        for (int64_t i = 0; i < k && !st; ++i) {
+            for (int j = 0; j < T->X; ++j) xd[j] = (double)L->xraw[(size_t)i * T->X + j];
+            dist[r + i] = sbi_ood_distance_raw(T->X, T->x_shift, T->x_scale, xd);
+        }
+    }
+    free(xd);
+    SBI_AGREE(T->c, st);
+    /* One rank holds each row, the others add zeros: the sum is exact. */
+    SBI_CALL(sbi_comm_sum_double(T->c, dist, (int)n));
+    qsort(dist, (size_t)n, sizeof *dist, sbi_cmp_double);
+    *out = dist;
+    *n_out = n;
     return 0;
 }
 
@@ -1035,6 +1073,8 @@ int sbi_train_run(const sbi_comm *c, const sbi_task *task, const char *corpus_pa
 {
     trainer T;
     char ckpt[SBI_PATH_MAX + 16];
+    double *ood = NULL;
+    int64_t n_ood = 0;
     int st;
 
     memset(&T, 0, sizeof T);
@@ -1058,12 +1098,14 @@ int sbi_train_run(const sbi_comm *c, const sbi_task *task, const char *corpus_pa
         teardown(&T);
         return 0;
     }
+    SBI_CALL(ood_distances(&T, &ood, &n_ood));
     st = 0;
     if (c->rank == 0) {
         st = write_model(model_path, task, T.est, T.best, T.options_json, corpus_path, c->size, &T.s, T.x_shift,
-                         T.x_scale, T.t_mean, T.t_std);
+                         T.x_scale, T.t_mean, T.t_std, ood, n_ood);
         if (!st) remove(ckpt);
     }
+    free(ood);
     SBI_AGREE(c, st);
     sbi_log(c, "wrote %s (best validation loss %.5f at epoch %d)", model_path, T.s.best_val, T.s.best_epoch + 1);
     teardown(&T);

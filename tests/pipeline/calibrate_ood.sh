@@ -36,12 +36,27 @@ for path, flag in zip(sys.argv[1:], (0, 1)):
         assert f["ood"].attrs["n_calibration"] == 400, f["ood"].attrs["n_calibration"]
 PY
 
-# no calibration corpus: the distance without a threshold
+# The corpus moved away: the distances train stored in the model give the
+# same threshold; a model without them (an older file) reports the distance
+# without a threshold (flag -1); --ood-corpus calibrates on a named corpus.
 mv "$WORK/c.h5" "$WORK/elsewhere.h5"
-must "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/far.txt" -o "$WORK/nocal.h5" --samples 500 --json
+must "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/far.txt" -o "$WORK/stored.h5" --samples 500 --json
 CHECKS=$((CHECKS + 1))
-[ "$(ood flag)" = "-1" ] || fail "without a corpus the flag is not -1: $(cat "$WORK/last.out")"
-must "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/far.txt" -o "$WORK/cal.h5" --samples 500 --json \
+[ "$(ood flag)" = "1" ] || fail "the stored calibration does not flag the far observation: $(cat "$WORK/last.out")"
+CHECKS=$((CHECKS + 1))
+/usr/bin/python3 - "$WORK/out.h5" "$WORK/stored.h5" <<'PY' || fail "stored OOD threshold"
+import sys, h5py
+a, b = (h5py.File(p, "r") for p in sys.argv[1:])
+assert a["ood/threshold"][0] == b["ood/threshold"][0], (a["ood/threshold"][0], b["ood/threshold"][0])
+assert b["ood"].attrs["n_calibration"] == 400
+assert "stored in the model" in b["ood"].attrs["calibration_corpus"], b["ood"].attrs["calibration_corpus"]
+PY
+cp "$WORK/m.h5" "$WORK/m_old.h5"
+/usr/bin/python3 -c "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); del f['ood']" "$WORK/m_old.h5"
+must "$NP" infer "$FIX/lg5.yaml" "$WORK/m_old.h5" "$WORK/far.txt" -o "$WORK/nocal.h5" --samples 500 --json
+CHECKS=$((CHECKS + 1))
+[ "$(ood flag)" = "-1" ] || fail "without stored distances or a corpus the flag is not -1: $(cat "$WORK/last.out")"
+must "$NP" infer "$FIX/lg5.yaml" "$WORK/m_old.h5" "$WORK/far.txt" -o "$WORK/cal.h5" --samples 500 --json \
   --ood-corpus "$WORK/elsewhere.h5" --ood-rate 0.05
 CHECKS=$((CHECKS + 1))
 [ "$(ood flag)" = "1" ] || fail "--ood-corpus: $(cat "$WORK/last.out")"
