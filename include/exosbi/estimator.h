@@ -127,6 +127,11 @@ void sbi_estimator_zero_grad(sbi_estimator est);
 int sbi_estimator_forward(sbi_estimator est, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq);
 /* After forward: grads += d(sum_b dlogq[b] * logq[b]) / d weights. */
 int sbi_estimator_backward(sbi_estimator est, const sbi_real *dlogq, int B);
+/* logq (n) = log q(theta | x) for n rows of x (n, X) and theta (n, D), any
+ * n (in chunks of max_batch), for every family: forward's logq for the
+ * flows, the backward ODE integration for "fmpe", whose forward returns its
+ * training loss instead.  Caches nothing for backward. */
+int sbi_estimator_log_prob(sbi_estimator est, const sbi_real *x, const sbi_real *theta, int n, sbi_real *logq);
 /* n draws theta (n, D) from q(. | x) for one observation x (X), with their
  * logq (n) (may be NULL).  Any n: works in chunks of max_batch. */
 int sbi_estimator_sample(sbi_estimator est, const sbi_real *x, int n, sbi_rng *rng, sbi_real *theta,
@@ -200,6 +205,10 @@ typedef struct sbi_estimator_ops {
      * theta (B, D) and logq (B) (NULL allowed).  n_obs <= B <= max_batch. */
     int (*sample)(void *impl, const sbi_real *x, int n_obs, int B, const sbi_real *z, sbi_real *theta,
                   sbi_real *logq);
+    /* Optional, for families whose forward is not log q ("fmpe"): the true
+     * logq (B) for x (B, X), theta (B, D); the flows leave it NULL and
+     * sbi_estimator_log_prob calls forward. */
+    int (*log_prob)(void *impl, const sbi_real *x, const sbi_real *theta, int B, sbi_real *logq);
     /* Optional: free what layout allocated (never the layout's buffers). */
     void (*destroy)(void *impl);
     /* Optional, for families whose forward draws random numbers ("fmpe"):

@@ -346,6 +346,22 @@ int sbi_estimator_backward(sbi_estimator est, const sbi_real *dlogq, int B)
     return 0;
 }
 
+int sbi_estimator_log_prob(sbi_estimator est, const sbi_real *x, const sbi_real *theta, int n, sbi_real *logq)
+{
+    int D = est->cfg.n_params, X = est->cfg.n_inputs, chunk = est->cfg.max_batch;
+    SBI_CHECK(n >= 0, SBI_ERR_INPUT, "cannot evaluate %d rows", n);
+    est->last_B = -1;
+    for (int off = 0; off < n; off += chunk) {
+        int B = n - off < chunk ? n - off : chunk;
+        const sbi_real *xb = x + (size_t)off * X, *tb = theta + (size_t)off * D;
+        if (est->ops->log_prob)
+            SBI_CALL(est->ops->log_prob(est->impl, xb, tb, B, logq + off));
+        else
+            SBI_CALL(est->ops->forward(est->impl, xb, tb, B, logq + off, NULL, NULL));
+    }
+    return 0;
+}
+
 int sbi_estimator_inverse(sbi_estimator est, const sbi_real *x, const sbi_real *z, int n, sbi_real *theta,
                           sbi_real *logq)
 {

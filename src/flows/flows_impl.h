@@ -237,6 +237,7 @@ typedef struct sbi__fmpe {
     struct _p_Vec *u;          /* wraps state for ts */
     int ts_n;                  /* length of u */
     int ode_B, ode_div;        /* rows and divergence flag of the integration in progress */
+    int ode_reverse;           /* the integration runs from t = 1 down to 0 (log_prob) */
     double dt0;                /* first step of ts (-ts_dt overrides) */
 } sbi__fmpe;
 
@@ -249,8 +250,10 @@ void sbi__fmpe_velocity(sbi__fmpe *f, sbi_real *v, sbi_real *div, const sbi_real
 int sbi__fmpe_ode_setup(sbi__fmpe *f);
 void sbi__fmpe_ode_destroy(sbi__fmpe *f);
 /* Integrate f->state (B rows) from t = 0 to 1: theta' = v and, with
- * with_div, the last B entries accumulate the integral of div v. */
-int sbi__fmpe_integrate(sbi__fmpe *f, int B, int with_div);
+ * with_div, the last B entries accumulate the integral of div v.  With
+ * reverse the same ODE runs from t = 1 down to 0 (in s = 1 - t: theta' =
+ * -v, and the last B entries accumulate minus the integral of div v). */
+int sbi__fmpe_integrate(sbi__fmpe *f, int B, int with_div, int reverse);
 
 /* The families (one row each in registry.c). */
 extern const sbi_estimator_ops sbi__affine_ops;

@@ -30,15 +30,17 @@
                               (int)fmpe__e, #expr);                                                      \
     } while (0)
 
-/* rate = d state / dt at time t for B rows. */
+/* rate = d state / dt at time t for B rows; reversed, t is s = 1 - t of the
+ * flow and the rate changes sign. */
 static void fmpe_rate(sbi__fmpe *f, double *rate, const double *state, double t, int B, int with_div)
 {
     size_t n = (size_t)B * f->D;
+    double sign = f->ode_reverse ? -1.0 : 1.0;
     for (size_t i = 0; i < n; ++i) f->theta[i] = (sbi_real)state[i];
-    sbi__fmpe_velocity(f, f->vel, with_div ? f->div : NULL, f->theta, t, B);
-    for (size_t i = 0; i < n; ++i) rate[i] = (double)f->vel[i];
+    sbi__fmpe_velocity(f, f->vel, with_div ? f->div : NULL, f->theta, f->ode_reverse ? 1.0 - t : t, B);
+    for (size_t i = 0; i < n; ++i) rate[i] = sign * (double)f->vel[i];
     if (with_div)
-        for (int b = 0; b < B; ++b) rate[n + b] = (double)f->div[b];
+        for (int b = 0; b < B; ++b) rate[n + b] = sign * (double)f->div[b];
 }
 
 static PetscErrorCode ts_rhs(TS ts, PetscReal t, Vec U, Vec F, void *ctx)
@@ -127,11 +129,12 @@ static void integrate_midpoint(sbi__fmpe *f, int n, int B, int with_div)
     }
 }
 
-int sbi__fmpe_integrate(sbi__fmpe *f, int B, int with_div)
+int sbi__fmpe_integrate(sbi__fmpe *f, int B, int with_div, int reverse)
 {
     int n = B * f->D + (with_div ? B : 0);
     f->ode_B = B;
     f->ode_div = with_div;
+    f->ode_reverse = reverse;
     if (f->solver == SBI__ODE_MIDPOINT) {
         integrate_midpoint(f, n, B, with_div);
         return 0;
