@@ -171,6 +171,9 @@ int sbi_mlp_layout(sbi_mlp *m, sbi_layout *lay, const char *name, int n_layers, 
                    int residual, int zero_last);
 /* m->out (B, widths[L]) = MLP(inp (B, widths[0])); caches pre, a, y for backward. */
 void sbi_mlp_forward(sbi_mlp *m, const sbi_real *inp, int B);
+/* The same, when the caller has already formed the first map's output in
+ * m->pre[0] (B, widths[1]) (e.g. with a term shared by every row computed once). */
+void sbi_mlp_forward_after_first(sbi_mlp *m, int B);
 /* Backward from m->dout (B, widths[L]), which the caller has accumulated:
  * dinp (B, widths[0]) += d/dinp (may be NULL), weight gradients +=.  inp is
  * the forward's input.  Uses the hidden gradient views, which must start at
