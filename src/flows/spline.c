@@ -31,25 +31,6 @@ enum { RQS_LANES = RQS_VEC_BYTES / sizeof(float) };
 typedef float rqs_vec __attribute__((vector_size(RQS_VEC_BYTES)));
 typedef int32_t rqs_ivec __attribute__((vector_size(RQS_VEC_BYTES)));
 
-static inline rqs_vec rv_load(const float *p, int n, float pad)
-{
-    rqs_vec v;
-    if (n == RQS_LANES) {
-        memcpy(&v, p, sizeof(v));
-    } else {
-        for (int j = 0; j < RQS_LANES; ++j) v[j] = j < n ? p[j] : pad;
-    }
-    return v;
-}
-
-static inline void rv_store(float *p, rqs_vec v, int n)
-{
-    if (n == RQS_LANES)
-        memcpy(p, &v, sizeof(v));
-    else
-        for (int j = 0; j < n; ++j) p[j] = v[j];
-}
-
 static inline rqs_vec rv_select(rqs_ivec m, rqs_vec a, rqs_vec b)
 {
     return (rqs_vec)(((rqs_ivec)a & m) | ((rqs_ivec)b & ~m));
@@ -108,17 +89,13 @@ static inline rqs_vec rv_softplus(rqs_vec v)
     return rv_select(v > zero, v, zero) + rv_select(exact, u, l);
 }
 
-/* out[k] = min + scale exp(raw[k] - mx) for k < K, returning the sum of the exponentials. */
-static float rv_softmax_terms(float *out, const float *raw, float mx, int K)
+enum { RQS_PAD = (SBI_RQS_MAX_BINS + RQS_LANES - 1) / RQS_LANES * RQS_LANES };
+
+static inline float rv_sum(rqs_vec v)
 {
-    float sum = 0;
-    for (int k0 = 0; k0 < K; k0 += RQS_LANES) {
-        int n = K - k0 < RQS_LANES ? K - k0 : RQS_LANES;
-        rqs_vec e = rv_exp(rv_load(raw + k0, n, mx) - mx);
-        rv_store(out + k0, e, n);
-        for (int j = 0; j < n; ++j) sum += e[j];
-    }
-    return sum;
+    float s = 0;
+    for (int j = 0; j < RQS_LANES; ++j) s += v[j];
+    return s;
 }
 #endif
 
@@ -133,8 +110,38 @@ static void rqs_bins(sbi_real *W, sbi_real *H, sbi_real *Dv, const sbi_real *pe,
         mxh = pe[K + k] > mxh ? pe[K + k] : mxh;
     }
 #ifndef SBI_REAL_DOUBLE
-    sw = rv_softmax_terms(W, pe, mxw, K);
-    sh = rv_softmax_terms(H, pe + K, mxh, K);
+    /* Whole vectors over padded copies: the padding lanes give exp(-87)
+     * (lost in the sums) and softplus values that are never read. */
+    float ew[RQS_PAD], eh[RQS_PAD], sp[RQS_PAD];
+    int nv = (K + RQS_LANES - 1) / RQS_LANES;
+    rqs_vec vw = {0}, vh = {0};
+    for (int k = 0; k < nv * RQS_LANES; ++k) {
+        ew[k] = k < K ? pe[k] - mxw : -100.0f;
+        eh[k] = k < K ? pe[K + k] - mxh : -100.0f;
+        sp[k] = k < K - 1 ? pe[2 * K + k] : 0.0f;
+    }
+    for (int i = 0; i < nv; ++i) {
+        rqs_vec x;
+        memcpy(&x, ew + i * RQS_LANES, sizeof(x));
+        x = rv_exp(x);
+        vw += x;
+        memcpy(ew + i * RQS_LANES, &x, sizeof(x));
+        memcpy(&x, eh + i * RQS_LANES, sizeof(x));
+        x = rv_exp(x);
+        vh += x;
+        memcpy(eh + i * RQS_LANES, &x, sizeof(x));
+        memcpy(&x, sp + i * RQS_LANES, sizeof(x));
+        x = rv_softplus(x) + md;
+        memcpy(sp + i * RQS_LANES, &x, sizeof(x));
+    }
+    sw = (1 - mw * K) / rv_sum(vw);
+    sh = (1 - mh * K) / rv_sum(vh);
+    for (int k = 0; k < K; ++k) {
+        W[k] = mw + sw * ew[k];
+        H[k] = mh + sh * eh[k];
+    }
+    Dv[0] = Dv[K] = 1;
+    for (int k = 1; k < K; ++k) Dv[k] = sp[k - 1];
 #else
     for (int k = 0; k < K; ++k) {
         W[k] = sbi__exp(pe[k] - mxw);
@@ -142,7 +149,6 @@ static void rqs_bins(sbi_real *W, sbi_real *H, sbi_real *Dv, const sbi_real *pe,
         sw += W[k];
         sh += H[k];
     }
-#endif
     sw = (1 - mw * K) / sw;
     sh = (1 - mh * K) / sh;
     for (int k = 0; k < K; ++k) {
@@ -150,12 +156,6 @@ static void rqs_bins(sbi_real *W, sbi_real *H, sbi_real *Dv, const sbi_real *pe,
         H[k] = mh + sh * H[k];
     }
     Dv[0] = Dv[K] = 1;
-#ifndef SBI_REAL_DOUBLE
-    for (int k0 = 0; k0 < K - 1; k0 += RQS_LANES) {
-        int n = K - 1 - k0 < RQS_LANES ? K - 1 - k0 : RQS_LANES;
-        rv_store(Dv + 1 + k0, rv_softplus(rv_load(pe + 2 * K + k0, n, 0)) + md, n);
-    }
-#else
     for (int k = 1; k < K; ++k) Dv[k] = md + softplus(pe[2 * K + k - 1]);
 #endif
 }
