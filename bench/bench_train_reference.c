@@ -1,18 +1,23 @@
 /* Training and sampling throughput on the reference shape of issue 4, single
- * precision, one process:
+ * precision:
  *   233-value spectra -> conv1d(1 -> 32, k5) + ReLU + maxpool 2 ->
  *   conv1d(32 -> 64, k5) + ReLU + maxpool 2 -> linear(-> 64) -> neural spline
  *   flow with 5 transforms, 50 hidden units (two-block residual
  *   conditioners), 10 bins, 8 parameters; batches of 200 rows.
- * Prints training samples/s (forward + backward + clipping + AdamW), a
- * per-layer breakdown measured on standalone copies of the layers with the
- * same shapes, the direct and im2col convolutions side by side, and
- * posterior samples/s for 10,000 draws.  Run with OPENBLAS_NUM_THREADS=1
- * for per-core numbers.  Usage: bench_train_reference [steps] */
+ * Prints training samples/s of the data-parallel step (forward + backward +
+ * gradient Allreduce + clipping + AdamW, BATCH / size rows per rank) with the
+ * CPU time of each phase; on one rank also a per-layer breakdown measured on
+ * standalone copies of the layers with the same shapes, the fused gemm and
+ * the direct convolution side by side, and posterior samples/s for 10,000
+ * draws.  Layer timings are CPU time of the thread, which a shared machine
+ * disturbs less than the wall clock.  Run with OPENBLAS_NUM_THREADS=1 for
+ * per-core numbers, and under scripts/mpirun -n 2 for two ranks.
+ * Usage: bench_train_reference [steps] */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "exosbi/estimator.h"
 #include "exosbi/optim.h"
@@ -25,16 +30,31 @@ static void fill_normal(sbi_real *v, size_t n, sbi_rng *r)
     for (size_t i = 0; i < n; ++i) v[i] = (sbi_real)sbi_rng_normal(r);
 }
 
-/* Seconds per call of a timed block, over reps repetitions after one warm-up. */
+/* printf on rank 0 only (llm.c's printf0). */
+#define printf0(comm, ...)                           \
+    do {                                             \
+        if ((comm)->rank == 0) printf(__VA_ARGS__);  \
+    } while (0)
+
+/* CPU seconds of this thread: on a shared machine the wall clock also counts
+ * the time other processes hold the core, this clock does not. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds per call of a timed block, over reps repetitions after one warm-up. */
 #define TIME_PER_CALL(result, reps, block)          \
     do {                                            \
         double t0_;                                 \
         block;                                      \
-        t0_ = sbi_wtime();                          \
+        t0_ = cpu_seconds();                        \
         for (int rep_ = 0; rep_ < (reps); ++rep_) { \
             block;                                  \
         }                                           \
-        (result) = (sbi_wtime() - t0_) / (reps);    \
+        (result) = (cpu_seconds() - t0_) / (reps);  \
     } while (0)
 
 static void row(const char *name, double fwd, double bwd, double total)
@@ -50,7 +70,7 @@ static int breakdown(int reps, double step_time)
     sbi__coupling cp[N_TRANSFORMS];
     int order[N_TRANSFORMS * D];
     sbi_real *x, *u, *u2, *du, *du2, *e, *ld, *dld, *head, *s0, *es0, *dhead;
-    sbi_real *hw, *dhw, *hb, *dhb;
+    sbi_real *hw, *dhw, *hb, *dhb, *c1;
     double f, b, total = 0;
     sbi_rng r;
     int rc = 0;
@@ -71,6 +91,7 @@ static int breakdown(int reps, double step_time)
         head = sbi_layout_act(&lay, &dhead, 2 * D);
         s0 = sbi_layout_act(&lay, NULL, D);
         es0 = sbi_layout_act(&lay, NULL, D);
+        c1 = sbi_layout_act(&lay, NULL, (X - 4) / 2 * 64);
     }
     SBI_CHECK(!rc, SBI_ERR_INTERNAL, "coupling layout failed");
     SBI_CALL(sbi_layout_finish(&lay));
@@ -91,18 +112,13 @@ static int breakdown(int reps, double step_time)
     row(name, f, b, step_time);                 \
     total += f + b;
     sbi_conv_encoder_forward(&c, x, BATCH);
-    STAGE("encoder conv0 (1->32, k5)", sbi_conv1d_forward(c.c0, c.cols0, x, c.w0, c.b0, BATCH, X, 1, 32, 5),
-          sbi_conv1d_backward(NULL, NULL, c.dw0, c.db0, c.dc0, c.cols0, c.w0, BATCH, X, 1, 32, 5));
-    STAGE("encoder relu0", sbi_relu_forward(c.r0, c.c0, (size_t)BATCH * c.L1 * 32),
-          sbi_relu_backward(c.dc0, c.dr0, c.c0, (size_t)BATCH * c.L1 * 32));
-    STAGE("encoder pool0", sbi_maxpool1d_forward(c.q0, c.r0, BATCH, c.L1, 32, 2),
-          sbi_maxpool1d_backward(c.dr0, c.dq0, c.r0, BATCH, c.L1, 32, 2));
-    STAGE("encoder conv1 (32->64, k5)", sbi_conv1d_forward(c.c1, c.cols1, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5),
-          sbi_conv1d_backward(c.dq0, c.dcols1, c.dw1, c.db1, c.dc1, c.cols1, c.w1, BATCH, c.Q1, 32, 64, 5));
-    STAGE("encoder relu1", sbi_relu_forward(c.r1, c.c1, (size_t)BATCH * c.L2 * 64),
-          sbi_relu_backward(c.dc1, c.dr1, c.c1, (size_t)BATCH * c.L2 * 64));
-    STAGE("encoder pool1", sbi_maxpool1d_forward(c.q1, c.r1, BATCH, c.L2, 64, 2),
-          sbi_maxpool1d_backward(c.dr1, c.dq1, c.r1, BATCH, c.L2, 64, 2));
+    STAGE("encoder conv0+relu+pool0",
+          sbi_conv1d_pool_1ch_forward(c.q0, c.arg0, c.xin, c.w0, c.b0, BATCH, X, 32, 5, 2),
+          sbi_conv1d_pool_1ch_backward(c.dw0, c.db0, c.dq0, c.q0, c.arg0, c.xin, BATCH, X, 32, 5, 2));
+    STAGE("encoder conv1+relu+pool1",
+          sbi_conv1d_pool_forward(c.q1, c.arg1, c.cols1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5, 2),
+          sbi_conv1d_pool_backward(c.dq0, c.dw1, c.db1, c.scratch, c.dq1, c.q1, c.arg1, c.cols1, c.w1, BATCH, c.Q1,
+                                   32, 64, 5, 2));
     STAGE("encoder linear (3520->64)", sbi_linear_forward(c.out, c.q1, c.wp, c.bp, BATCH, c.Q2 * 64, E),
           sbi_linear_backward(c.dq1, c.dwp, c.dbp, c.dout, c.q1, c.wp, BATCH, c.Q2 * 64, E));
     STAGE("flow leading affine", (sbi_linear_forward(head, e, hw, hb, BATCH, E, 2 * D),
@@ -116,25 +132,30 @@ static int breakdown(int reps, double step_time)
               sbi__coupling_backward(&cp[k], du, c.dout, du2, dld, u, BATCH));
     }
 #undef STAGE
-    printf("  %-28s %8.3f ms of the %.3f ms step (the rest: loss, zeroing, clipping, AdamW)\n", "sum of layers",
-           1e3 * total, 1e3 * step_time);
+    printf("  %-28s %8.3f ms of the %.3f ms step (the rest: latent density, zeroing, clipping, AdamW)\n",
+           "sum of layers", 1e3 * total, 1e3 * step_time);
 
-    /* The two convolution kernels on the larger convolution. */
-    TIME_PER_CALL(f, reps, sbi_conv1d_forward(c.c1, c.cols1, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5));
-    TIME_PER_CALL(b, 2, sbi_conv1d_forward_ref(c.c1, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5));
-    printf("conv1 forward: im2col + gemm %.3f ms, direct loops %.3f ms (%.1fx)\n", 1e3 * f, 1e3 * b, b / f);
+    /* The fused gemm form against the direct loops of the convolution alone. */
+    TIME_PER_CALL(f, reps,
+                  sbi_conv1d_pool_forward(c.q1, c.arg1, c.cols1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5, 2));
+    TIME_PER_CALL(b, 2, sbi_conv1d_forward_ref(c1, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5));
+    printf("conv1 forward: im2col + gemm + relu + pool %.3f ms, direct convolution loops %.3f ms (%.1fx)\n", 1e3 * f,
+           1e3 * b, b / f);
     sbi_layout_free(&lay);
     return 0;
 }
 
-static int run(int steps)
+/* The data-parallel training step of the trainer: each rank takes BATCH /
+ * size rows, one MPI_Allreduce of the gradient, clipping and AdamW. */
+static int run(const sbi_comm *comm, int steps)
 {
     sbi_estimator_config cfg;
     sbi_estimator est = NULL;
-    sbi_real *x, *theta, *logq, *dlogq, *m, *v, *draws, *draws_logq;
+    sbi_real *x, *theta, *logq, *dlogq, *m, *v, *draws, *draws_logq, *g;
     size_t n;
     sbi_rng r;
-    double t0, t_step, t_sample;
+    int B = BATCH / comm->size;
+    double t0, t_step, t_sample, cpu[6] = {0}, tc;
     SBI_CALL(sbi_estimator_config_default(&cfg, "nsf", D, X));
     strcpy(cfg.embedding, "conv1d");
     cfg.embed_dim = E;
@@ -145,6 +166,7 @@ static int run(int steps)
     cfg.max_batch = BATCH;
     SBI_CALL(sbi_estimator_create(&cfg, &est));
     n = sbi_estimator_n_weights(est);
+    g = sbi_estimator_grads(est);
     SBI_MALLOC(x, (size_t)BATCH * X);
     SBI_MALLOC(theta, (size_t)BATCH * D);
     SBI_MALLOC(logq, BATCH);
@@ -153,38 +175,64 @@ static int run(int steps)
     SBI_CALLOC(v, n);
     SBI_MALLOC(draws, (size_t)N_SAMPLES * D);
     SBI_MALLOC(draws_logq, N_SAMPLES);
-    sbi_rng_init(&r, 1, 0, SBI_STREAM_AUGMENT, 0);
+    sbi_rng_init(&r, 1, (uint64_t)comm->rank, SBI_STREAM_AUGMENT, 0);
     fill_normal(x, (size_t)BATCH * X, &r);
     fill_normal(theta, (size_t)BATCH * D, &r);
     for (int b = 0; b < BATCH; ++b) dlogq[b] = (sbi_real)(-1.0 / BATCH);
-    printf("nsf + conv1d: X=%d D=%d E=%d, %d transforms, hidden %dx%d, %d bins, batch %d, %zu weights\n", X, D, E,
-           cfg.n_transforms, cfg.hidden, cfg.hidden_layers, cfg.n_bins, BATCH, n);
+    printf0(comm, "nsf + conv1d: X=%d D=%d E=%d, %d transforms, hidden %dx%d, %d bins, batch %d, %zu weights\n", X, D,
+            E, cfg.n_transforms, cfg.hidden, cfg.hidden_layers, cfg.n_bins, BATCH, n);
 
     for (int s = 0; s < 3; ++s) {
         sbi_estimator_zero_grad(est);
-        SBI_CALL(sbi_estimator_forward(est, x, theta, BATCH, logq));
-        SBI_CALL(sbi_estimator_backward(est, dlogq, BATCH));
+        SBI_CALL(sbi_estimator_forward(est, x, theta, B, logq));
+        SBI_CALL(sbi_estimator_backward(est, dlogq, B));
     }
+    SBI_CALL_MPI(MPI_Barrier(comm->comm));
     t0 = sbi_wtime();
     for (int s = 0; s < steps; ++s) {
+        tc = cpu_seconds();
         sbi_estimator_zero_grad(est);
-        SBI_CALL(sbi_estimator_forward(est, x, theta, BATCH, logq));
-        SBI_CALL(sbi_estimator_backward(est, dlogq, BATCH));
-        sbi_clip_grad_norm(sbi_estimator_grads(est), n, 5.0);
-        sbi_adamw_step(sbi_estimator_weights(est), sbi_estimator_grads(est), m, v, n, 1e-4, 0.9, 0.999, 1e-8, 0.0,
-                       s + 1);
+        cpu[0] += cpu_seconds() - tc;
+        tc = cpu_seconds();
+        SBI_CALL(sbi_estimator_forward(est, x, theta, B, logq));
+        cpu[1] += cpu_seconds() - tc;
+        tc = cpu_seconds();
+        SBI_CALL(sbi_estimator_backward(est, dlogq, B));
+        cpu[2] += cpu_seconds() - tc;
+        tc = cpu_seconds();
+        SBI_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, g, (int)n, MPI_FLOAT, MPI_SUM, comm->comm));
+        cpu[3] += cpu_seconds() - tc;
+        tc = cpu_seconds();
+        sbi_clip_grad_norm(g, n, 5.0);
+        cpu[4] += cpu_seconds() - tc;
+        tc = cpu_seconds();
+        sbi_adamw_step(sbi_estimator_weights(est), g, m, v, n, 1e-4, 0.9, 0.999, 1e-8, 0.0, s + 1);
+        cpu[5] += cpu_seconds() - tc;
     }
+    SBI_CALL_MPI(MPI_Barrier(comm->comm));
     t_step = (sbi_wtime() - t0) / steps;
-    printf("training: %d steps, %.3f ms/step: %.0f samples/s on one core\n", steps, 1e3 * t_step, BATCH / t_step);
-    SBI_CALL(breakdown(steps, t_step));
+    tc = cpu[0] + cpu[1] + cpu[2] + cpu[3] + cpu[4] + cpu[5];
+    printf0(comm, "training on %d rank(s) of %d rows: %d steps, %.3f ms/step wall: %.0f samples/s (%.0f per rank)\n",
+            comm->size, B, steps, 1e3 * t_step, BATCH / t_step, BATCH / t_step / comm->size);
+    printf0(comm,
+            "  rank 0 CPU time per step %.3f ms (%.0f samples/s per core): zero_grad %.3f, forward %.3f, backward "
+            "%.3f, allreduce %.3f, clip %.3f, adamw %.3f ms\n",
+            1e3 * tc / steps, B * steps / tc, 1e3 * cpu[0] / steps, 1e3 * cpu[1] / steps, 1e3 * cpu[2] / steps,
+            1e3 * cpu[3] / steps, 1e3 * cpu[4] / steps, 1e3 * cpu[5] / steps);
+    if (comm->size == 1) {
+        SBI_CALL(breakdown(steps, tc / steps));
 
-    sbi_rng_init(&r, 2, 0, SBI_STREAM_SAMPLE, 0);
-    SBI_CALL(sbi_estimator_sample(est, x, N_SAMPLES, &r, draws, draws_logq));
-    t0 = sbi_wtime();
-    for (int rep = 0; rep < 5; ++rep) SBI_CALL(sbi_estimator_sample(est, x, N_SAMPLES, &r, draws, draws_logq));
-    t_sample = (sbi_wtime() - t0) / 5;
-    printf("sampling: %d draws (with logq) for one observation in %.4f s: %.0f samples/s\n", N_SAMPLES, t_sample,
-           N_SAMPLES / t_sample);
+        sbi_rng_init(&r, 2, 0, SBI_STREAM_SAMPLE, 0);
+        SBI_CALL(sbi_estimator_sample(est, x, N_SAMPLES, &r, draws, draws_logq));
+        t0 = sbi_wtime();
+        tc = cpu_seconds();
+        for (int rep = 0; rep < 5; ++rep) SBI_CALL(sbi_estimator_sample(est, x, N_SAMPLES, &r, draws, draws_logq));
+        tc = (cpu_seconds() - tc) / 5;
+        t_sample = (sbi_wtime() - t0) / 5;
+        printf("sampling: %d draws (with logq) for one observation in %.4f s wall, %.4f s CPU: %.0f samples/s "
+               "(%.0f per CPU second)\n",
+               N_SAMPLES, t_sample, tc, N_SAMPLES / t_sample, N_SAMPLES / tc);
+    }
 
     sbi_estimator_destroy(&est);
     free(x);
@@ -201,9 +249,14 @@ static int run(int steps)
 int main(int argc, char **argv)
 {
     int steps = argc > 1 ? atoi(argv[1]) : 30, rc;
+    sbi_comm comm;
     MPI_Init(&argc, &argv);
-    rc = run(steps > 0 ? steps : 30);
-    if (rc) fprintf(stderr, "bench_train_reference: %s\n", sbi_error_message());
+    rc = sbi_comm_init(&comm, MPI_COMM_WORLD);
+    if (!rc) rc = run(&comm, steps > 0 ? steps : 30);
+    if (rc) {
+        fprintf(stderr, "bench_train_reference: %s\n", sbi_error_message());
+        MPI_Abort(MPI_COMM_WORLD, rc);
+    }
     MPI_Finalize();
     return rc;
 }

@@ -52,6 +52,7 @@ typedef struct sbi_tensor_info {
 typedef struct sbi_act_info {
     size_t offset; /* first element in the activation buffers */
     int width;     /* scalars per batch row; the view holds max_batch rows */
+    int zeroed;    /* 1: sbi_layout_zero_dacts clears its gradient rows */
 } sbi_act_info;
 
 /* A layout is built by running the same sequence of sbi_layout_weight /
@@ -89,14 +90,23 @@ void sbi_layout_free(sbi_layout *lay);
  * gradient view. */
 sbi_real *sbi_layout_weight(sbi_layout *lay, sbi_real **grad, size_t size, int fan_in, int init, const char *fmt,
                             ...) __attribute__((format(printf, 6, 7)));
-/* Reserve an activation of (max_batch, width); *dact receives its gradient view. */
+/* Reserve an activation of (max_batch, width); *dact receives its gradient
+ * view, which sbi_layout_zero_dacts clears.  With dact NULL nothing can reach
+ * the gradient rows, so they are never cleared. */
 sbi_real *sbi_layout_act(sbi_layout *lay, sbi_real **dact, int width);
+/* Like sbi_layout_act, for a gradient that its backward overwrites (=) rather
+ * than accumulates: sbi_layout_zero_dacts leaves it alone. */
+sbi_real *sbi_layout_act_overwritten(sbi_layout *lay, sbi_real **dact, int width);
+/* Reserve a scratch buffer of at least n scalars, without gradient and not
+ * tied to batch rows (a kernel's working space). */
+sbi_real *sbi_layout_scratch(sbi_layout *lay, size_t n);
 
 /* Deterministic initialisation: tensor i draws from the Philox stream
  * (seed, i, SBI_STREAM_INIT, 0), so the result does not depend on the machine. */
 void sbi_layout_init_weights(sbi_layout *lay, uint64_t seed);
 void sbi_layout_zero_grads(sbi_layout *lay);
-/* Zero the first B rows of every activation gradient (what a backward over B rows touches). */
+/* Zero the first B rows of every accumulated activation gradient (what a
+ * backward over B rows touches). */
 void sbi_layout_zero_dacts(sbi_layout *lay, int B);
 
 /* ---- linear layer ------------------------------------------------------- */
@@ -161,6 +171,9 @@ int sbi_mlp_layout(sbi_mlp *m, sbi_layout *lay, const char *name, int n_layers, 
                    int residual, int zero_last);
 /* m->out (B, widths[L]) = MLP(inp (B, widths[0])); caches pre, a, y for backward. */
 void sbi_mlp_forward(sbi_mlp *m, const sbi_real *inp, int B);
+/* The same, when the caller has already formed the first map's output in
+ * m->pre[0] (B, widths[1]) (e.g. with a term shared by every row computed once). */
+void sbi_mlp_forward_after_first(sbi_mlp *m, int B);
 /* Backward from m->dout (B, widths[L]), which the caller has accumulated:
  * dinp (B, widths[0]) += d/dinp (may be NULL), weight gradients +=.  inp is
  * the forward's input.  Uses the hidden gradient views, which must start at
@@ -202,9 +215,39 @@ void sbi_maxpool1d_forward(sbi_real *out, const sbi_real *inp, int B, int L, int
 /* dinp (B, L, C) += dout routed to the first maximum of each window. */
 void sbi_maxpool1d_backward(sbi_real *dinp, const sbi_real *dout, const sbi_real *inp, int B, int L, int C, int P);
 
+/* Fused conv1d + bias + ReLU + max pooling over windows of P positions, the
+ * pair the encoder runs.  ReLU and max commute, so q = relu(max over the
+ * window of the convolution), and arg records the window position (0 .. P-1,
+ * the first maximum) that backward routes the gradient to; positions that
+ * fill no window are never formed.  Kernels of at most SBI_CONV_MAX_KERNEL. */
+#define SBI_CONV_MAX_KERNEL 32
+/* Batch rows per block of the gemm form, so its pre-activations stay in cache. */
+#define SBI_CONV_BLOCK_ROWS 8
+
+/* Single input channel, direct loops (a gemm over K = 5 would be all
+ * overhead): q, arg (B, Q, C_out) from inp (B, L), w (C_out, K), b (C_out). */
+void sbi_conv1d_pool_1ch_forward(sbi_real *q, sbi_real *arg, const sbi_real *inp, const sbi_real *w,
+                                 const sbi_real *b, int B, int L, int C_out, int K, int P);
+/* dw (C_out, K) and db (C_out) += the gradients from dq (B, Q, C_out); no
+ * input gradient (the input is data). */
+void sbi_conv1d_pool_1ch_backward(sbi_real *dw, sbi_real *db, const sbi_real *dq, const sbi_real *q,
+                                  const sbi_real *arg, const sbi_real *inp, int B, int L, int C_out, int K, int P);
+/* im2col + gemm in blocks of SBI_CONV_BLOCK_ROWS rows: q, arg (B, Q, C_out)
+ * from inp (B, L, C_in); cols (B, L_out, K C_in) receives the im2col matrix
+ * for backward; scratch holds SBI_CONV_BLOCK_ROWS L_out C_out scalars. */
+void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *cols, sbi_real *scratch, const sbi_real *inp,
+                             const sbi_real *w, const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P);
+/* dw, db += the weight gradients and dinp (B, L, C_in) = (overwritten) the
+ * input gradient from dq (B, Q, C_out); scratch holds SBI_CONV_BLOCK_ROWS
+ * L_out (C_out + K C_in) scalars. */
+void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch, const sbi_real *dq,
+                              const sbi_real *q, const sbi_real *arg, const sbi_real *cols, const sbi_real *w, int B,
+                              int L, int C_in, int C_out, int K, int P);
+
 /* The convolutional encoder of a single-channel sequence of L values:
  *   conv1d(1 -> C1, K) + ReLU + maxpool P -> conv1d(C1 -> C2, K) + ReLU
- *   + maxpool P -> flatten -> linear(-> E).
+ *   + maxpool P -> flatten -> linear(-> E),
+ * each conv/ReLU/pool triple one fused kernel (sbi_conv1d_pool_*).
  * Weights "<name>.conv0.w/b", "<name>.conv1.w/b", "<name>.proj.w/b". */
 typedef struct sbi_conv_encoder {
     int L, C1, C2, K, P, E;
@@ -212,14 +255,13 @@ typedef struct sbi_conv_encoder {
     sbi_real *w0, *dw0, *b0, *db0;      /* (C1, K, 1), (C1) */
     sbi_real *w1, *dw1, *b1, *db1;      /* (C2, K, C1), (C2) */
     sbi_real *wp, *dwp, *bp, *dbp;      /* (E, Q2 C2), (E) */
-    sbi_real *cols0, *dcols0;           /* (max_batch, L1, K) im2col of the input */
-    sbi_real *c0, *dc0;                 /* (max_batch, L1, C1) conv0 output */
-    sbi_real *r0, *dr0;                 /* (max_batch, L1, C1) ReLU */
-    sbi_real *q0, *dq0;                 /* (max_batch, Q1, C1) pooled */
-    sbi_real *cols1, *dcols1;           /* (max_batch, L2, K C1) im2col of q0 */
-    sbi_real *c1, *dc1;                 /* (max_batch, L2, C2) conv1 output */
-    sbi_real *r1, *dr1;                 /* (max_batch, L2, C2) ReLU */
-    sbi_real *q1, *dq1;                 /* (max_batch, Q2, C2) pooled, read flat as (Q2 C2) */
+    sbi_real *xin;                      /* (max_batch, L) the forward's input */
+    sbi_real *q0, *dq0;                 /* (max_batch, Q1, C1) pooled; dq0 overwritten by backward */
+    sbi_real *arg0;                     /* (max_batch, Q1, C1) window position of each maximum */
+    sbi_real *cols1;                    /* (max_batch, L2, K C1) im2col of q0 */
+    sbi_real *q1, *dq1;                 /* (max_batch, Q2, C2) pooled, read flat as (Q2 C2); dq1 overwritten */
+    sbi_real *arg1;                     /* (max_batch, Q2, C2) */
+    sbi_real *scratch;                  /* SBI_CONV_BLOCK_ROWS L2 (C2 + K C1) */
     sbi_real *out, *dout;               /* (max_batch, E) */
 } sbi_conv_encoder;
 

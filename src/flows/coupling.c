@@ -188,11 +188,39 @@ void sbi__coupling_backward(sbi__coupling *c, sbi_real *dinp, sbi_real *de, cons
     }
 }
 
+/* The conditioner on rows [v[cond_idx], e] when every row shares one
+ * embedding e (e_ld = 0, sampling for one observation): the embedding's
+ * share of the first map, b + W[:, dc:] e, is formed once and the rows add
+ * only W[:, :dc] v[cond_idx]. */
+static void conditioner_shared_e(sbi__coupling *c, const sbi_real *v, const sbi_real *e, int B)
+{
+    sbi_mlp *m = &c->net;
+    int w = c->dc + c->E, H = m->widths[1];
+    sbi_real *pre = m->pre[0]; /* (B, H) */
+    for (int o = 0; o < H; ++o) {
+        const sbi_real *wo = m->w[0] + (size_t)o * w + c->dc;
+        sbi_real acc = m->b[0][o];
+        for (int k = 0; k < c->E; ++k) acc += wo[k] * e[k];
+        pre[o] = acc;
+    }
+    for (int b = 1; b < B; ++b) memcpy(pre + (size_t)b * H, pre, (size_t)H * sizeof(*pre));
+    for (int b = 0; b < B; ++b)
+        for (int j = 0; j < c->dc; ++j) c->cat[(size_t)b * w + j] = v[(size_t)b * c->D + c->cond_idx[j]];
+    /* pre (B, H) += cat[:, :dc] (B, dc) @ W[:, :dc]^T */
+    if (c->dc > 0)
+        sbi__gemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, c->dc, 1, c->cat, w, m->w[0], w, 1, pre, H);
+    sbi_mlp_forward_after_first(m, B);
+}
+
 void sbi__coupling_inverse(sbi__coupling *c, sbi_real *inp, sbi_real *logdet, const sbi_real *out, const sbi_real *e,
                            int e_ld, int B)
 {
-    gather_input(c, out, e, e_ld, B);
-    sbi_mlp_forward(&c->net, c->cat, B);
+    if (e_ld == 0 && B > 0) {
+        conditioner_shared_e(c, out, e, B);
+    } else {
+        gather_input(c, out, e, e_ld, B);
+        sbi_mlp_forward(&c->net, c->cat, B);
+    }
     copy_cond(c, inp, out, B);
     if (c->kind == SBI__COUPLING_SPLINE)
         sbi__rqs_inverse(inp, c->cache, logdet, out, c->net.out, c->P * c->dt, c->trans_idx, c->dt, c->n_bins,

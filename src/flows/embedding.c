@@ -268,7 +268,7 @@ int sbi_estimator_blocks_from_json(const cJSON *json, sbi_estimator_config *cfg)
         {
             const cJSON *mod = cJSON_GetObjectItemCaseSensitive(item, "modality");
             char what[48];
-            int size, m = 0, has_c, has_s;
+            int size = 0, m = 0, has_c, has_s;
             SBI_CHECK(cJSON_IsObject(item), SBI_ERR_INPUT, "estimator config: blocks[%d] must be an object", n);
             snprintf(what, sizeof(what), "blocks[%d].size", n);
             SBI_CHECK(cJSON_GetObjectItemCaseSensitive(item, "size"), SBI_ERR_INPUT,

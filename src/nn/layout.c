@@ -85,13 +85,14 @@ sbi_real *sbi_layout_weight(sbi_layout *lay, sbi_real **grad, size_t size, int f
     return lay->weights + off;
 }
 
-sbi_real *sbi_layout_act(sbi_layout *lay, sbi_real **dact, int width)
+static sbi_real *layout_act(sbi_layout *lay, sbi_real **dact, int width, int zeroed)
 {
     size_t off = lay->a_used;
     lay->a_used += (size_t)lay->max_batch * (size_t)width;
     if (lay->binding && lay->at_used < lay->n_act_tensors) {
         lay->act_tensors[lay->at_used].offset = off;
         lay->act_tensors[lay->at_used].width = width;
+        lay->act_tensors[lay->at_used].zeroed = zeroed;
     }
     lay->at_used++;
     if (!lay->binding || lay->a_used > lay->n_acts) {
@@ -100,6 +101,19 @@ sbi_real *sbi_layout_act(sbi_layout *lay, sbi_real **dact, int width)
     }
     if (dact) *dact = lay->dacts + off;
     return lay->acts + off;
+}
+
+sbi_real *sbi_layout_act(sbi_layout *lay, sbi_real **dact, int width) { return layout_act(lay, dact, width, !!dact); }
+
+sbi_real *sbi_layout_act_overwritten(sbi_layout *lay, sbi_real **dact, int width)
+{
+    return layout_act(lay, dact, width, 0);
+}
+
+sbi_real *sbi_layout_scratch(sbi_layout *lay, size_t n)
+{
+    size_t rows = (size_t)(lay->max_batch > 0 ? lay->max_batch : 1);
+    return layout_act(lay, NULL, (int)((n + rows - 1) / rows), 0);
 }
 
 void sbi_layout_init_weights(sbi_layout *lay, uint64_t seed)
@@ -129,6 +143,7 @@ void sbi_layout_zero_dacts(sbi_layout *lay, int B)
     if (B <= 0) return;
     for (int i = 0; i < lay->n_act_tensors; ++i) {
         const sbi_act_info *a = &lay->act_tensors[i];
+        if (!a->zeroed) continue;
         memset(lay->dacts + a->offset, 0, (size_t)B * (size_t)a->width * sizeof(*lay->dacts));
     }
 }

@@ -43,13 +43,15 @@ int sbi_mlp_layout(sbi_mlp *m, sbi_layout *lay, const char *name, int n_layers, 
     return 0;
 }
 
-void sbi_mlp_forward(sbi_mlp *m, const sbi_real *inp, int B)
+/* Layers l0 .. L-1, reading inp (B, widths[l0]); pre[l0] is formed by the
+ * caller when skip_first. */
+static void mlp_forward_from(sbi_mlp *m, const sbi_real *inp, int B, int skip_first)
 {
     const sbi_real *cur = inp; /* (B, widths[l]) */
     for (int l = 0; l < m->n_layers; ++l) {
         int cout = m->widths[l + 1];
         size_t n = (size_t)B * cout;
-        sbi_linear_forward(m->pre[l], cur, m->w[l], m->b[l], B, m->widths[l], cout);
+        if (l > 0 || !skip_first) sbi_linear_forward(m->pre[l], cur, m->w[l], m->b[l], B, m->widths[l], cout);
         if (l == m->n_layers - 1) break;
         sbi_activation_forward(m->activation, m->a[l], m->pre[l], n);
         if (is_residual(m, l)) {
@@ -58,6 +60,11 @@ void sbi_mlp_forward(sbi_mlp *m, const sbi_real *inp, int B)
         cur = m->y[l];
     }
 }
+
+void sbi_mlp_forward(sbi_mlp *m, const sbi_real *inp, int B) { mlp_forward_from(m, inp, B, 0); }
+
+/* Layer 0 is never residual, so its input is not read. */
+void sbi_mlp_forward_after_first(sbi_mlp *m, int B) { mlp_forward_from(m, NULL, B, 1); }
 
 void sbi_mlp_backward(sbi_mlp *m, sbi_real *dinp, const sbi_real *inp, int B)
 {

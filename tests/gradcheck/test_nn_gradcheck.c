@@ -1,7 +1,8 @@
 /* Gradient checks (double precision) of the linear layer, each activation,
  * whole MLPs, the 1-D convolution, max pooling and the convolutional encoder:
  * L = <r, y> for a fixed random r, analytic gradients against central
- * differences. */
+ * differences; and the fused convolution + ReLU + pooling kernels against the
+ * chain of reference kernels they replace. */
 #include <mpi.h>
 #include <string.h>
 
@@ -222,6 +223,77 @@ static void check_maxpool(void)
     SBI_ASSERT(gc_report("maxpool d-input", &s));
 }
 
+/* ---- fused convolution + ReLU + pooling against the reference kernels ---- */
+
+/* C_out = 11 leaves a partial vector block; L_out = 11 leaves a position
+ * that fills no pooling window. */
+enum { FU_L = 13, FU_CI = 3, FU_CO = 11, FU_K = 3, FU_P = 2, FU_LO = FU_L - FU_K + 1, FU_Q = FU_LO / FU_P };
+
+/* The reference chain: direct convolution, ReLU, max pooling, and back. */
+static void fused_ref(double *q, double *dinp, double *dw, double *db, const double *dq, const double *inp,
+                      const double *w, const double *b, int C_in)
+{
+    static double c[B * FU_LO * FU_CO], r[B * FU_LO * FU_CO], dr[B * FU_LO * FU_CO], dc[B * FU_LO * FU_CO];
+    sbi_conv1d_forward_ref(c, inp, w, b, B, FU_L, C_in, FU_CO, FU_K);
+    sbi_relu_forward(r, c, B * FU_LO * FU_CO);
+    sbi_maxpool1d_forward(q, r, B, FU_LO, FU_CO, FU_P);
+    memset(dr, 0, sizeof(dr));
+    memset(dc, 0, sizeof(dc));
+    sbi_maxpool1d_backward(dr, dq, r, B, FU_LO, FU_CO, FU_P);
+    sbi_relu_backward(dc, dr, c, B * FU_LO * FU_CO);
+    sbi_conv1d_backward_ref(dinp, dw, db, dc, inp, w, B, FU_L, C_in, FU_CO, FU_K);
+}
+
+static double max_diff(const double *a, const double *b, int n)
+{
+    double worst = 0;
+    for (int i = 0; i < n; ++i) worst = fmax(worst, fabs(a[i] - b[i]));
+    return worst;
+}
+
+static void check_fused_conv(void)
+{
+    static double inp[B * FU_L * FU_CI], w[FU_CO * FU_K * FU_CI], b[FU_CO], dq[B * FU_Q * FU_CO];
+    static double q[B * FU_Q * FU_CO], arg[B * FU_Q * FU_CO], cols[B * FU_LO * FU_K * FU_CI];
+    static double scratch[SBI_CONV_BLOCK_ROWS * FU_LO * (FU_CO + FU_K * FU_CI)];
+    static double dinp[B * FU_L * FU_CI], dw[FU_CO * FU_K * FU_CI], db[FU_CO];
+    static double rq[B * FU_Q * FU_CO], rinp[B * FU_L * FU_CI], rw[FU_CO * FU_K * FU_CI], rb[FU_CO];
+    gc_fill(inp, B * FU_L * FU_CI, 1.0, 51);
+    gc_fill(w, FU_CO * FU_K * FU_CI, 0.5, 52);
+    gc_fill(b, FU_CO, 0.5, 53);
+    gc_fill(dq, B * FU_Q * FU_CO, 1.0, 54);
+
+    /* Several input channels: im2col + gemm. */
+    fused_ref(rq, rinp, rw, rb, dq, inp, w, b, FU_CI);
+    sbi_conv1d_pool_forward(q, arg, cols, scratch, inp, w, b, B, FU_L, FU_CI, FU_CO, FU_K, FU_P);
+    printf("fused conv1d+relu+pool forward vs reference chain: max diff %.3e\n", max_diff(q, rq, B * FU_Q * FU_CO));
+    SBI_ASSERT(max_diff(q, rq, B * FU_Q * FU_CO) < 1e-12);
+    memset(dw, 0, sizeof(dw));
+    memset(db, 0, sizeof(db));
+    sbi_conv1d_pool_backward(dinp, dw, db, scratch, dq, q, arg, cols, w, B, FU_L, FU_CI, FU_CO, FU_K, FU_P);
+    printf("fused conv1d+relu+pool backward vs reference chain: max diff %.3e %.3e %.3e\n",
+           max_diff(dinp, rinp, B * FU_L * FU_CI), max_diff(dw, rw, FU_CO * FU_K * FU_CI), max_diff(db, rb, FU_CO));
+    SBI_ASSERT(max_diff(dinp, rinp, B * FU_L * FU_CI) < 1e-12);
+    SBI_ASSERT(max_diff(dw, rw, FU_CO * FU_K * FU_CI) < 1e-12);
+    SBI_ASSERT(max_diff(db, rb, FU_CO) < 1e-12);
+
+    /* One input channel: the direct kernel (no input gradient). */
+    memset(rinp, 0, sizeof(rinp));
+    memset(rw, 0, sizeof(rw));
+    memset(rb, 0, sizeof(rb));
+    fused_ref(rq, rinp, rw, rb, dq, inp, w, b, 1);
+    sbi_conv1d_pool_1ch_forward(q, arg, inp, w, b, B, FU_L, FU_CO, FU_K, FU_P);
+    printf("fused 1-channel forward vs reference chain: max diff %.3e\n", max_diff(q, rq, B * FU_Q * FU_CO));
+    SBI_ASSERT(max_diff(q, rq, B * FU_Q * FU_CO) < 1e-12);
+    memset(dw, 0, sizeof(dw));
+    memset(db, 0, sizeof(db));
+    sbi_conv1d_pool_1ch_backward(dw, db, dq, q, arg, inp, B, FU_L, FU_CO, FU_K, FU_P);
+    printf("fused 1-channel backward vs reference chain: max diff %.3e %.3e\n", max_diff(dw, rw, FU_CO * FU_K),
+           max_diff(db, rb, FU_CO));
+    SBI_ASSERT(max_diff(dw, rw, FU_CO * FU_K) < 1e-12);
+    SBI_ASSERT(max_diff(db, rb, FU_CO) < 1e-12);
+}
+
 /* ---- the convolutional encoder ---- */
 
 enum { EN_L = 24, EN_C1 = 3, EN_C2 = 4, EN_E = 3 };
@@ -280,6 +352,7 @@ int main(int argc, char **argv)
     check_mlp(SBI_ACT_RELU, 0);
     check_conv1d();
     check_maxpool();
+    check_fused_conv();
     check_encoder();
     status = SBI_TEST_REPORT("nn_gradcheck");
     MPI_Finalize();
