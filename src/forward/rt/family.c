@@ -63,6 +63,7 @@ typedef struct rt_dataset {
     int size;
     int64_t offset;
     double resolution; /* line-spread resolving power; 0: none */
+    sbi__rt_bands bands; /* photometric bands (n = 0: spectral bins) */
     sbi_rt_binning bin;
 } rt_dataset;
 
@@ -709,7 +710,7 @@ static int rt_parse_datasets(const sbi_task *task, const cJSON *st, rt_state *s,
 
     if (jd) {
         SBI_CHECK(cJSON_IsObject(jd), SBI_ERR_INPUT,
-                  "%s: forward_model.settings.datasets: expected {DATASET: {bin_widths, resolution}}", origin);
+                  "%s: forward_model.settings.datasets: expected {DATASET: {bin_widths, resolution, bands, weighting}}", origin);
         cJSON_ArrayForEach(e, jd)
         SBI_CHECK(e->string && sbi_task_dataset_index(task, e->string) >= 0, SBI_ERR_INPUT,
                   "%s: forward_model.settings.datasets.%s: the task has no dataset of that name", origin,
@@ -725,21 +726,42 @@ static int rt_parse_datasets(const sbi_task *task, const cJSON *st, rt_state *s,
         const cJSON *jds = jd ? cJSON_GetObjectItemCaseSensitive(jd, d->name) : NULL;
         const cJSON *jw = jds ? cJSON_GetObjectItemCaseSensitive(jds, "bin_widths") : NULL;
         const cJSON *jr = jds ? cJSON_GetObjectItemCaseSensitive(jds, "resolution") : NULL;
+        const cJSON *jb = jds ? cJSON_GetObjectItemCaseSensitive(jds, "bands") : NULL;
+        const cJSON *jwt = jds ? cJSON_GetObjectItemCaseSensitive(jds, "weighting") : NULL;
         double *l = *lo + d->offset, *h = *hi + d->offset;
         char what[SBI_NAME_MAX + 40];
-        static const char *const dkeys[] = {"bin_widths", "resolution", NULL};
+        static const char *const dkeys[] = {"bin_widths", "resolution", "bands", "weighting", NULL};
 
         s->ds[k].size = d->size;
         s->ds[k].offset = d->offset;
+        if (jds) {
+            snprintf(what, sizeof what, "datasets.%s", d->name);
+            SBI_CHECK(cJSON_IsObject(jds), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.%s: expected {bin_widths, resolution} or {bands, weighting}", origin,
+                      what);
+            SBI_CALL(rt_check_keys(task, jds, what, dkeys, "bin_widths, resolution, bands, weighting"));
+            SBI_CHECK(!(jb && jw), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.%s: give bands (photometry) or bin_widths (spectrum), not both",
+                      origin, what);
+        }
+        if (jb || jwt) {
+            /* Photometry: each point averages the spectrum over its band. */
+            SBI_CALL(sbi__rt_bands_parse(task, jb, jwt, what, d->size, s->mode == RT_EMISSION, &s->ds[k].bands));
+            for (int i = 0; i < d->size; ++i) {
+                l[i] = s->ds[k].bands.band[i].lo;
+                h[i] = s->ds[k].bands.band[i].hi;
+            }
+            if (jr) {
+                snprintf(what, sizeof what, "datasets.%s.resolution", d->name);
+                SBI_CALL(rt_number(task, jr, what, &s->ds[k].resolution));
+                SBI_CHECK(s->ds[k].resolution > 0, SBI_ERR_INPUT, "%s: forward_model.settings.%s: must be positive",
+                          origin, what);
+            }
+            continue;
+        }
         SBI_CHECK(d->coordinates, SBI_ERR_INPUT,
                   "%s: datasets[%d] (%s): the %s family needs coordinates (bin-centre wavelengths in um)", origin, k,
                   d->name, task->family);
-        if (jds) {
-            snprintf(what, sizeof what, "datasets.%s", d->name);
-            SBI_CHECK(cJSON_IsObject(jds), SBI_ERR_INPUT, "%s: forward_model.settings.%s: expected {bin_widths, resolution}",
-                      origin, what);
-            SBI_CALL(rt_check_keys(task, jds, what, dkeys, "bin_widths, resolution"));
-        }
         for (int i = 0; i < d->size; ++i) {
             SBI_CHECK(d->coordinates[i] > 0 && (i == 0 || d->coordinates[i] > d->coordinates[i - 1]), SBI_ERR_INPUT,
                       "%s: datasets[%d] (%s).coordinates: wavelengths must be positive and increasing (value %d)",
@@ -867,7 +889,10 @@ static void rt_destroy(void *state)
 {
     rt_state *s = state;
     if (!s) return;
-    for (int k = 0; k < s->n_datasets && s->ds; ++k) sbi_rt_binning_destroy(&s->ds[k].bin);
+    for (int k = 0; k < s->n_datasets && s->ds; ++k) {
+        sbi_rt_binning_destroy(&s->ds[k].bin);
+        sbi__rt_bands_free(&s->ds[k].bands);
+    }
     free(s->ds);
     free(s->p_bar);
     free(s->lambda_um);
@@ -945,8 +970,12 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     err = rt_parse_datasets(task, st, s, &lo, &hi);
     if (!err) err = rt_build_grid(task, st, s, lo, hi);
     for (int k = 0; !err && k < s->n_datasets; ++k) {
-        err = sbi_rt_binning_create(s->w, s->lambda_um, s->ds[k].size, lo + s->ds[k].offset, hi + s->ds[k].offset,
-                                    &s->ds[k].bin);
+        if (s->ds[k].bands.n)
+            err = sbi_rt_band_weights(s->w, s->lambda_um, s->ds[k].size, s->ds[k].bands.band, s->ds[k].bands.photon,
+                                      &s->ds[k].bin);
+        else
+            err = sbi_rt_binning_create(s->w, s->lambda_um, s->ds[k].size, lo + s->ds[k].offset,
+                                        hi + s->ds[k].offset, &s->ds[k].bin);
         if (err) err = sbi__raise(err, __FILE__, __LINE__, __func__, "%s: datasets[%d] (%s): %s", origin, k,
                                   task->datasets[k].name, sbi_error_message());
     }
