@@ -19,7 +19,7 @@ static double fx_line_sigma(int ip, int it, int j)
     return 1e-22 * (1.0 + 0.5 * ip) * (1.0 + 0.3 * it) * (1.0 + 0.9 * sin(0.07 * j) * sin(0.07 * j));
 }
 
-/* Write the line fixture; `bad` puts a NaN in the last row. */
+/* Write the line fixture; `bad` puts a NaN in the last row at 5025 cm^-1 (j = 200). */
 static int fx_write_line(const char *path, int bad)
 {
     static double nu[FX_NNU], xsec[FX_NP * FX_NT * FX_NNU];
@@ -38,7 +38,7 @@ static int fx_write_line(const char *path, int bad)
     for (int ip = 0; ip < FX_NP; ++ip)
         for (int it = 0; it < FX_NT; ++it)
             for (int j = 0; j < FX_NNU; ++j) xsec[(ip * FX_NT + it) * FX_NNU + j] = fx_line_sigma(ip, it, j);
-    if (bad) xsec[FX_NP * FX_NT * FX_NNU - 7] = NAN;
+    if (bad) xsec[(FX_NP * FX_NT - 1) * FX_NNU + 200] = NAN;
     return sbi_opacity_h5_write(path, 7, ds);
 }
 
