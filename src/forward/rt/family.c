@@ -362,7 +362,7 @@ static int rt_input_data(const sbi_task *task, const cJSON *st, rt_state *s)
         sbi_path_resolve(task->path, jd->valuestring, setting, sizeof setting);
     }
     err = sbi_prt_input_data_dir(setting, s->input_data, sizeof s->input_data, NULL);
-    if (err) return rt_wrap(err, sbi__forward_origin(task), "species");
+    if (err) return rt_wrap(err, sbi__forward_origin(task), "input_data");
     return SBI_OK;
 }
 
