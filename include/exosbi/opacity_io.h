@@ -154,8 +154,10 @@ int sbi_prt_input_data_dir(const char *setting, char *out, size_t cap, const cha
  * The name's isotopes, source and spectral info narrow the candidates; a
  * name without isotopes means its main isotopologue (H2O: 1H2-16O), or the
  * natural-abundance one, when the directory has it.  Exactly one candidate
- * is the answer; none or several is SBI_ERR_INPUT naming the species, the
- * directory searched and the candidates. */
+ * is the answer; of several, the one petitRADTRANS' configuration file names
+ * in [Default files] for its directory; otherwise none or several is
+ * SBI_ERR_INPUT naming the species, the directory searched and the
+ * candidates. */
 int sbi_prt_find_table(const char *input_data, sbi_prt_category category, const char *species, char *out,
                        size_t cap);
 /* The same, collective over c: rank 0 searches, the path is broadcast. */

@@ -50,27 +50,28 @@ static void trim(char *s)
     memmove(s, p, strlen(p) + 1);
 }
 
-/* `prt_input_data_path` of section [Paths] of petitRADTRANS' configuration
- * file (Python configparser: keys are case-insensitive, `=` or `:`). */
-static int config_path(const char *ini, char *out, size_t cap)
+/* The value of `key` in `section` of petitRADTRANS' configuration file
+ * (Python configparser: section and key case-insensitive, `=` or `:`). */
+static int config_value(const char *ini, const char *section, const char *key, char *out, size_t cap)
 {
     FILE *f = fopen(ini, "r");
     char line[4096];
-    int in_paths = 0, found = 0;
+    int in_section = 0, found = 0;
+    const size_t ns = strlen(section);
     if (!f) return 0;
     while (!found && fgets(line, sizeof line, f)) {
         char *sep;
         trim(line);
         if (line[0] == '#' || line[0] == ';' || !line[0]) continue;
         if (line[0] == '[') {
-            in_paths = !strncasecmp(line, "[Paths]", 7);
+            in_section = !strncasecmp(line + 1, section, ns) && line[ns + 1] == ']';
             continue;
         }
-        if (!in_paths || !(sep = strpbrk(line, "=:"))) continue;
+        if (!in_section || !(sep = strpbrk(line, "=:"))) continue;
         *sep = '\0';
         trim(line);
         trim(sep + 1);
-        if (!strcasecmp(line, "prt_input_data_path") && sep[1]) {
+        if (!strcasecmp(line, key) && sep[1]) {
             snprintf(out, cap, "%s", sep + 1);
             found = 1;
         }
@@ -79,10 +80,19 @@ static int config_path(const char *ini, char *out, size_t cap)
     return found;
 }
 
+/* petitRADTRANS' configuration file, into out[cap]; 0 when $HOME is unset. */
+static int config_file(char *out, size_t cap)
+{
+    const char *home = getenv("HOME");
+    if (!home || !home[0]) return 0;
+    snprintf(out, cap, "%s/.petitradtrans/petitradtrans_config_file.ini", home);
+    return 1;
+}
+
 int sbi_prt_input_data_dir(const char *setting, char *out, size_t cap, const char **source)
 {
-    const char *env = getenv("pRT_input_data_path"), *home = getenv("HOME");
-    char ini[4096];
+    const char *env = getenv("pRT_input_data_path");
+    char ini[4096] = "~/.petitradtrans/petitradtrans_config_file.ini";
     if (setting && setting[0]) {
         snprintf(out, cap, "%s", setting);
         if (source) *source = "forward_model.settings.input_data";
@@ -93,9 +103,8 @@ int sbi_prt_input_data_dir(const char *setting, char *out, size_t cap, const cha
         if (source) *source = "$pRT_input_data_path";
         return SBI_OK;
     }
-    snprintf(ini, sizeof ini, "%s/.petitradtrans/petitradtrans_config_file.ini", home ? home : "");
-    if (home && config_path(ini, out, cap)) {
-        if (source) *source = ini;
+    if (config_file(ini, sizeof ini) && config_value(ini, "Paths", "prt_input_data_path", out, cap)) {
+        if (source) *source = "~/.petitradtrans/petitradtrans_config_file.ini";
         return SBI_OK;
     }
     SBI_RAISE(SBI_ERR_INPUT,
@@ -359,6 +368,26 @@ int sbi_prt_find_table(const char *input_data, sbi_prt_category category, const 
             ++n_best;
             pick = i;
         }
+    if (n_best > 1) {
+        /* Several: the one petitRADTRANS was told to use by default in that
+         * isotopologue directory ([Default files] of its configuration file,
+         * keyed by the directory relative to input_data), if any. */
+        char ini[4096], key[4096 + PRT_NAME], value[PRT_NAME];
+        int n_default = 0, chosen = -1;
+        for (int i = 0; i < n && config_file(ini, sizeof ini); ++i) {
+            if (cand[i].tier != best || !cand[i].iso[0]) continue;
+            snprintf(key, sizeof key, "%s/%s/%s", prt_subpath[category], nm.base, cand[i].iso);
+            if (config_value(ini, "Default files", key, value, sizeof value) &&
+                !strcmp(cand[i].rel + strlen(cand[i].iso) + 1, value)) {
+                ++n_default;
+                chosen = i;
+            }
+        }
+        if (n_default == 1) {
+            n_best = 1;
+            pick = chosen;
+        }
+    }
     if (n_best == 1) {
         snprintf(sub, sizeof sub, "%s/%s", dir, cand[pick].rel);
         if (strlen(sub) >= cap)

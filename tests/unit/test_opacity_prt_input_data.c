@@ -134,6 +134,18 @@ static void test_default_dir(void)
     SBI_ASSERT(!strcmp(out, "/from/env"));
     SBI_ASSERT_OK(sbi_prt_input_data_dir("/from/setting", out, sizeof out, &source));
     SBI_ASSERT(!strcmp(out, "/from/setting"));
+    /* pRT's default file of a directory settles an ambiguous name (keys
+     * are lower-cased by configparser). */
+    f = fopen(ini, "w");
+    if (f) {
+        fprintf(f, "[Default files]\nopacities/lines/line_by_line/h2o/1h2-16o = %s\n\n[Paths]\n"
+                   "prt_input_data_path = %s\n",
+                strrchr(files[1], '/') + 1, root);
+        fclose(f);
+    }
+    expect_found(SBI_PRT_LINE_BY_LINE, "H2O", files[1]);
+    expect_found(SBI_PRT_LINE_BY_LINE, "H2O__POKAZATEL", files[0]);
+    remove(ini);
     unsetenv("pRT_input_data_path");
     if (old_home) setenv("HOME", old_home, 1);
     free(old_home);
