@@ -208,6 +208,56 @@ static void test_family(void)
     expect_input_error("bands: 3", 1, "datasets.phot.bands", "expected a list");
 }
 
+/* The emission family weights bands by photon counts unless told otherwise. */
+static const char *emis_fmt =
+    "name: rt-bands-emission\n"
+    "version: 1.0.0\n"
+    "parameters:\n"
+    "  - {name: T_iso, prior: uniform, low: 800, high: 1200}\n"
+    "forward_model:\n"
+    "  family: emission\n"
+    "  settings:\n"
+    "    pressure: {n_layers: 30}\n"
+    "    species: [H2O]\n"
+    "    model_resolution: 200\n"
+    "    fixed: {R_pl: 1.0, log_g: 4.5, distance: 10.0, log_X_H2O: -3.5}\n"
+    "    datasets:\n"
+    "      phot: {bands: [[1.0, 2.5]]%s}\n"
+    "datasets:\n"
+    "  - {name: phot, modality: photometry, size: 1, uncertainty: 1e-17}\n"
+    "simulation:\n"
+    "  n_simulations: 10\n"
+    "  batch_size: 5\n"
+    "  seed: 1\n"
+    "  splits: {train: 0.8, validation: 0.1, test: 0.1}\n"
+    "  noise: observational\n";
+
+static double emission_band(const char *extra)
+{
+    char text[4096];
+    sbi_task *t = NULL;
+    sbi_forward fw = NULL;
+    const uint64_t idx[1] = {0};
+    const double t_iso = 1000.0;
+    double out = NAN;
+    snprintf(text, sizeof text, emis_fmt, extra);
+    SBI_ASSERT_OK(sbi_task_load_text(text, "emission.yaml", &t));
+    if (t) SBI_ASSERT_OK(sbi_forward_create(t, &fw));
+    if (fw) SBI_ASSERT_OK(sbi_forward_simulate(fw, 1, &t_iso, idx, 1, &out));
+    sbi_forward_destroy(&fw);
+    sbi_task_destroy(&t);
+    return out;
+}
+
+static void test_emission_default(void)
+{
+    const double def = emission_band(""), photon = emission_band(", weighting: photon");
+    const double plain = emission_band(", weighting: plain");
+    SBI_ASSERT(isfinite(def) && def > 0);
+    SBI_ASSERT_NEAR(def, photon, 0, 0);
+    SBI_ASSERT(fabs(plain - photon) > 1e-6 * photon);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -221,6 +271,7 @@ int main(int argc, char **argv)
     make_grid();
     test_kernel();
     test_family();
+    test_emission_default();
     MPI_Finalize();
     return SBI_TEST_REPORT("rt_bands");
 }
