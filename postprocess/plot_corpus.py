@@ -5,7 +5,8 @@
                      [--seed 0] [--color-by NAME]
 
 Draws N spectra of one split, picked at random (with SEED) among its rows,
-against wavelength, one panel per dataset that has wavelengths, with the
+against wavelength, one panel per dataset that has wavelengths (photometric
+datasets: one point per band, the bar spanning the band), with the
 axis named after the forward-model family stored in the corpus (transit
 depth for `transmission`, planet flux or contrast for `emission`).  Each
 spectrum is coloured by a parameter (by default a cloud-top pressure when
@@ -61,6 +62,30 @@ def species_of(task):
     return names
 
 
+def band_extents(task, name):
+    """(centre, half width) [um] of each band of photometric dataset `name`
+    from the task's settings, or None: a top-hat [lo, hi] directly, a filter
+    curve when its file can be found (absolute, or relative to the current
+    directory) as its transmission-weighted centroid and its support."""
+    ds = ((task.get("forward_model", {}).get("settings", {}) or {}).get("datasets", {}) or {}).get(name, {})
+    bands = ds.get("bands") if isinstance(ds, dict) else None
+    if not isinstance(bands, list):
+        return None
+    out = []
+    for b in bands:
+        if isinstance(b, list) and len(b) == 2:
+            out.append((0.5 * (b[0] + b[1]), 0.5 * (b[1] - b[0])))
+            continue
+        try:
+            curve = np.loadtxt(b["filter"], comments="#", delimiter=None, usecols=(0, 1), ndmin=2)
+            lam, tr = curve[:, 0], curve[:, 1]
+            on = np.nonzero(tr > 0)[0]
+            out.append((float(np.sum(lam * tr) / np.sum(tr)), 0.5 * float(lam[on[-1]] - lam[on[0]])))
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+    return out
+
+
 def with_gaps(x, y):
     """Break the line where the wavelength spacing jumps (detector gaps)."""
     if len(x) < 3:
@@ -97,12 +122,15 @@ def main(argv):
         panels = []
         for d in task.get("datasets", []):
             g = f["datasets"][d["name"]]
+            x = f[a.split]["x"][d["name"]][pick, :]
+            bands = band_extents(task, d["name"])
+            if bands is not None:
+                panels.append((d["name"], np.array([c for c, _ in bands]), x, np.array([h for _, h in bands])))
+                continue
             if "coordinates" not in g:
                 print(f"plot_corpus: dataset '{d['name']}' has no wavelengths; not drawn", file=sys.stderr)
                 continue
-            lam = g["coordinates"][()]
-            x = f[a.split]["x"][d["name"]][pick, :]
-            panels.append((d["name"], lam, x))
+            panels.append((d["name"], g["coordinates"][()], x, None))
     if not panels:
         sys.exit(f"{a.corpus}: no dataset with wavelengths to draw")
 
@@ -122,9 +150,13 @@ def main(argv):
         colors = [cmap(i / max(1, len(pick) - 1)) for i in range(len(pick))]
 
     fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.6), squeeze=False)
-    for ax, (name, lam, x) in zip(axes[0], panels):
+    for ax, (name, lam, x, half) in zip(axes[0], panels):
         order = np.argsort(lam)
         for r in range(x.shape[0]):
+            if half is not None:
+                # Photometry: one point per band, the bar spans the band.
+                ax.errorbar(lam, scale * x[r], xerr=half, fmt="o", ms=3, lw=0.8, color=colors[r], alpha=0.9)
+                continue
             xs, ys = with_gaps(lam[order], scale * x[r, order])
             ax.plot(xs, ys, lw=0.9, color=colors[r], alpha=0.9)
         ax.set_xlabel("wavelength λ [µm]")
@@ -137,7 +169,8 @@ def main(argv):
         marks = {}
         for sp in species_of(task):
             for b in BANDS.get(sp, []):
-                if np.min(np.abs(lam - b)) <= 2.0 * spacing:
+                near = np.abs(lam - b) <= half if half is not None else np.abs(lam - b) <= 2.0 * spacing
+                if np.any(near):
                     marks.setdefault(b, []).append(sp)
         for b, sps in sorted(marks.items()):
             ax.axvline(b, color="grey", lw=0.5, ls=":", zorder=0)
