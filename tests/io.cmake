@@ -19,7 +19,7 @@ endforeach()
 
 # End to end through the command line.  The scripts launch mpiexec themselves
 # (Open MPI refuses an mpiexec inside another).
-foreach(script ranks resume shards errors)
+foreach(script ranks resume shards errors tables)
   sbi_add_script_test(NAME io_corpus_cli_${script} SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_corpus_${script}.sh
                       ARGS ${MPIEXEC_EXECUTABLE} ${EXOSBI_IO_WORK}/cli_${script} LABELS "io;mpi" PROCESSORS 4
                       TIMEOUT 300)

@@ -17,3 +17,16 @@ set_tests_properties(opacity_cia_shared PROPERTIES SKIP_RETURN_CODE 77)
 sbi_add_test_exe(test_opacity_lines unit/test_opacity_lines.c)
 sbi_add_test(NAME opacity_lines TARGET test_opacity_lines LABELS "unit;opacity" TIMEOUT 60
              ARGS ${EXOSBI_OPACITY_WORK}/lines)
+
+# Tables found by species name in a fake petitRADTRANS input_data tree.
+sbi_add_test_exe(test_opacity_prt_input_data unit/test_opacity_prt_input_data.c)
+sbi_add_test(NAME opacity_prt_input_data TARGET test_opacity_prt_input_data LABELS "unit;opacity" TIMEOUT 60
+             ARGS ${EXOSBI_OPACITY_WORK}/prt_input_data)
+
+# One reader per table: rank 0 reads, the others receive identical copies;
+# a malformed table gives every rank the same status (1, 2 and 4 ranks).
+sbi_add_test_exe(test_opacity_shared mpi/test_opacity_shared.c)
+foreach(np 1 2 4)
+  sbi_add_test(NAME opacity_shared_np${np} NP ${np} TARGET test_opacity_shared LABELS "opacity;io" TIMEOUT 120
+               ARGS ${EXOSBI_OPACITY_WORK}/shared_np${np})
+endforeach()

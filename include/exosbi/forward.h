@@ -17,6 +17,12 @@ typedef struct sbi_forward_s *sbi_forward;
 
 /* Build the task's forward model (looks the family up in the registry). */
 int sbi_forward_create(const sbi_task *task, sbi_forward *fw);
+/* The same, collective over c: a family that reads tables (transmission,
+ * emission) reads each one on rank 0 of c and broadcasts it, and every rank
+ * returns the same verdict (sbi_comm_agree's codes).  Families without
+ * tables are created on every rank as by sbi_forward_create.  The model is
+ * serial after creation; each rank destroys its own. */
+int sbi_forward_create_on(const sbi_task *task, const sbi_comm *c, sbi_forward *fw);
 void sbi_forward_destroy(sbi_forward *fw);
 
 /* theta: (n, n_params) physical; out: (n, n_outputs).  sim_index[r] and seed
@@ -33,6 +39,8 @@ typedef struct sbi_forward_ops {
     const char *family;
     /* Create the state from the task; set *n_outputs. */
     int (*create)(const sbi_task *task, void **state, int64_t *n_outputs);
+    /* Optional: create collectively over c (tables read once, shared). */
+    int (*create_on)(const sbi_task *task, const sbi_comm *c, void **state, int64_t *n_outputs);
     int (*simulate)(void *state, int64_t n, const double *theta, const uint64_t *sim_index, uint64_t seed,
                     double *out);
     void (*destroy)(void *state);

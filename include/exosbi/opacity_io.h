@@ -100,6 +100,70 @@ int sbi_line_file_read(sbi_line_file f, int ip, int it, int64_t j0, int64_t coun
 void sbi_line_file_close(sbi_line_file *f);
 const char *sbi_line_format_name(sbi_line_format format);
 
+/* ---- reading once per communicator ------------------------------------ */
+
+/* The *_on readers are collective over c.  With c NULL or of one rank the
+ * calling rank reads alone.  Otherwise rank 0 of c reads, every rank
+ * returns the same verdict (the failing code; on the ranks other than 0 it
+ * carries SBI_ERR_REMOTE, see sbi_comm_agree) and, on success, every rank
+ * holds an identical copy broadcast from rank 0 (src/io/opacity_shared.c
+ * says why a broadcast rather than a shared-memory window). */
+int sbi_cia_table_read_on(const sbi_comm *c, const char *path, sbi_cia_format format, sbi_cia_table *tab);
+
+/* A line table resampled onto given wavenumbers: each (P, T) row linear in
+ * wavenumber between the table's points, zero outside the table (the point
+ * sampling petitRADTRANS applies to its line-by-line tables). */
+typedef struct sbi_line_sampled {
+    sbi_line_format format;
+    char mol_name[32]; /* "" when the file has none */
+    double mol_mass;   /* [amu]; 0 when the file has none */
+    int n_p, n_t, w;
+    double *p;         /* (n_p) [bar] */
+    double *t;         /* (n_t) [K] */
+    float *sigma;      /* (n_p, n_t, w) [cm^2 molecule^-1] */
+} sbi_line_sampled;
+
+/* Read `path` and resample it at nu (w) [cm^-1] (any order).  Only the rows'
+ * wavenumbers that nu reaches are read.  Free with sbi_line_sampled_free. */
+int sbi_line_table_sample_on(const sbi_comm *c, const char *path, sbi_line_format format, int w, const double *nu,
+                             sbi_line_sampled *out);
+void sbi_line_sampled_free(sbi_line_sampled *s);
+
+/* ---- petitRADTRANS input_data ------------------------------------------ */
+
+/* The three table kinds of a petitRADTRANS 3 `input_data` directory
+ * (`petitRADTRANS/config/configuration.py: get_input_data_subpaths`):
+ *   opacities/lines/line_by_line/<base>/<isotopologue>/<name>.xsec.petitRADTRANS.h5
+ *   opacities/lines/correlated_k/<base>/<isotopologue>/<name>.ktable.petitRADTRANS.h5
+ *   opacities/continuum/collision_induced_absorptions/<A--B>/<A--B-NatAbund>/<name>.ciatable.petitRADTRANS.h5 */
+typedef enum { SBI_PRT_LINE_BY_LINE = 0, SBI_PRT_CORRELATED_K, SBI_PRT_CIA } sbi_prt_category;
+
+/* "line_by_line", "correlated_k", "collision_induced_absorptions". */
+const char *sbi_prt_category_name(sbi_prt_category category);
+
+/* The input_data directory to use, into out[cap]: `setting` when it is not
+ * NULL or empty, else $pRT_input_data_path, else `prt_input_data_path` of
+ * the [Paths] section of ~/.petitradtrans/petitradtrans_config_file.ini
+ * (where petitRADTRANS 3 keeps it).  *source names where it came from.
+ * SBI_ERR_INPUT when none gives one. */
+int sbi_prt_input_data_dir(const char *setting, char *out, size_t cap, const char **source);
+
+/* The table of `species`, a petitRADTRANS species name
+ * ([isotopes]name[-NatAbund][__source][.spectral info], e.g. H2O,
+ * 1H2-16O__POKAZATEL, H2O.R1e6, H2--He for a CIA pair), under input_data.
+ * The name's isotopes, source and spectral info narrow the candidates; a
+ * name without isotopes means its main isotopologue (H2O: 1H2-16O), or the
+ * natural-abundance one, when the directory has it.  Exactly one candidate
+ * is the answer; of several, the one petitRADTRANS' configuration file names
+ * in [Default files] for its directory; otherwise none or several is
+ * SBI_ERR_INPUT naming the species, the directory searched and the
+ * candidates. */
+int sbi_prt_find_table(const char *input_data, sbi_prt_category category, const char *species, char *out,
+                       size_t cap);
+/* The same, collective over c: rank 0 searches, the path is broadcast. */
+int sbi_prt_find_table_on(const sbi_comm *c, const char *input_data, sbi_prt_category category,
+                          const char *species, char *out, size_t cap);
+
 /* ---- small HDF5 files for tests and examples --------------------------- */
 
 /* A dataset for sbi_opacity_h5_write: numbers (data, rank <= 4) or, with

@@ -221,6 +221,29 @@ int sbi_rt_binning_create(int w, const double *lambda, int b, const double *lo, 
 void sbi_rt_binning_apply(const sbi_rt_binning *bin, const double *model, double *out);
 void sbi_rt_binning_destroy(sbi_rt_binning *bin);
 
+/* A photometric band: a top-hat on [lo, hi] (n = 0) or a filter curve
+ * tabulated at n >= 2 points, linear between them and zero outside; lo and
+ * hi then bound the part of the curve where it is not zero. */
+typedef struct sbi_rt_band {
+    double lo, hi;        /* [um] */
+    int n;                /* tabulated points; 0 for a top-hat */
+    const double *lambda; /* (n) [um], strictly increasing */
+    const double *trans;  /* (n) transmission, >= 0 */
+} sbi_rt_band;
+
+/* Band averages as a sparse (B, W) matrix in `bin` (free with
+ * sbi_rt_binning_destroy): row b holds the weights of
+ *   <F>_b = int F(l) T_b(l) l^p dl / int T_b(l) l^p dl,
+ * F the piecewise-linear model spectrum on lambda (W), p = 1 when `photon`
+ * (a photon-counting detector, the convention for band fluxes) and p = 0
+ * otherwise (a plain transmission-weighted mean, used for transit depths).
+ * The integrals are exact: each piece between consecutive model and filter
+ * points is a cubic at most, integrated by 3-point Gauss-Legendre.
+ * SBI_ERR_INPUT naming the band when it reaches outside the model grid or
+ * its curve is zero everywhere. */
+int sbi_rt_band_weights(int w, const double *lambda, int b, const sbi_rt_band *bands, int photon,
+                        sbi_rt_binning *bin);
+
 /* Gaussian line-spread convolution at resolving power R on a grid uniform in
  * ln lambda with step dlnl: sigma = (1/R)/(2 sqrt(2 ln 2)) in ln lambda
  * (pRT `Data.convolve`), kernel truncated at 4 sigma and renormalised at the

@@ -378,7 +378,7 @@ int sbi_ppc_run(const sbi_comm *c, const sbi_task *task, const char *model_path,
         sbi_task_destroy(&ct);
         SBI_AGREE(c, st);
     }
-    st = sbi_forward_create(task, &fw);
+    st = sbi_forward_create_on(task, c, &fw);
     SBI_AGREE(c, st);
     n_cases = d->split_rows[o->split];
     if (o->max_cases > 0 && o->max_cases < n_cases) n_cases = o->max_cases;

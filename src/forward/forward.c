@@ -32,7 +32,7 @@ static const sbi_forward_ops *find_family(const char *family)
     return NULL;
 }
 
-int sbi_forward_create(const sbi_task *task, sbi_forward *fw)
+static int forward_create(const sbi_task *task, const sbi_comm *c, sbi_forward *fw)
 {
     const sbi_forward_ops *ops;
     struct sbi_forward_s *f;
@@ -49,7 +49,10 @@ int sbi_forward_create(const sbi_task *task, sbi_forward *fw)
                   sbi__forward_origin(task), task->family, known);
     }
 
-    SBI_CALL(ops->create(task, &state, &n_outputs));
+    if (c && ops->create_on)
+        SBI_CALL(ops->create_on(task, c, &state, &n_outputs));
+    else
+        SBI_CALL(ops->create(task, &state, &n_outputs));
     if (n_outputs != task->n_outputs) {
         ops->destroy(state);
         SBI_RAISE(SBI_ERR_INPUT,
@@ -68,6 +71,13 @@ int sbi_forward_create(const sbi_task *task, sbi_forward *fw)
     f->n_outputs = n_outputs;
     *fw = f;
     return SBI_OK;
+}
+
+int sbi_forward_create(const sbi_task *task, sbi_forward *fw) { return forward_create(task, NULL, fw); }
+
+int sbi_forward_create_on(const sbi_task *task, const sbi_comm *c, sbi_forward *fw)
+{
+    return forward_create(task, c, fw);
 }
 
 void sbi_forward_destroy(sbi_forward *fw)

@@ -468,7 +468,7 @@ static int predictive_band(const sbi_comm *c, const sbi_task *task, const sbi_in
     memset(b, 0, sizeof *b);
     b->M = M;
     b->level = opt->predictive_level > 0 ? opt->predictive_level : SBI_INFER_DEFAULT_LEVEL;
-    st = sbi_forward_create(task, &fw);
+    st = sbi_forward_create_on(task, c, &fw);
     SBI_AGREE(c, st);
     SBI_MALLOC(theta, (size_t)M * D);
     if (c->rank == 0) memcpy(theta, samples, (size_t)M * D * sizeof *theta);

@@ -266,7 +266,7 @@ static int run_body(const sbi_comm *c, const sbi_task *task, const sbi_simulate_
         int st = sbi_corpus_desc_from_task(task, &S->desc);
         S->have_desc = !st;
         if (!st) st = sbi_splits_create(task, &S->splits);
-        if (!st) st = sbi_forward_create(task, &S->fw);
+        if (!st) st = sbi_forward_create_on(task, c, &S->fw);
         if (!st) st = buffers_alloc(&S->buf, (B + c->size - 1) / c->size, P, O);
         SBI_AGREE(c, st);
     }

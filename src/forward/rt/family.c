@@ -53,7 +53,8 @@ typedef struct rt_input {
 enum { RT_COLLIDER_H2 = -1, RT_COLLIDER_HE = -2 };
 typedef struct rt_cia_pair {
     char name[2 * SBI_NAME_MAX + 2]; /* "H2-H2" */
-    char path[SBI_PATH_MAX];   /* resolved against the task file */
+    char path[SBI_PATH_MAX];   /* resolved against the task file; "" until found in input_data */
+    char prt_name[2 * SBI_NAME_MAX + 2]; /* petitRADTRANS pair name when taken from input_data, else "" */
     int collider[2];           /* RT_COLLIDER_* or a species index */
     double mass[2];            /* [amu] */
     sbi_rt_cia tab;
@@ -63,6 +64,7 @@ typedef struct rt_dataset {
     int size;
     int64_t offset;
     double resolution; /* line-spread resolving power; 0: none */
+    sbi__rt_bands bands; /* photometric bands (n = 0: spectral bins) */
     sbi_rt_binning bin;
 } rt_dataset;
 
@@ -94,6 +96,10 @@ typedef struct rt_state {
     char *species_path[RT_MAX_SPECIES];               /* line table, resolved; NULL for built-in */
     double species_mass_setting[RT_MAX_SPECIES];      /* settings `mass`, 0 when not given */
     sbi_rt_line_table *lines[RT_MAX_SPECIES];         /* NULL for built-in */
+    char *species_prt[RT_MAX_SPECIES];                /* petitRADTRANS name when from input_data, else NULL */
+    int species_ck[RT_MAX_SPECIES];                   /* 1: correlated-k table from input_data */
+    char input_data[SBI_PATH_MAX];                    /* petitRADTRANS input_data directory, "" when unused */
+    const sbi_comm *comm;                             /* the creating communicator, during creation only */
     int n_cia;
     rt_cia_pair *cia;                                 /* (n_cia) */
     int rayleigh_h2, rayleigh_he, hminus;
@@ -123,6 +129,8 @@ typedef struct rt_state {
 } rt_state;
 
 /* ---- settings ------------------------------------------------------------ */
+
+static int rt_wrap(int err, const char *origin, const char *what);
 
 static int rt_number(const sbi_task *task, const cJSON *item, const char *what, double *v)
 {
@@ -338,6 +346,26 @@ static int rt_parse_atmosphere(const sbi_task *task, const cJSON *st, rt_state *
     return SBI_OK;
 }
 
+/* The petitRADTRANS input_data directory, the first time a table is taken
+ * from it: settings.input_data (relative to the task file), else pRT's own
+ * defaults (sbi_prt_input_data_dir). */
+static int rt_input_data(const sbi_task *task, const cJSON *st, rt_state *s)
+{
+    const cJSON *jd = cJSON_GetObjectItemCaseSensitive(st, "input_data");
+    char setting[SBI_PATH_MAX] = "";
+    int err;
+    if (s->input_data[0]) return SBI_OK;
+    if (jd) {
+        SBI_CHECK(cJSON_IsString(jd) && jd->valuestring[0], SBI_ERR_INPUT,
+                  "%s: forward_model.settings.input_data: expected the path of petitRADTRANS' input_data directory",
+                  sbi__forward_origin(task));
+        sbi_path_resolve(task->path, jd->valuestring, setting, sizeof setting);
+    }
+    err = sbi_prt_input_data_dir(setting, s->input_data, sizeof s->input_data, NULL);
+    if (err) return rt_wrap(err, sbi__forward_origin(task), "input_data");
+    return SBI_OK;
+}
+
 static int rt_parse_species(const sbi_task *task, const cJSON *st, rt_state *s)
 {
     static const char *const ckeys_known = "H2_rayleigh, He_rayleigh, H-";
@@ -351,8 +379,8 @@ static int rt_parse_species(const sbi_task *task, const cJSON *st, rt_state *s)
                   "%s: forward_model.settings.species: expected a list of species names or {name, opacity}", origin);
         cJSON_ArrayForEach(e, js)
         {
-            static const char *const skeys[] = {"name", "opacity", "mass", NULL};
-            const char *name = NULL, *opacity = "builtin";
+            static const char *const skeys[] = {"name", "opacity", "mass", "prt_name", NULL};
+            const char *name = NULL, *opacity = "builtin", *prt_name = NULL;
             char what[48];
             int idx, k = s->n_species;
             snprintf(what, sizeof what, "species[%d]", k);
@@ -365,7 +393,12 @@ static int rt_parse_species(const sbi_task *task, const cJSON *st, rt_state *s)
                 const cJSON *jn = cJSON_GetObjectItemCaseSensitive(e, "name");
                 const cJSON *jo = cJSON_GetObjectItemCaseSensitive(e, "opacity");
                 const cJSON *jm = cJSON_GetObjectItemCaseSensitive(e, "mass");
-                SBI_CALL(rt_check_keys(task, e, what, skeys, "name, opacity, mass"));
+                const cJSON *jprt = cJSON_GetObjectItemCaseSensitive(e, "prt_name");
+                SBI_CALL(rt_check_keys(task, e, what, skeys, "name, opacity, mass, prt_name"));
+                SBI_CHECK(!jprt || (cJSON_IsString(jprt) && jprt->valuestring[0]), SBI_ERR_INPUT,
+                          "%s: forward_model.settings.species[%d].prt_name: expected a petitRADTRANS species name",
+                          origin, k);
+                prt_name = jprt ? jprt->valuestring : NULL;
                 name = cJSON_IsString(jn) ? jn->valuestring : NULL;
                 SBI_CHECK(!jo || cJSON_IsString(jo), SBI_ERR_INPUT,
                           "%s: forward_model.settings.species[%d].opacity: expected builtin or a table path", origin, k);
@@ -384,7 +417,20 @@ static int rt_parse_species(const sbi_task *task, const cJSON *st, rt_state *s)
                 SBI_CHECK(strcmp(s->species_name[j], name) != 0, SBI_ERR_INPUT,
                           "%s: forward_model.settings.species: '%s' is listed twice", origin, name);
             idx = sbi_rt_builtin_index(name);
-            if (!strcmp(opacity, "builtin")) {
+            SBI_CHECK(!prt_name || !strcmp(opacity, "line_by_line") || !strcmp(opacity, "correlated_k"), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.species[%d].prt_name: only with opacity: line_by_line or "
+                      "correlated_k (tables from input_data)",
+                      origin, k);
+            if (!strcmp(opacity, "line_by_line") || !strcmp(opacity, "correlated_k")) {
+                /* A table of the petitRADTRANS input_data directory, found by
+                 * its pRT name once the tables are read (rt_load_tables). */
+                SBI_CALL(rt_input_data(task, st, s));
+                s->species[k] = -1;
+                s->species_mass[k] = idx >= 0 ? sbi_rt_builtin_mass(idx) : 0.0;
+                s->species_ck[k] = !strcmp(opacity, "correlated_k");
+                s->species_prt[k] = strdup(prt_name ? prt_name : name);
+                SBI_CHECK(s->species_prt[k], SBI_ERR_INTERNAL, "out of memory");
+            } else if (!strcmp(opacity, "builtin")) {
                 SBI_CHECK(idx >= 0, SBI_ERR_INPUT,
                           "%s: forward_model.settings.species[%d]: no built-in opacity for '%s' (built in: H2O, CO, "
                           "CO2, CH4, NH3, Na, K; give a table with {name, opacity: PATH})",
@@ -432,7 +478,7 @@ static int rt_parse_species(const sbi_task *task, const cJSON *st, rt_state *s)
  * a listed species.  The files are read once the model grid is known. */
 static int rt_parse_cia(const sbi_task *task, const cJSON *st, rt_state *s)
 {
-    static const char *const keys[] = {"pair", "file", NULL};
+    static const char *const keys[] = {"pair", "file", "prt_name", NULL};
     const char *origin = sbi__forward_origin(task);
     const cJSON *jc = cJSON_GetObjectItemCaseSensitive(st, "cia"), *e;
     int n;
@@ -453,13 +499,33 @@ static int rt_parse_cia(const sbi_task *task, const cJSON *st, rt_state *s)
         snprintf(what, sizeof what, "cia[%d]", s->n_cia);
         SBI_CHECK(cJSON_IsObject(e), SBI_ERR_INPUT, "%s: forward_model.settings.%s: expected {pair: A-B, file: PATH}",
                   origin, what);
-        SBI_CALL(rt_check_keys(task, e, what, keys, "pair, file"));
+        SBI_CALL(rt_check_keys(task, e, what, keys, "pair, file, prt_name"));
         SBI_CHECK(cJSON_IsString(jp) && (dash = strchr(jp->valuestring, '-')) && dash != jp->valuestring &&
                       strlen(jp->valuestring) < sizeof cp->name,
                   SBI_ERR_INPUT, "%s: forward_model.settings.%s.pair: expected two colliders as A-B (H2-H2, H2-He)",
                   origin, what);
-        SBI_CHECK(cJSON_IsString(jf) && jf->valuestring[0], SBI_ERR_INPUT,
-                  "%s: forward_model.settings.%s.file: expected the path of a CIA table", origin, what);
+        SBI_CHECK(!jf || (cJSON_IsString(jf) && jf->valuestring[0]), SBI_ERR_INPUT,
+                  "%s: forward_model.settings.%s.file: expected the path of a CIA table (or no file: the table "
+                  "from input_data)",
+                  origin, what);
+        {
+            const cJSON *jprt = cJSON_GetObjectItemCaseSensitive(e, "prt_name");
+            SBI_CHECK(!(jf && jprt), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.%s: give file (a table) or prt_name (from input_data), not both",
+                      origin, what);
+            SBI_CHECK(!jprt || (cJSON_IsString(jprt) && jprt->valuestring[0] &&
+                                strlen(jprt->valuestring) < sizeof cp->prt_name),
+                      SBI_ERR_INPUT, "%s: forward_model.settings.%s.prt_name: expected a petitRADTRANS pair name (H2--He)",
+                      origin, what);
+            if (!jf) {
+                SBI_CALL(rt_input_data(task, st, s));
+                if (jprt)
+                    snprintf(cp->prt_name, sizeof cp->prt_name, "%s", jprt->valuestring);
+                else
+                    snprintf(cp->prt_name, sizeof cp->prt_name, "%.*s--%s", (int)(dash - jp->valuestring),
+                             jp->valuestring, dash + strspn(dash, "-"));
+            }
+        }
         snprintf(names[0], sizeof names[0], "%.*s", (int)(dash - jp->valuestring), jp->valuestring);
         while (*dash == '-') ++dash;
         snprintf(names[1], sizeof names[1], "%s", dash);
@@ -484,7 +550,7 @@ static int rt_parse_cia(const sbi_task *task, const cJSON *st, rt_state *s)
         for (int c = 0; c < s->n_cia; ++c)
             SBI_CHECK(strcmp(s->cia[c].name, cp->name) != 0, SBI_ERR_INPUT,
                       "%s: forward_model.settings.cia: pair %s is listed twice", origin, cp->name);
-        sbi_path_resolve(task->path, jf->valuestring, cp->path, sizeof cp->path);
+        if (jf) sbi_path_resolve(task->path, jf->valuestring, cp->path, sizeof cp->path);
         ++s->n_cia;
     }
     return SBI_OK;
@@ -494,6 +560,7 @@ static int rt_parse_cia(const sbi_task *task, const cJSON *st, rt_state *s)
 static int rt_wrap(int err, const char *origin, const char *what)
 {
     char inner[2048];
+    if (err & SBI_ERR_REMOTE) return sbi__trace(err, __FILE__, __LINE__, __func__);
     snprintf(inner, sizeof inner, "%s", sbi_error_message());
     sbi_error_clear();
     return sbi__raise(err, __FILE__, __LINE__, __func__, "%s: forward_model.settings.%s: %s", origin, what, inner);
@@ -504,55 +571,37 @@ static int rt_wrap(int err, const char *origin, const char *what)
  * each side) and interpolated linearly in wavenumber at the model points,
  * the point sampling petitRADTRANS applies to its line-by-line tables
  * (`lbl_opacity_sampling`); model wavelengths the table does not cover get
- * zero.  Every rank reads the file itself; one reader broadcasting the
- * resampled table (or an MPI shared-memory window per node) would cut the
- * file traffic and the memory per node. */
+ * zero.  Rank 0 of the creating communicator reads and resamples, the
+ * others receive the resampled table (sbi_line_table_sample_on). */
 static int rt_load_line_table(rt_state *s, int k)
 {
-    sbi_line_file f = NULL;
-    sbi_line_info info;
+    sbi_line_sampled smp;
     sbi_rt_line_table *tab;
-    double nu_lo = s->nu_cm[s->w - 1], nu_hi = s->nu_cm[0], *buf = NULL, *out = NULL;
-    const double *nu_sub;
-    int64_t j0, j1;
     int err;
 
-    SBI_CALL(sbi_line_file_open(s->species_path[k], SBI_LINE_AUTO, &f, &info));
+    SBI_CALL(sbi_line_table_sample_on(s->comm, s->species_path[k], SBI_LINE_AUTO, s->w, s->nu_cm, &smp));
     if (s->species_mass_setting[k] > 0)
         s->species_mass[k] = s->species_mass_setting[k];
-    else if (info.mol_mass > 0)
-        s->species_mass[k] = info.mol_mass;
+    else if (smp.mol_mass > 0)
+        s->species_mass[k] = smp.mol_mass;
     if (!(s->species_mass[k] > 0)) {
-        sbi_line_file_close(&f);
+        sbi_line_sampled_free(&smp);
         SBI_RAISE(SBI_ERR_INPUT, "%s: no dataset 'mol_mass' and '%s' is not built in: give {mass: AMU}",
                   s->species_path[k], s->species_name[k]);
     }
-    for (j0 = 0; j0 + 1 < info.n_nu && info.nu[j0 + 1] <= nu_lo; ++j0) {
-    }
-    for (j1 = info.n_nu - 1; j1 > 0 && info.nu[j1 - 1] >= nu_hi; --j1) {
-    }
-    if (j1 < j0) j1 = j0;
-    SBI_CALLOC(tab, 1);
+    tab = calloc(1, sizeof *tab);
+    err = tab ? 0 : sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
     s->lines[k] = tab;
-    err = sbi_rt_line_table_init(info.format == SBI_LINE_TAUREX ? SBI_RT_PT_TAUREX : SBI_RT_PT_PRT, info.n_p, info.p,
-                                 info.n_t, info.t, s->w, tab);
+    if (!err)
+        err = sbi_rt_line_table_init(smp.format == SBI_LINE_TAUREX ? SBI_RT_PT_TAUREX : SBI_RT_PT_PRT, smp.n_p, smp.p,
+                                     smp.n_t, smp.t, s->w, tab);
     if (!err) {
-        buf = malloc((size_t)(j1 - j0 + 1) * sizeof *buf);
-        out = malloc((size_t)s->w * sizeof *out);
-        if (!buf || !out) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
+        /* Take the resampled rows over instead of copying them. */
+        free(tab->sigma);
+        tab->sigma = smp.sigma;
+        smp.sigma = NULL;
     }
-    nu_sub = info.nu + j0;
-    for (int ip = 0; !err && ip < info.n_p; ++ip)
-        for (int it = 0; !err && it < info.n_t; ++it) {
-            float *dst = tab->sigma + ((size_t)ip * (size_t)info.n_t + (size_t)it) * (size_t)s->w;
-            err = sbi_line_file_read(f, ip, it, j0, j1 - j0 + 1, buf);
-            if (err) break;
-            sbi_rt_resample_linear((int)(j1 - j0 + 1), nu_sub, buf, s->w, s->nu_cm, out);
-            for (int l = 0; l < s->w; ++l) dst[l] = (float)out[l];
-        }
-    free(buf);
-    free(out);
-    sbi_line_file_close(&f);
+    sbi_line_sampled_free(&smp);
     if (err) return sbi__trace(err, __FILE__, __LINE__, __func__);
     return SBI_OK;
 }
@@ -561,7 +610,7 @@ static int rt_load_cia(rt_state *s, rt_cia_pair *cp)
 {
     sbi_cia_table tab;
     int err;
-    SBI_CALL(sbi_cia_table_read(cp->path, SBI_CIA_AUTO, &tab));
+    SBI_CALL(sbi_cia_table_read_on(s->comm, cp->path, SBI_CIA_AUTO, &tab));
     if (tab.species[0][0] && tab.species[1][0]) {
         const char *a = cp->name, *dash = strchr(a, '-');
         char n0[SBI_NAME_MAX], n1[SBI_NAME_MAX];
@@ -585,7 +634,24 @@ static int rt_load_cia(rt_state *s, rt_cia_pair *cp)
     return SBI_OK;
 }
 
-/* Line tables and CIA tables, on the model grid. */
+/* Species k's table in the petitRADTRANS input_data directory.  A
+ * correlated-k table is found but not read: the seam for the c-k reader. */
+static int rt_find_prt_table(rt_state *s, int k)
+{
+    char path[SBI_PATH_MAX];
+    const sbi_prt_category cat = s->species_ck[k] ? SBI_PRT_CORRELATED_K : SBI_PRT_LINE_BY_LINE;
+    SBI_CALL(sbi_prt_find_table_on(s->comm, s->input_data, cat, s->species_prt[k], path, sizeof path));
+    SBI_CHECK(cat != SBI_PRT_CORRELATED_K, SBI_ERR_INPUT,
+              "opacity correlated_k: found %s, but this build reads line-by-line tables only (use opacity: "
+              "line_by_line)",
+              path);
+    s->species_path[k] = strdup(path);
+    SBI_CHECK(s->species_path[k], SBI_ERR_INTERNAL, "out of memory");
+    return SBI_OK;
+}
+
+/* Line tables and CIA tables, on the model grid.  Collective over s->comm
+ * when it is set: every rank calls the readers in the same order. */
 static int rt_load_tables(const sbi_task *task, rt_state *s)
 {
     const char *origin = sbi__forward_origin(task);
@@ -593,13 +659,17 @@ static int rt_load_tables(const sbi_task *task, rt_state *s)
     char what[2 * SBI_NAME_MAX + 32];
     for (int k = 0; k < s->n_species; ++k) {
         if (s->species[k] >= 0) continue;
-        err = rt_load_line_table(s, k);
         snprintf(what, sizeof what, "species[%d] (%s)", k, s->species_name[k]);
+        err = s->species_prt[k] ? rt_find_prt_table(s, k) : 0;
+        if (!err) err = rt_load_line_table(s, k);
         if (err) return rt_wrap(err, origin, what);
     }
     for (int c = 0; c < s->n_cia; ++c) {
-        err = rt_load_cia(s, &s->cia[c]);
         snprintf(what, sizeof what, "cia[%d] (%s)", c, s->cia[c].name);
+        err = s->cia[c].prt_name[0] ? sbi_prt_find_table_on(s->comm, s->input_data, SBI_PRT_CIA, s->cia[c].prt_name,
+                                                             s->cia[c].path, sizeof s->cia[c].path)
+                                    : 0;
+        if (!err) err = rt_load_cia(s, &s->cia[c]);
         if (err) return rt_wrap(err, origin, what);
         if (s->cia[c].tab.n_nu > max_nu) max_nu = s->cia[c].tab.n_nu;
     }
@@ -709,7 +779,7 @@ static int rt_parse_datasets(const sbi_task *task, const cJSON *st, rt_state *s,
 
     if (jd) {
         SBI_CHECK(cJSON_IsObject(jd), SBI_ERR_INPUT,
-                  "%s: forward_model.settings.datasets: expected {DATASET: {bin_widths, resolution}}", origin);
+                  "%s: forward_model.settings.datasets: expected {DATASET: {bin_widths, resolution, bands, weighting}}", origin);
         cJSON_ArrayForEach(e, jd)
         SBI_CHECK(e->string && sbi_task_dataset_index(task, e->string) >= 0, SBI_ERR_INPUT,
                   "%s: forward_model.settings.datasets.%s: the task has no dataset of that name", origin,
@@ -725,21 +795,42 @@ static int rt_parse_datasets(const sbi_task *task, const cJSON *st, rt_state *s,
         const cJSON *jds = jd ? cJSON_GetObjectItemCaseSensitive(jd, d->name) : NULL;
         const cJSON *jw = jds ? cJSON_GetObjectItemCaseSensitive(jds, "bin_widths") : NULL;
         const cJSON *jr = jds ? cJSON_GetObjectItemCaseSensitive(jds, "resolution") : NULL;
+        const cJSON *jb = jds ? cJSON_GetObjectItemCaseSensitive(jds, "bands") : NULL;
+        const cJSON *jwt = jds ? cJSON_GetObjectItemCaseSensitive(jds, "weighting") : NULL;
         double *l = *lo + d->offset, *h = *hi + d->offset;
         char what[SBI_NAME_MAX + 40];
-        static const char *const dkeys[] = {"bin_widths", "resolution", NULL};
+        static const char *const dkeys[] = {"bin_widths", "resolution", "bands", "weighting", NULL};
 
         s->ds[k].size = d->size;
         s->ds[k].offset = d->offset;
+        if (jds) {
+            snprintf(what, sizeof what, "datasets.%s", d->name);
+            SBI_CHECK(cJSON_IsObject(jds), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.%s: expected {bin_widths, resolution} or {bands, weighting}", origin,
+                      what);
+            SBI_CALL(rt_check_keys(task, jds, what, dkeys, "bin_widths, resolution, bands, weighting"));
+            SBI_CHECK(!(jb && jw), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.%s: give bands (photometry) or bin_widths (spectrum), not both",
+                      origin, what);
+        }
+        if (jb || jwt) {
+            /* Photometry: each point averages the spectrum over its band. */
+            SBI_CALL(sbi__rt_bands_parse(task, jb, jwt, what, d->size, s->mode == RT_EMISSION, &s->ds[k].bands));
+            for (int i = 0; i < d->size; ++i) {
+                l[i] = s->ds[k].bands.band[i].lo;
+                h[i] = s->ds[k].bands.band[i].hi;
+            }
+            if (jr) {
+                snprintf(what, sizeof what, "datasets.%s.resolution", d->name);
+                SBI_CALL(rt_number(task, jr, what, &s->ds[k].resolution));
+                SBI_CHECK(s->ds[k].resolution > 0, SBI_ERR_INPUT, "%s: forward_model.settings.%s: must be positive",
+                          origin, what);
+            }
+            continue;
+        }
         SBI_CHECK(d->coordinates, SBI_ERR_INPUT,
                   "%s: datasets[%d] (%s): the %s family needs coordinates (bin-centre wavelengths in um)", origin, k,
                   d->name, task->family);
-        if (jds) {
-            snprintf(what, sizeof what, "datasets.%s", d->name);
-            SBI_CHECK(cJSON_IsObject(jds), SBI_ERR_INPUT, "%s: forward_model.settings.%s: expected {bin_widths, resolution}",
-                      origin, what);
-            SBI_CALL(rt_check_keys(task, jds, what, dkeys, "bin_widths, resolution"));
-        }
         for (int i = 0; i < d->size; ++i) {
             SBI_CHECK(d->coordinates[i] > 0 && (i == 0 || d->coordinates[i] > d->coordinates[i - 1]), SBI_ERR_INPUT,
                       "%s: datasets[%d] (%s).coordinates: wavelengths must be positive and increasing (value %d)",
@@ -867,7 +958,10 @@ static void rt_destroy(void *state)
 {
     rt_state *s = state;
     if (!s) return;
-    for (int k = 0; k < s->n_datasets && s->ds; ++k) sbi_rt_binning_destroy(&s->ds[k].bin);
+    for (int k = 0; k < s->n_datasets && s->ds; ++k) {
+        sbi_rt_binning_destroy(&s->ds[k].bin);
+        sbi__rt_bands_free(&s->ds[k].bands);
+    }
     free(s->ds);
     free(s->p_bar);
     free(s->lambda_um);
@@ -881,6 +975,7 @@ static void rt_destroy(void *state)
     free(s->mol_tab);
     for (int k = 0; k < s->n_species; ++k) {
         free(s->species_path[k]);
+        free(s->species_prt[k]);
         if (s->lines[k]) sbi_rt_line_table_free(s->lines[k]);
         free(s->lines[k]);
     }
@@ -907,7 +1002,8 @@ static void rt_destroy(void *state)
 static int rt_parse(const sbi_task *task, rt_state *s)
 {
     static const char *const keys[] = {"pressure", "temperature", "abundances", "species", "continuum", "cia",
-                                       "model_resolution", "fixed", "datasets", "output", "n_angles", NULL};
+                                       "model_resolution", "fixed", "datasets", "output", "n_angles",
+                                       "input_data", NULL};
     const char *origin = sbi__forward_origin(task);
     const cJSON *st = task->forward_settings, *e;
     double *lo = NULL, *hi = NULL;
@@ -916,7 +1012,7 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_CHECK(cJSON_IsObject(st), SBI_ERR_INPUT, "%s: forward_model.settings: expected a mapping", origin);
     SBI_CALL(rt_check_keys(task, st, "", keys,
                            "pressure, temperature, abundances, species, continuum, cia, model_resolution, fixed, "
-                           "datasets, output, n_angles"));
+                           "datasets, output, n_angles, input_data"));
     s->n_params = task->n_params;
     s->output = RT_OUT_FLUX;
     if ((e = cJSON_GetObjectItemCaseSensitive(st, "output"))) {
@@ -945,8 +1041,12 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     err = rt_parse_datasets(task, st, s, &lo, &hi);
     if (!err) err = rt_build_grid(task, st, s, lo, hi);
     for (int k = 0; !err && k < s->n_datasets; ++k) {
-        err = sbi_rt_binning_create(s->w, s->lambda_um, s->ds[k].size, lo + s->ds[k].offset, hi + s->ds[k].offset,
-                                    &s->ds[k].bin);
+        if (s->ds[k].bands.n)
+            err = sbi_rt_band_weights(s->w, s->lambda_um, s->ds[k].size, s->ds[k].bands.band, s->ds[k].bands.photon,
+                                      &s->ds[k].bin);
+        else
+            err = sbi_rt_binning_create(s->w, s->lambda_um, s->ds[k].size, lo + s->ds[k].offset,
+                                        hi + s->ds[k].offset, &s->ds[k].bin);
         if (err) err = sbi__raise(err, __FILE__, __LINE__, __func__, "%s: datasets[%d] (%s): %s", origin, k,
                                   task->datasets[k].name, sbi_error_message());
     }
@@ -974,13 +1074,15 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     return SBI_OK;
 }
 
-static int rt_create(const sbi_task *task, void **state, int64_t *n_outputs, rt_mode mode)
+static int rt_create(const sbi_task *task, const sbi_comm *comm, void **state, int64_t *n_outputs, rt_mode mode)
 {
     rt_state *s;
     int err;
     SBI_CALLOC(s, 1);
     s->mode = mode;
+    s->comm = comm;
     err = rt_parse(task, s);
+    s->comm = NULL;
     if (err) {
         rt_destroy(s);
         return sbi__trace(err, __FILE__, __LINE__, __func__);
@@ -992,12 +1094,22 @@ static int rt_create(const sbi_task *task, void **state, int64_t *n_outputs, rt_
 
 static int rt_create_transmission(const sbi_task *task, void **state, int64_t *n_outputs)
 {
-    return rt_create(task, state, n_outputs, RT_TRANSMISSION);
+    return rt_create(task, NULL, state, n_outputs, RT_TRANSMISSION);
 }
 
 static int rt_create_emission(const sbi_task *task, void **state, int64_t *n_outputs)
 {
-    return rt_create(task, state, n_outputs, RT_EMISSION);
+    return rt_create(task, NULL, state, n_outputs, RT_EMISSION);
+}
+
+static int rt_create_transmission_on(const sbi_task *task, const sbi_comm *comm, void **state, int64_t *n_outputs)
+{
+    return rt_create(task, comm, state, n_outputs, RT_TRANSMISSION);
+}
+
+static int rt_create_emission_on(const sbi_task *task, const sbi_comm *comm, void **state, int64_t *n_outputs)
+{
+    return rt_create(task, comm, state, n_outputs, RT_EMISSION);
 }
 
 /* ---- one spectrum ---------------------------------------------------------- */
@@ -1234,6 +1346,7 @@ static int rt_simulate(void *state, int64_t n, const double *theta, const uint64
 const sbi_forward_ops sbi__forward_transmission_ops = {
     .family = "transmission",
     .create = rt_create_transmission,
+    .create_on = rt_create_transmission_on,
     .simulate = rt_simulate,
     .destroy = rt_destroy,
 };
@@ -1241,6 +1354,7 @@ const sbi_forward_ops sbi__forward_transmission_ops = {
 const sbi_forward_ops sbi__forward_emission_ops = {
     .family = "emission",
     .create = rt_create_emission,
+    .create_on = rt_create_emission_on,
     .simulate = rt_simulate,
     .destroy = rt_destroy,
 };
