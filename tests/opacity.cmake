@@ -17,3 +17,7 @@ set_tests_properties(opacity_cia_shared PROPERTIES SKIP_RETURN_CODE 77)
 sbi_add_test_exe(test_opacity_lines unit/test_opacity_lines.c)
 sbi_add_test(NAME opacity_lines TARGET test_opacity_lines LABELS "unit;opacity" TIMEOUT 60
              ARGS ${EXOSBI_OPACITY_WORK}/lines)
+
+sbi_add_test_exe(test_opacity_ck unit/test_opacity_ck.c)
+sbi_add_test(NAME opacity_ck TARGET test_opacity_ck LABELS "unit;opacity;rt" TIMEOUT 120
+             ARGS ${EXOSBI_OPACITY_WORK}/ck)
