@@ -264,6 +264,10 @@ void sbi_rt_chord_tau(int n, int cols, const float *m, const float *alpha, float
  *   R_T^2 = r_N^2 + sum_{i=2}^{N} [A_{i-1} r_{i-1} + A_i r_i] (r_{i-1} - r_i).
  * tau is overwritten.  G = 1, wg = {1} is the line-by-line case. */
 void sbi_rt_transit_from_tau(int n, int w, int n_g, const float *wg, float *tau, const double *r, double *rt2);
+/* The two halves of sbi_rt_transit_from_tau: the absorbed fraction A (N, W)
+ * written over the front of tau (N, W, G), and the radius integral of A. */
+void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *tau);
+void sbi_rt_transit_from_absorbed(int n, int w, const float *a, const double *r, double *rt2);
 /* Both steps: alpha (N, W, G) [cm^-1], tau (N, W, G) workspace. */
 void sbi_rt_transit_radius2_ck(int n, int w, int n_g, const float *wg, const float *m, const float *alpha,
                                const double *r, float *tau, double *rt2);

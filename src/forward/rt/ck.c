@@ -12,6 +12,28 @@
 #include "exosbi/rt.h"
 #include "forward/rt/rt_fastmath.h"
 
+/* The inner loops over (bin, g) are written to vectorise; the library is
+ * built for x86-64-v2, so the hot kernels also get an AVX2/FMA clone chosen
+ * at load time, and the loop vectoriser's full cost model. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#pragma GCC optimize("O3")
+#define RT_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define RT_HOT
+#endif
+
+/* Sum of v (n) in a fixed order over eight lanes, so that the compiler can
+ * vectorise it without reassociating a float reduction. */
+static inline float lane_sum(const float *v, int n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int q = 0;
+    for (; q + 8 <= n; q += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += v[q + j];
+    for (; q < n; ++q) acc[0] += v[q];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 /* ---- tables ------------------------------------------------------------------ */
 
 int sbi_rt_ck_table_init(int n_p, const double *p_bar, int n_t, const double *t, int w, int n_g,
@@ -61,12 +83,13 @@ void sbi_rt_ck_model_bins(int w, const double *lambda_um, double *nu_lo, double 
  * first midpoint, clamped to the smallest k).  x: n + 1 floats of work. */
 static void resort_to_g(int n, const float *k, const float *wt, int n_g, const float *g, float *x, float *out)
 {
-    double total = 0.0, cum = 0.0;
+    float total = 0.0f, cum = 0.0f, inv;
     int m = 0;
     const float kmin = k[0], kmax = k[n - 1];
     for (int j = 0; j < n; ++j) total += wt[j];
+    inv = 1.0f / total;
     for (int j = 0; j < n; ++j) {
-        x[j] = (float)((cum + 0.5 * wt[j]) / total);
+        x[j] = (cum + 0.5f * wt[j]) * inv;
         cum += wt[j];
     }
     x[n] = 1.0f;
@@ -189,7 +212,7 @@ int sbi_rt_ck_rebin(int n_g, const double *g, const double *wg, int64_t n_nu, co
 
 /* ---- (P, T) interpolation --------------------------------------------------- */
 
-void sbi_rt_ck_interp(const sbi_rt_ck_table *tab, double p_bar, double t, double c, int l0, int l1, float *out)
+RT_HOT void sbi_rt_ck_interp(const sbi_rt_ck_table *tab, double p_bar, double t, double c, int l0, int l1, float *out)
 {
     int ip, it;
     double fp, ft;
@@ -211,7 +234,13 @@ void sbi_rt_ck_interp(const sbi_rt_ck_table *tab, double p_bar, double t, double
     c01 = (float)(c * (1.0 - fp) * ft);
     c10 = (float)(c * fp * (1.0 - ft));
     c11 = (float)(c * fp * ft);
-    for (size_t m = 0; m < count; ++m) out[m] = c00 * k00[m] + c01 * k01[m] + c10 * k10[m] + c11 * k11[m];
+    for (size_t m = 0; m < count; ++m) {
+        const float v = c00 * k00[m] + c01 * k01[m] + c10 * k10[m] + c11 * k11[m];
+        /* Below 1e-30 cm^2 g^-1 an opacity is nothing (tau < 1e-20 over any
+         * atmosphere), and keeping it would leave subnormal floats, which
+         * slow the overlap's arithmetic a hundredfold. */
+        out[m] = v < 1e-30f ? 0.0f : v;
+    }
 }
 
 /* ---- random overlap ---------------------------------------------------------- */
@@ -387,22 +416,30 @@ void sbi_rt_chord_tau(int n, int cols, const float *m, const float *alpha, float
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, n, 1.0f, m, n, alpha, cols, 0.0f, tau, cols);
 }
 
-void sbi_rt_transit_from_tau(int n, int w, int n_g, const float *wg, float *tau, const double *r, double *rt2)
+RT_HOT void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *tau)
 {
-    /* Absorbed fraction per (layer, bin), written over the front of tau:
-     * entry (i, l) goes to i W + l, at or before where its G inputs start. */
+    /* Entry (i, l) goes to i W + l, at or before where its G inputs start. */
     for (size_t m = 0; m < (size_t)n * (size_t)w; ++m) {
-        const float *tg = tau + m * (size_t)n_g;
-        float a = 0.0f;
-        for (int q = 0; q < n_g; ++q) a += wg[q] * sbi__rt_absorbed(tg[q]);
-        tau[m] = a;
+        float *tg = tau + m * (size_t)n_g;
+        for (int q = 0; q < n_g; ++q) tg[q] = wg[q] * sbi__rt_absorbed(tg[q]);
+        tau[m] = lane_sum(tg, n_g);
     }
+}
+
+RT_HOT void sbi_rt_transit_from_absorbed(int n, int w, const float *a, const double *r, double *rt2)
+{
     for (int l = 0; l < w; ++l) rt2[l] = r[n - 1] * r[n - 1];
     for (int i = 1; i < n; ++i) {
-        const float *a0 = tau + (size_t)(i - 1) * (size_t)w, *a1 = tau + (size_t)i * (size_t)w;
+        const float *a0 = a + (size_t)(i - 1) * (size_t)w, *a1 = a + (size_t)i * (size_t)w;
         const double dr = r[i - 1] - r[i], r0 = r[i - 1], r1 = r[i];
         for (int l = 0; l < w; ++l) rt2[l] += ((double)a0[l] * r0 + (double)a1[l] * r1) * dr;
     }
+}
+
+void sbi_rt_transit_from_tau(int n, int w, int n_g, const float *wg, float *tau, const double *r, double *rt2)
+{
+    sbi_rt_ck_absorbed(n, w, n_g, wg, tau);
+    sbi_rt_transit_from_absorbed(n, w, tau, r, rt2);
 }
 
 void sbi_rt_transit_radius2_ck(int n, int w, int n_g, const float *wg, const float *m, const float *alpha,
@@ -419,7 +456,7 @@ size_t sbi_rt_emission_ck_work(int w, int n_g, int n_mu)
     return (size_t)w * (size_t)n_g * (size_t)(1 + n_mu) + 2 * (size_t)w + (size_t)n_mu * (size_t)w;
 }
 
-void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, const double *p_bar, const double *t,
+RT_HOT void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, const double *p_bar, const double *t,
                              const float *kappa, double g, const double *nu, int n_mu, const double *mu,
                              const double *w_mu, float *work, double *flux_nu)
 {
@@ -442,13 +479,13 @@ void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, const doubl
             for (int l = 0; l < w; ++l) {
                 float *trl = tr + (size_t)l * (size_t)n_g;
                 const float *tl = tau + (size_t)l * (size_t)n_g;
-                float s = 0.0f;
+                float d[SBI_RT_CK_MAX_G];
                 for (int q = 0; q < n_g; ++q) {
                     const float e = sbi__rt_expf(tl[q] * neg_inv_mu);
-                    s += wg[q] * (trl[q] - e);
+                    d[q] = wg[q] * (trl[q] - e);
                     trl[q] = e;
                 }
-                in[l] += 0.5f * (b0[l] + b1[l]) * s;
+                in[l] += 0.5f * (b0[l] + b1[l]) * lane_sum(d, n_g);
             }
         }
         tmp = b0;
@@ -460,8 +497,9 @@ void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, const doubl
         const double c = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
         const float *tr = trp + (size_t)a * wgn, *in = inten + (size_t)a * (size_t)w;
         for (int l = 0; l < w; ++l) {
-            float s = 0.0f;
-            for (int q = 0; q < n_g; ++q) s += wg[q] * tr[(size_t)l * (size_t)n_g + (size_t)q];
+            float d[SBI_RT_CK_MAX_G], s;
+            for (int q = 0; q < n_g; ++q) d[q] = wg[q] * tr[(size_t)l * (size_t)n_g + (size_t)q];
+            s = lane_sum(d, n_g);
             flux_nu[l] += c * ((double)in[l] + (double)b0[l] * s);
         }
     }

@@ -6,7 +6,6 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 /* exp(x) for x <= 0, relative error below 3e-7; exp(x < -87) is taken as
  * exp(-87) = 1.6e-38, indistinguishable from 0 next to 1.  Range reduction
@@ -14,15 +13,19 @@
  * (remainder r^7 / 5040 < 1.3e-7). */
 static inline float sbi__rt_expf(float x)
 {
-    const float xc = x < -87.0f ? -87.0f : (x > 0.0f ? 0.0f : x);
-    const float n = floorf(xc * 1.44269504f + 0.5f);
+    union {
+        int32_t i;
+        float f;
+    } scale;
+    const float xc = x + (float)(x < -87.0f) * (-87.0f - x);
+    /* Round to nearest by truncation, as xc <= 0 (no floorf call). */
+    const int32_t ni = (int32_t)(xc * 1.44269504f - 0.5f);
+    const float n = (float)ni;
     const float r = (xc - n * 0.693145752f) - n * 1.42860677e-6f;
     const float p =
         1.0f + r * (1.0f + r * (0.5f + r * (0.166666667f + r * (0.0416666667f + r * (0.00833333333f + r * 0.00138888889f)))));
-    const int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    scale.i = (ni + 127) * (1 << 23);
+    return p * scale.f;
 }
 
 /* The absorbed fraction 1 - exp(-tau) for tau >= 0, accurate to a few
@@ -31,7 +34,8 @@ static inline float sbi__rt_absorbed(float tau)
 {
     const float series = tau * (1.0f - tau * (0.5f - tau * 0.166666667f));
     const float direct = 1.0f - sbi__rt_expf(-tau);
-    return tau < 1e-3f ? series : direct;
+    const float small = (float)(tau < 1e-3f);
+    return small * series + (1.0f - small) * direct;
 }
 
 #endif
