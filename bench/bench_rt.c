@@ -15,7 +15,7 @@
  * of table each spectrum touches and the machine's read bandwidth, which
  * bound the interpolation.
  *
- * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block]
+ * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block] [lbl_block (0: per layer)]
  * Set OPENBLAS_NUM_THREADS=1 for per-core numbers.
  */
 #include <math.h>
@@ -114,6 +114,7 @@ int main(int argc, char **argv)
 {
     const int n = argc > 1 ? atoi(argv[1]) : 100, w = argc > 2 ? atoi(argv[2]) : 5000;
     const int reps = argc > 3 ? atoi(argv[3]) : 20, blk = argc > 4 ? atoi(argv[4]) : 32;
+    const int blk_lbl = argc > 5 ? atoi(argv[5]) : 512;
     const char *names[NS] = {"H2O", "CO", "CO2", "CH4", "NH3"};
     const double vmr[NS] = {1e-3, 1e-3, 1e-5, 1e-4, 1e-5};
     double pg[NP], tg[NT], c[NS], x_h2, x_he, mu_mol = 0;
@@ -231,11 +232,20 @@ int main(int argc, char **argv)
                 sbi_rt_cia_alpha(&cia[1], t[i], cw, cia_a);
                 for (int l = 0; l < w; ++l) row[l] += n_h2 * n_he / rho * cia_a[l];
                 for (int l = 0; l < w; ++l) tmp[l] = row[l];
-                for (int k = 0; k < NS; ++k) sbi_rt_line_add(&lines[k], p[i], t[i], c[k], row);
+                if (blk_lbl <= 0)
+                    for (int k = 0; k < NS; ++k) sbi_rt_line_add(&lines[k], p[i], t[i], c[k], row);
                 for (int l = 0; l < w; ++l) {
                     kappa[(size_t)i * w + l] = (float)row[l];
                     gray[(size_t)i * w + l] = (float)tmp[l]; /* the part that ck overlaps with */
                 }
+            }
+            /* The line tables: per layer over all wavelengths (blk_lbl 0),
+             * or blocked so that each table row is read once. */
+            for (int l0 = 0; blk_lbl > 0 && l0 < w; l0 += blk_lbl) {
+                const int l1 = l0 + blk_lbl < w ? l0 + blk_lbl : w;
+                for (int i = 0; i < n; ++i)
+                    for (int k = 0; k < NS; ++k)
+                        sbi_rt_line_add_block(&lines[k], p[i], t[i], c[k], l0, l1, kappa + (size_t)i * w + l0);
             }
             t1 = now();
             lt.interp += t1 - t0;

@@ -281,6 +281,12 @@ void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, const doubl
                              const float *kappa, double g, const double *nu, int n_mu, const double *mu,
                              const double *w_mu, float *work, double *flux_nu);
 
+/* out (l1 - l0) += c * sigma(p_bar, t) over model wavelengths [l0, l1), in
+ * float: the blocked form of sbi_rt_line_add (src/forward/rt/ck.c), so that a
+ * wavelength loop over blocks reads each table row once per spectrum. */
+void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, double t, double c, int l0, int l1,
+                           float *out);
+
 /* ---- transmission ------------------------------------------------------- */
 
 /* Chord path-length matrix m (N, N), float, so that the chord optical depth

@@ -10,17 +10,20 @@
 
 #include "exosbi/core.h"
 #include "exosbi/rt.h"
-#include "forward/rt/rt_fastmath.h"
 
 /* The inner loops over (bin, g) are written to vectorise; the library is
  * built for x86-64-v2, so the hot kernels also get an AVX2/FMA clone chosen
  * at load time, and the loop vectoriser's full cost model. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math")
 #define RT_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define RT_HOT
 #endif
+
+/* After the pragma, so that its inline functions get the same options and
+ * are inlined into the kernels. */
+#include "forward/rt/rt_fastmath.h"
 
 /* Sum of v (n) in a fixed order over eight lanes, so that the compiler can
  * vectorise it without reassociating a float reduction. */
@@ -243,6 +246,26 @@ RT_HOT void sbi_rt_ck_interp(const sbi_rt_ck_table *tab, double p_bar, double t,
     }
 }
 
+RT_HOT void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, double t, double c, int l0, int l1,
+                                  float *out)
+{
+    int row[4];
+    double wt[4];
+    const size_t w = (size_t)tab->w;
+    const float *s0, *s1, *s2, *s3;
+    float c0, c1, c2, c3;
+    sbi_rt_line_weights(tab, p_bar, t, row, wt);
+    s0 = tab->sigma + (size_t)row[0] * w + l0;
+    s1 = tab->sigma + (size_t)row[1] * w + l0;
+    s2 = tab->sigma + (size_t)row[2] * w + l0;
+    s3 = tab->sigma + (size_t)row[3] * w + l0;
+    c0 = (float)(c * wt[0]);
+    c1 = (float)(c * wt[1]);
+    c2 = (float)(c * wt[2]);
+    c3 = (float)(c * wt[3]);
+    for (int l = 0; l < l1 - l0; ++l) out[l] += c0 * s0[l] + c1 * s1[l] + c2 * s2[l] + c3 * s3[l];
+}
+
 /* ---- random overlap ---------------------------------------------------------- */
 
 int sbi_rt_ck_mixer_init(int n_g, const double *g, const double *w, sbi_rt_ck_mixer *mx)
@@ -413,11 +436,19 @@ void sbi_rt_ck_kappa(sbi_rt_ck_mixer *mx, int n_s, const sbi_rt_ck_table *const 
 
 void sbi_rt_chord_tau(int n, int cols, const float *m, const float *alpha, float *tau)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, n, 1.0f, m, n, alpha, cols, 0.0f, tau, cols);
+    /* m is lower triangular (ray i crosses layers j <= i only): strmm does
+     * half the multiply-adds of sgemm, in place on a copy of alpha. */
+    memcpy(tau, alpha, (size_t)n * (size_t)cols * sizeof *tau);
+    cblas_strmm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, cols, 1.0f, m, n, tau, cols);
 }
 
 RT_HOT void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *tau)
 {
+    if (n_g == 1) {
+        const float w0 = wg[0];
+        for (size_t m = 0; m < (size_t)n * (size_t)w; ++m) tau[m] = w0 * sbi__rt_absorbed(tau[m]);
+        return;
+    }
     /* Entry (i, l) goes to i W + l, at or before where its G inputs start. */
     for (size_t m = 0; m < (size_t)n * (size_t)w; ++m) {
         float *tg = tau + m * (size_t)n_g;

@@ -568,8 +568,11 @@ static int rt_load_line_table(rt_state *s, int k)
     return SBI_OK;
 }
 
-/* Bins of the model grid a correlated-k table is rebinned onto. */
+/* Model bins per block of the blocked opacity loops (correlated-k: the
+ * (N, block, G) k-values of all species stay in cache; line-by-line: the
+ * table rows of a block do). */
 #define RT_CK_BLOCK 32
+#define RT_LBL_BLOCK 1024
 
 /* Read species k's correlated-k table and rebin each (P, T) row onto the
  * model bins (sbi_rt_ck_rebin).  Every table must share the first one's
@@ -1156,7 +1159,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
         for (int k = 0; k < s->n_species; ++k) {
             const double c = x[k] / (s->species_mass[k] * SBI_RT_AMU);
             if (s->species[k] < 0) {
-                if (s->lines[k]) sbi_rt_line_add(s->lines[k], p, t, c, row); /* correlated-k: later */
+                continue; /* line tables below; correlated-k tables in rt_one */
             } else if (sbi_rt_builtin_pressure_dependent(s->species[k])) {
                 sbi_rt_builtin_sigma(s->species[k], t, p, w, s->nu_cm, s->sig);
                 for (int l = 0; l < w; ++l) row[l] += c * s->sig[l];
@@ -1199,6 +1202,17 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
             }
         }
         for (int l = 0; l < w; ++l) dst[l] = (float)row[l];
+    }
+    /* Line tables, blocked over wavelength so that each table row is read
+     * from memory once per spectrum rather than once per layer. */
+    for (int l0 = 0; l0 < w; l0 += RT_LBL_BLOCK) {
+        const int l1 = l0 + RT_LBL_BLOCK < w ? l0 + RT_LBL_BLOCK : w;
+        for (int k = 0; k < s->n_species; ++k) {
+            const double c = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+            if (!s->lines[k]) continue;
+            for (int i = 0; i < s->n; ++i)
+                sbi_rt_line_add_block(s->lines[k], s->p_bar[i], s->t[i], c, l0, l1, s->kappa + (size_t)i * (size_t)w + l0);
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 /* Exponentials of the radiative-transfer inner loops, written so that the
  * compiler vectorises them (glibc's expf is a call per element without
- * -ffast-math).  Private to src/forward/rt. */
+ * -ffast-math).  Private to src/forward/rt.  Arguments must be finite. */
 #ifndef EXOSBI_RT_FASTMATH_H
 #define EXOSBI_RT_FASTMATH_H
 
@@ -17,7 +17,9 @@ static inline float sbi__rt_expf(float x)
         int32_t i;
         float f;
     } scale;
-    const float xc = x + (float)(x < -87.0f) * (-87.0f - x);
+    /* Selects as arithmetic (x finite), which the vectoriser takes. */
+    const float below = (float)(x < -87.0f);
+    const float xc = below * -87.0f + (1.0f - below) * x;
     /* Round to nearest by truncation, as xc <= 0 (no floorf call). */
     const int32_t ni = (int32_t)(xc * 1.44269504f - 0.5f);
     const float n = (float)ni;
@@ -32,9 +34,10 @@ static inline float sbi__rt_expf(float x)
  * float ulps also for small tau (a series below 1e-3). */
 static inline float sbi__rt_absorbed(float tau)
 {
-    const float series = tau * (1.0f - tau * (0.5f - tau * 0.166666667f));
-    const float direct = 1.0f - sbi__rt_expf(-tau);
     const float small = (float)(tau < 1e-3f);
+    const float ts = small * tau + (1.0f - small) * 1e-3f; /* the series stays finite for any tau */
+    const float series = ts * (1.0f - ts * (0.5f - ts * 0.166666667f));
+    const float direct = 1.0f - sbi__rt_expf(-tau);
     return small * series + (1.0f - small) * direct;
 }
 
