@@ -314,6 +314,15 @@ static void merge_runs(const float *ka, const float *wa, int na, const float *kb
                        float *wo)
 {
     int i = 0, j = 0, m = 0;
+    if (na > 0 && nb > 0 && ka[na - 1] <= kb[0]) {
+        /* The runs do not interleave (a species far weaker than the other
+         * in this bin): concatenate, as pRT's merge sort shortcuts. */
+        memcpy(ko, ka, (size_t)na * sizeof *ko);
+        memcpy(wo, wa, (size_t)na * sizeof *wo);
+        memcpy(ko + na, kb, (size_t)nb * sizeof *ko);
+        memcpy(wo + na, wb, (size_t)nb * sizeof *wo);
+        return;
+    }
     while (i < na && j < nb) {
         const int ta = ka[i] <= kb[j];
         ko[m] = ta ? ka[i] : kb[j];
