@@ -287,6 +287,28 @@ void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, const doubl
 void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, double t, double c, int l0, int l1,
                            float *out);
 
+/* The other way to combine species, petitRADTRANS's own without scattering
+ * (`compute_transit_radii`, `compute_ck_flux`, the "mean transmission
+ * method"): each species' transmission is averaged over g and the species'
+ * transmissions are multiplied, T = prod_s sum_g w_g exp(-tau_sg), the
+ * continuum riding with species 0.  It is the random overlap without the
+ * resorting step, at S times the transfer cost.
+ *
+ * alpha (N, W, G) = rho_i (c k_tab(P_i, T_i) + gray[i][l]) for one species,
+ * in wavelength blocks; gray and rho may be NULL (none; rho = 1). */
+void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n, int w, const double *p_bar,
+                             const double *t, const double *rho, const float *gray, int blk, float *alpha);
+/* Emergent flux with the product of the species' g-mean transmissions in
+ * the formal solution of sbi_rt_emission_flux; species 0 carries gray (N, W)
+ * and, from layer deck_from on (-1: none), the deck opacity deck_kappa.
+ * work: sbi_rt_emission_ck_product_work floats. */
+size_t sbi_rt_emission_ck_product_work(int w, int n_g, int n_s, int n_mu);
+void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
+                                     const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
+                                     const double *p_bar, const double *t, double g, int deck_from,
+                                     float deck_kappa, const double *nu, int n_mu, const double *mu,
+                                     const double *w_mu, float *work, double *flux_nu);
+
 /* ---- transmission ------------------------------------------------------- */
 
 /* Chord path-length matrix m (N, N), float, so that the chord optical depth

@@ -376,6 +376,7 @@ static const char *task_fmt =
     "    pressure: {n_layers: 40}\n"
     "%s"
     "    species: [%s]\n"
+    "%s"
     "    model_resolution: 200\n"
     "    fixed: {R_pl: 1.2, log_g: 3.0%s%s}\n"
     "datasets:\n"
@@ -386,6 +387,9 @@ static const char *task_fmt =
     "  seed: 1\n"
     "  splits: {train: 0.8, validation: 0.1, test: 0.1}\n"
     "  noise: observational\n";
+
+/* Extra settings lines for the next spectra (the overlap treatment). */
+static const char *extra_settings = "";
 
 static int spectrum(const char *family, const char *species, const char *extra_fixed, double theta, double out[7])
 {
@@ -398,7 +402,7 @@ static int spectrum(const char *family, const char *species, const char *extra_f
     int st;
     snprintf(path, sizeof path, "%s/task.yaml", work);
     snprintf(text, sizeof text, task_fmt, emission ? "T_int" : "T_iso", family,
-             emission ? "    temperature: {profile: guillot}\n" : "", species, emission ? ", distance: 10.0" : ", R_star: 1.0",
+             emission ? "    temperature: {profile: guillot}\n" : "", species, extra_settings, emission ? ", distance: 10.0" : ", R_star: 1.0",
              extra_fixed);
     for (int i = 0; i < 7; ++i) out[i] = NAN;
     f = fopen(path, "w");
@@ -493,6 +497,40 @@ static void test_family(void)
     SBI_ASSERT_OK(spectrum("transmission", "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}",
                            ", log_X_H2O: -2.698970004336019", 1000.0, lbl));
     for (int i = 0; i < 7; ++i) SBI_ASSERT_NEAR(ck[i], lbl[i], 1e-6, 0);
+
+    /* The product of the species' g-mean transmissions (pRT without
+     * scattering) agrees in the same limits: one species constant in g is
+     * the line-by-line spectrum, and two gray species add up. */
+    for (int mode = 0; mode < 2; ++mode) {
+        const char *fam = mode ? "emission" : "transmission";
+        const char *fx = mode ? ", log_X_H2O: -3.0, T_eq: 1200, log_kappa_IR: -2, log_gamma: -0.5" : X3;
+        const double theta = mode ? 300.0 : 1000.0;
+        double one[7], two[7];
+        extra_settings = "";
+        SBI_ASSERT_OK(spectrum(fam, "{name: H2O, opacity: H2O_gray.xsec.petitRADTRANS.h5}", fx, theta, lbl));
+        extra_settings = "    ck_overlap: product\n";
+        SBI_ASSERT_OK(spectrum(fam, "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}", fx, theta, one));
+        for (int i = 0; i < 7; ++i) SBI_ASSERT_NEAR(one[i], lbl[i], 1e-4, 0);
+        SBI_ASSERT_OK(spectrum(fam,
+                               "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}, "
+                               "{name: CO, opacity: H2O_gray.ktable.petitRADTRANS.h5, mass: 18.01528}",
+                               mode ? ", log_X_H2O: -3.0, log_X_CO: -3.0, T_eq: 1200, log_kappa_IR: -2, log_gamma: -0.5"
+                                    : ", log_X_H2O: -3.0, log_X_CO: -3.0",
+                               theta, two));
+        extra_settings = "";
+        SBI_ASSERT_OK(spectrum(fam, "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}",
+                               mode ? ", log_X_H2O: -2.698970004336019, T_eq: 1200, log_kappa_IR: -2, log_gamma: -0.5"
+                                    : ", log_X_H2O: -2.698970004336019",
+                               theta, one));
+        for (int i = 0; i < 7; ++i) SBI_ASSERT_NEAR(two[i], one[i], 1e-4, 0);
+    }
+    extra_settings = "    ck_overlap: mixed\n";
+    SBI_ASSERT_EQ_INT(spectrum("transmission", "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}", X3, 1000.0,
+                               ck),
+                      SBI_ERR_INPUT);
+    SBI_ASSERT(strstr(sbi_error_message(), "ck_overlap") != NULL);
+    sbi_error_clear();
+    extra_settings = "";
 
     /* Errors name the species entry and the file. */
     SBI_ASSERT_EQ_INT(spectrum("transmission",

@@ -544,3 +544,96 @@ RT_HOT void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, cons
         }
     }
 }
+
+/* ---- the product of the species' g-mean transmissions ------------------------ */
+
+RT_HOT void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n, int w, const double *p_bar,
+                                    const double *t, const double *rho, const float *gray, int blk, float *alpha)
+{
+    const int n_g = tab->n_g;
+    for (int l0 = 0; l0 < w; l0 += blk) {
+        const int l1 = l0 + blk < w ? l0 + blk : w;
+        for (int i = 0; i < n; ++i) {
+            float *a = alpha + ((size_t)i * (size_t)w + (size_t)l0) * (size_t)n_g;
+            const float r = (float)(rho ? rho[i] : 1.0);
+            sbi_rt_ck_interp(tab, p_bar[i], t[i], c, l0, l1, a);
+            if (gray) {
+                const float *gr = gray + (size_t)i * (size_t)w + (size_t)l0;
+                for (int l = 0; l < l1 - l0; ++l)
+                    for (int q = 0; q < n_g; ++q) a[l * n_g + q] += gr[l];
+            }
+            if (rho)
+                for (int m = 0; m < (l1 - l0) * n_g; ++m) a[m] *= r;
+        }
+    }
+}
+
+RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
+                                            const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
+                                            const double *p_bar, const double *t, double g, int deck_from,
+                                            float deck_kappa, const double *nu, int n_mu, const double *mu,
+                                            const double *w_mu, float *work, double *flux_nu)
+{
+    const size_t wgn = (size_t)w * (size_t)n_g, sw = (size_t)n_s * wgn;
+    float *tau = work, *kprev = tau + sw, *kcur = kprev + sw, *tprev = kcur + sw, *b0 = tprev + (size_t)n_mu * w;
+    float *b1 = b0 + w, *inten = b1 + w;
+
+    for (size_t m = 0; m < sw; ++m) tau[m] = 0.0f;
+    for (size_t m = 0; m < (size_t)n_mu * (size_t)w; ++m) {
+        tprev[m] = 1.0f;
+        inten[m] = 0.0f;
+    }
+    for (int l = 0; l < w; ++l) b0[l] = (float)sbi_rt_planck_nu(nu[l], t[0]);
+    for (int i = 0; i < n; ++i) {
+        float *tmp;
+        /* kappa of every species in layer i (species 0 with the gray part). */
+        for (int s = 0; s < n_s; ++s) {
+            float *k = kcur + (size_t)s * wgn;
+            sbi_rt_ck_interp(tabs[s], p_bar[i], t[i], c[s], 0, w, k);
+            if (s == 0) {
+                const float *gr = gray + (size_t)i * (size_t)w;
+                for (int l = 0; l < w; ++l)
+                    for (int q = 0; q < n_g; ++q) k[(size_t)l * n_g + q] += gr[l];
+                if (deck_from >= 0 && i >= deck_from)
+                    for (size_t m = 0; m < wgn; ++m) k[m] = deck_kappa;
+            }
+        }
+        if (i > 0) {
+            const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
+            for (size_t m = 0; m < sw; ++m) tau[m] += (kprev[m] + kcur[m]) * dp;
+            for (int l = 0; l < w; ++l) b1[l] = (float)sbi_rt_planck_nu(nu[l], t[i]);
+            for (int a = 0; a < n_mu; ++a) {
+                const float neg_inv_mu = (float)(-1.0 / mu[a]);
+                float *tp = tprev + (size_t)a * w, *in = inten + (size_t)a * w;
+                for (int l = 0; l < w; ++l) {
+                    float tr = 1.0f;
+                    for (int s = 0; s < n_s; ++s) {
+                        const float *tl = tau + (size_t)s * wgn + (size_t)l * n_g;
+                        float d[SBI_RT_CK_MAX_G];
+                        for (int q = 0; q < n_g; ++q) d[q] = wg[q] * sbi__rt_expf(tl[q] * neg_inv_mu);
+                        tr *= lane_sum(d, n_g);
+                    }
+                    in[l] += 0.5f * (b0[l] + b1[l]) * (tp[l] - tr);
+                    tp[l] = tr;
+                }
+            }
+            tmp = b0;
+            b0 = b1;
+            b1 = tmp;
+        }
+        tmp = kprev;
+        kprev = kcur;
+        kcur = tmp;
+    }
+    for (int l = 0; l < w; ++l) flux_nu[l] = 0.0;
+    for (int a = 0; a < n_mu; ++a) {
+        const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
+        const float *tp = tprev + (size_t)a * w, *in = inten + (size_t)a * w;
+        for (int l = 0; l < w; ++l) flux_nu[l] += cm * ((double)in[l] + (double)b0[l] * tp[l]);
+    }
+}
+
+size_t sbi_rt_emission_ck_product_work(int w, int n_g, int n_s, int n_mu)
+{
+    return 3 * (size_t)n_s * (size_t)w * (size_t)n_g + (size_t)n_mu * (size_t)w * 2 + 2 * (size_t)w;
+}

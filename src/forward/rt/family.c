@@ -124,8 +124,10 @@ typedef struct rt_state {
     float ck_wf[SBI_RT_CK_MAX_G];
     char ck_first[SBI_PATH_MAX];
     const sbi_rt_ck_table *ck_tabs[RT_MAX_SPECIES];
+    int ck_product;  /* settings.ck_overlap: 0 resort (random overlap), 1 product */
     sbi_rt_ck_mixer mixer;
     float *ck_kappa, *ck_alpha, *ck_tau, *ck_work, *ck_ework;
+    double *ck_c, *ck_rho, *ck_trans; /* (S) per spectrum, (N), (N, W) for the product */
 
     /* workspace */
     double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv, *ework; /* */
@@ -1010,13 +1012,16 @@ static void rt_destroy(void *state)
     free(s->ck_tau);
     free(s->ck_work);
     free(s->ck_ework);
+    free(s->ck_c);
+    free(s->ck_rho);
+    free(s->ck_trans);
     free(s);
 }
 
 static int rt_parse(const sbi_task *task, rt_state *s)
 {
     static const char *const keys[] = {"pressure", "temperature", "abundances", "species", "continuum", "cia",
-                                       "model_resolution", "fixed", "datasets", "output", "n_angles", NULL};
+                                       "model_resolution", "fixed", "datasets", "output", "n_angles", "ck_overlap", NULL};
     const char *origin = sbi__forward_origin(task);
     const cJSON *st = task->forward_settings, *e;
     double *lo = NULL, *hi = NULL;
@@ -1025,7 +1030,15 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_CHECK(cJSON_IsObject(st), SBI_ERR_INPUT, "%s: forward_model.settings: expected a mapping", origin);
     SBI_CALL(rt_check_keys(task, st, "", keys,
                            "pressure, temperature, abundances, species, continuum, cia, model_resolution, fixed, "
-                           "datasets, output, n_angles"));
+                           "datasets, output, n_angles, ck_overlap"));
+    if ((e = cJSON_GetObjectItemCaseSensitive(st, "ck_overlap"))) {
+        const char *v = cJSON_IsString(e) ? e->valuestring : "";
+        if (!strcmp(v, "product"))
+            s->ck_product = 1;
+        else
+            SBI_CHECK(!strcmp(v, "resort"), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.ck_overlap: expected resort or product", origin);
+    }
     s->n_params = task->n_params;
     s->output = RT_OUT_FLUX;
     if ((e = cJSON_GetObjectItemCaseSensitive(st, "output"))) {
@@ -1082,13 +1095,21 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, 2 * (size_t)s->n * (size_t)s->w + 2 * (size_t)s->w);
     if (s->n_ck) {
         const size_t nwg = (size_t)s->n * (size_t)s->w * (size_t)s->n_g;
-        SBI_MALLOC(s->ck_kappa, nwg);
-        SBI_MALLOC(s->ck_work, sbi_rt_ck_kappa_work(s->n_ck, s->n_g, RT_CK_BLOCK));
+        SBI_MALLOC(s->ck_c, s->n_ck);
+        if (!s->ck_product) {
+            SBI_MALLOC(s->ck_kappa, nwg);
+            SBI_MALLOC(s->ck_work, sbi_rt_ck_kappa_work(s->n_ck, s->n_g, RT_CK_BLOCK));
+        }
         if (s->mode == RT_TRANSMISSION) {
             SBI_MALLOC(s->ck_alpha, nwg);
             SBI_MALLOC(s->ck_tau, nwg);
+            if (s->ck_product) {
+                SBI_MALLOC(s->ck_rho, s->n);
+                SBI_MALLOC(s->ck_trans, (size_t)s->n * (size_t)s->w);
+            }
         } else {
-            SBI_MALLOC(s->ck_ework, sbi_rt_emission_ck_work(s->w, s->n_g, s->n_mu));
+            SBI_MALLOC(s->ck_ework, s->ck_product ? sbi_rt_emission_ck_product_work(s->w, s->n_g, s->n_ck, s->n_mu)
+                                                  : sbi_rt_emission_ck_work(s->w, s->n_g, s->n_mu));
         }
     }
     return SBI_OK;
@@ -1226,9 +1247,32 @@ static void rt_transit(rt_state *s, double *rt2)
         sbi_rt_transit_radius2(s->n, s->w, s->chord, s->alpha, s->r, s->tau, rt2);
 }
 
-static void rt_flux(rt_state *s, double g0, double *flux)
+/* Product of the species' g-mean transmissions (settings.ck_overlap:
+ * product): one chord product per species; the deck, from layer deck_from
+ * on (-1: none), rides with species 0. */
+static void rt_transit_product(rt_state *s, int deck_from, double *rt2)
 {
-    if (s->n_ck)
+    const size_t nw = (size_t)s->n * (size_t)s->w, cols = (size_t)s->w * (size_t)s->n_g;
+    for (int j = 0; j < s->n_ck; ++j) {
+        sbi_rt_ck_alpha_species(s->ck_tabs[j], s->ck_c[j], s->n, s->w, s->p_bar, s->t, s->ck_rho,
+                                j == 0 ? s->kappa : NULL, RT_CK_BLOCK, s->ck_alpha);
+        if (j == 0 && deck_from >= 0)
+            for (size_t m = (size_t)deck_from * cols; m < (size_t)s->n * cols; ++m) s->ck_alpha[m] = RT_DECK_ALPHA;
+        sbi_rt_chord_tau(s->n, (int)cols, s->chord, s->ck_alpha, s->ck_tau);
+        sbi_rt_ck_absorbed(s->n, s->w, s->n_g, s->ck_wf, s->ck_tau);
+        for (size_t m = 0; m < nw; ++m) s->ck_trans[m] = (j ? s->ck_trans[m] : 1.0) * (1.0 - (double)s->ck_tau[m]);
+    }
+    for (size_t m = 0; m < nw; ++m) s->ck_tau[m] = (float)(1.0 - s->ck_trans[m]);
+    sbi_rt_transit_from_absorbed(s->n, s->w, s->ck_tau, s->r, rt2);
+}
+
+static void rt_flux(rt_state *s, double g0, int deck_from, double *flux)
+{
+    if (s->n_ck && s->ck_product)
+        sbi_rt_emission_flux_ck_product(s->n, s->w, s->n_g, s->ck_wf, s->n_ck, s->ck_tabs, s->ck_c, s->kappa, s->p_bar,
+                                        s->t, g0, deck_from, RT_DECK_KAPPA, s->nu_hz, s->n_mu, s->mu, s->w_mu,
+                                        s->ck_ework, flux);
+    else if (s->n_ck)
         sbi_rt_emission_flux_ck(s->n, s->w, s->n_g, s->ck_wf, s->p_bar, s->t, s->ck_kappa, g0, s->nu_hz, s->n_mu,
                                 s->mu, s->w_mu, s->ck_ework, flux);
     else
@@ -1250,6 +1294,7 @@ static int rt_one(rt_state *s, const double *theta, double *out)
     const double haze_k0 = haze ? pow(10.0, rt_value(s, theta, s->i_log_kappa_haze)) : 0.0;
     const double fcloud = deck ? rt_value(s, theta, s->i_cloud_fraction) : 1.0;
     double v_hm = 0, v_e = 0, v_h = 0;
+    int deck_from;
 
     if (!(r_pl > 0 && g0 > 0 && p_ref > 0 && fcloud >= 0 && fcloud <= 1)) return 1;
     /* Temperature profile. */
@@ -1300,16 +1345,17 @@ static int rt_one(rt_state *s, const double *theta, double *out)
 
     rt_opacity(s, theta, x, x_h2, x_he, haze_k0, rt_value(s, theta, s->i_gamma_haze),
                rt_value(s, theta, s->i_haze_factor), v_hm, v_e, v_h);
-    if (s->n_ck) {
-        /* The correlated-k species overlap on top of the gray opacity. */
-        double c[RT_MAX_SPECIES];
-        for (int j = 0; j < s->n_ck; ++j) {
-            const int k = s->ck_species[j];
-            c[j] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
-        }
-        sbi_rt_ck_kappa(&s->mixer, s->n_ck, s->ck_tabs, c, n, w, s->p_bar, s->t, s->kappa, RT_CK_BLOCK, s->ck_work,
-                        s->ck_kappa);
+    for (int j = 0; j < s->n_ck; ++j) {
+        const int k = s->ck_species[j];
+        s->ck_c[j] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
     }
+    if (s->n_ck && !s->ck_product)
+        /* The correlated-k species overlap on top of the gray opacity. */
+        sbi_rt_ck_kappa(&s->mixer, s->n_ck, s->ck_tabs, s->ck_c, n, w, s->p_bar, s->t, s->kappa, RT_CK_BLOCK,
+                        s->ck_work, s->ck_kappa);
+    for (deck_from = 0; deck && deck_from < n && !(s->p_bar[deck_from] > p_cloud); ++deck_from) {
+    }
+    if (!deck) deck_from = -1;
 
     if (s->mode == RT_TRANSMISSION) {
         const double r_star = rt_value(s, theta, s->i_r_star) * SBI_RT_R_SUN;
@@ -1319,18 +1365,26 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         float *alpha = s->n_ck ? s->ck_alpha : s->alpha;
         const float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
         sbi_rt_chord_matrix(n, s->r, s->chord);
-        for (int i = 0; i < n; ++i) {
+        for (int i = 0; s->ck_product && i < n; ++i)
+            s->ck_rho[i] = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
+        if (s->ck_product) {
+            if (fcloud < 1.0) rt_transit_product(s, -1, s->spec2);
+            rt_transit_product(s, deck_from, s->spec);
+        }
+        for (int i = 0; !s->ck_product && i < n; ++i) {
             const double rho = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
             const float *k = kappa + (size_t)i * cols;
             float *a = alpha + (size_t)i * cols;
             for (size_t l = 0; l < cols; ++l) a[l] = (float)(k[l] * rho);
         }
-        if (fcloud < 1.0) rt_transit(s, s->spec2);
-        if (deck)
-            for (int i = 0; i < n; ++i)
-                if (s->p_bar[i] > p_cloud)
-                    for (size_t l = 0; l < cols; ++l) alpha[(size_t)i * cols + l] = RT_DECK_ALPHA;
-        rt_transit(s, s->spec);
+        if (!s->ck_product) {
+            if (fcloud < 1.0) rt_transit(s, s->spec2);
+            if (deck)
+                for (int i = 0; i < n; ++i)
+                    if (s->p_bar[i] > p_cloud)
+                        for (size_t l = 0; l < cols; ++l) alpha[(size_t)i * cols + l] = RT_DECK_ALPHA;
+            rt_transit(s, s->spec);
+        }
         /* Patchy clouds mix the transit radii, as pRT does (radtrans.py). */
         for (int l = 0; l < w; ++l) {
             double rt = sqrt(s->spec[l]);
@@ -1341,12 +1395,12 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         double scale;
         const size_t cols = s->n_ck ? (size_t)w * (size_t)s->n_g : (size_t)w;
         float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
-        if (fcloud < 1.0) rt_flux(s, g0, s->spec2);
-        if (deck)
+        if (fcloud < 1.0) rt_flux(s, g0, -1, s->spec2);
+        if (deck && !s->ck_product)
             for (int i = 0; i < n; ++i)
                 if (s->p_bar[i] > p_cloud)
                     for (size_t l = 0; l < cols; ++l) kappa[(size_t)i * cols + l] = RT_DECK_KAPPA;
-        rt_flux(s, g0, s->spec);
+        rt_flux(s, g0, deck_from, s->spec);
         if (fcloud < 1.0)
             for (int l = 0; l < w; ++l) s->spec[l] = fcloud * s->spec[l] + (1.0 - fcloud) * s->spec2[l];
         if (s->output == RT_OUT_FLUX) {
