@@ -1,112 +1,415 @@
-/* Throughput of the radiative-transfer forward model on one core: spectra/s
- * for transmission and emission on 100 layers x ~1000 model wavelengths with
- * five built-in band species plus H2/He Rayleigh, and the time per stage
- * (opacity, chord product or formal solution, binning).
+/* Throughput of the radiative-transfer forward model on one core, in
+ * spectra/s, for transmission and emission with line-by-line (lbl) and
+ * correlated-k (ck, 16 g-points) opacities, and the share of each stage:
+ *   interpolation  the opacity in every layer: tables in (P, T), H2/He
+ *                  Rayleigh, H2-H2 and H2-He CIA;
+ *   combination    ck only: random overlap of the species (resort, rebin);
+ *                  the `product` rows multiply the species' g-mean
+ *                  transmissions instead (settings.ck_overlap: product);
+ *   optical depth  transmission: alpha = kappa rho and the chord sgemm;
+ *   transfer       transmission: absorbed fraction and radius integral;
+ *                  emission: vertical optical depth and formal solution;
+ *   instrument     line-spread convolution and binning.
+ * The tables are synthetic, made in memory on a petitRADTRANS-like grid (10
+ * pressures x 13 temperatures): five species with the band structure of the
+ * built-in band model, each k-distribution a smooth rising curve in g whose
+ * steepness varies with species and wavelength.  It also prints the bytes
+ * of table each spectrum touches and the machine's read bandwidth, which
+ * bound the interpolation.
  *
- * Usage: bench_rt [n_layers] [n_wavelengths] [repeats]
+ * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block] [lbl_block (0: per layer)]
+ * Set OPENBLAS_NUM_THREADS=1 for per-core numbers.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "exosbi/rt.h"
 
+enum { NS = 5, NP = 10, NT = 13, G = 16, NBINS = 100 };
+
+static const double prt_g[G] = {0.0178695646, 0.0915000852, 0.2135104155, 0.3674544109, 0.5325455891, 0.6864895845,
+                                0.8084999148, 0.8821304354, 0.9019855072, 0.9101666761, 0.9237233795, 0.9408282679,
+                                0.9591717321, 0.9762766205, 0.9898333239, 0.9980144928};
+static const double prt_w[G] = {0.0455528413, 0.1000714655, 0.1411679906, 0.1632077025, 0.1632077025, 0.1411679906,
+                                0.1000714655, 0.0455528413, 0.0050614268, 0.0111190517, 0.0156853323, 0.0181341892,
+                                0.0181341892, 0.0156853323, 0.0111190517, 0.0050614268};
+
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* per-core cost, even on a shared machine */
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "bench_rt: out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+/* Read bandwidth of one core: sum a 256 MiB array. */
+static double read_bandwidth(void)
+{
+    const size_t n = (size_t)64 << 20;
+    float *a = xmalloc(n * sizeof *a);
+    double best = 0, sink = 0;
+    for (size_t i = 0; i < n; ++i) a[i] = (float)(i & 1023);
+    for (int rep = 0; rep < 3; ++rep) {
+        const double t0 = now();
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = 0; i < n; i += 4) {
+            s0 += a[i];
+            s1 += a[i + 1];
+            s2 += a[i + 2];
+            s3 += a[i + 3];
+        }
+        sink += s0 + s1 + s2 + s3;
+        {
+            const double bw = (double)(n * sizeof *a) / (now() - t0);
+            if (bw > best) best = bw;
+        }
+    }
+    free(a);
+    if (sink == 42.0) printf("(sink)\n");
+    return best;
+}
+
+/* Distinct (P, T) table rows the layers' bilinear interpolation reads. */
+static int rows_touched(int n, const double *p, const double *t, const double *pg, const double *tg)
+{
+    char used[NP * NT];
+    int count = 0;
+    memset(used, 0, sizeof used);
+    for (int i = 0; i < n; ++i) {
+        int ip, it;
+        double f;
+        sbi_rt_bracket(NP, pg, p[i], &ip, &f);
+        sbi_rt_bracket(NT, tg, t[i], &it, &f);
+        used[ip * NT + it] = used[ip * NT + it + 1] = used[(ip + 1) * NT + it] = used[(ip + 1) * NT + it + 1] = 1;
+    }
+    for (int k = 0; k < NP * NT; ++k) count += used[k];
+    return count;
+}
+
+typedef struct stages {
+    double interp, combine, depth, transfer, instrument;
+} stages;
+
+static void report(const char *what, const stages *s, int reps)
+{
+    const double tot = (s->interp + s->combine + s->depth + s->transfer + s->instrument) / reps;
+    printf("  %-18s %8.1f spectra/s  %8.3f ms  interpolation %4.1f%%  combination %4.1f%%  optical depth %4.1f%%  "
+           "transfer %4.1f%%  instrument %4.1f%%\n",
+           what, 1.0 / tot, 1e3 * tot, 100 * s->interp / reps / tot, 100 * s->combine / reps / tot,
+           100 * s->depth / reps / tot, 100 * s->transfer / reps / tot, 100 * s->instrument / reps / tot);
 }
 
 int main(int argc, char **argv)
 {
-    const int n = argc > 1 ? atoi(argv[1]) : 100, w = argc > 2 ? atoi(argv[2]) : 1000;
-    const int reps = argc > 3 ? atoi(argv[3]) : 200, n_species = 5, nt = 64, n_bins = 100;
-    const char *names[5] = {"H2O", "CO", "CO2", "CH4", "NH3"};
-    double *p = malloc(n * sizeof *p), *t = malloc(n * sizeof *t), *mm = malloc(n * sizeof *mm);
-    double *r = malloc(n * sizeof *r), *lam = malloc(w * sizeof *lam), *nu = malloc(w * sizeof *nu);
-    double *nuhz = malloc(w * sizeof *nuhz), *tmp = malloc(w * sizeof *tmp), *row = malloc(w * sizeof *row);
-    double *sh2 = malloc(w * sizeof *sh2), *spec = malloc(w * sizeof *spec), *out = malloc(n_bins * sizeof *out);
-    double *ework = malloc((2 * (size_t)n * w + 2 * (size_t)w) * sizeof *ework);
-    double *lo = malloc(n_bins * sizeof *lo), *hi = malloc(n_bins * sizeof *hi), tg[64], mu[3], wmu[3];
-    float *tab = malloc((size_t)n_species * nt * w * sizeof *tab), *kappa = malloc((size_t)n * w * sizeof *kappa);
-    float *alpha = malloc((size_t)n * w * sizeof *alpha), *tau = malloc((size_t)n * w * sizeof *tau);
-    float *chord = malloc((size_t)n * n * sizeof *chord);
-    double t_opac = 0, t_chord = 0, t_emis = 0, t_bin = 0, checksum = 0;
+    const int n = argc > 1 ? atoi(argv[1]) : 100, w = argc > 2 ? atoi(argv[2]) : 5000;
+    const int reps = argc > 3 ? atoi(argv[3]) : 20, blk = argc > 4 ? atoi(argv[4]) : 32;
+    const int blk_lbl = argc > 5 ? atoi(argv[5]) : 512;
+    const char *names[NS] = {"H2O", "CO", "CO2", "CH4", "NH3"};
+    const double vmr[NS] = {1e-3, 1e-3, 1e-5, 1e-4, 1e-5};
+    double pg[NP], tg[NT], c[NS], x_h2, x_he, mu_mol = 0;
+    double *p = xmalloc(n * sizeof *p), *t = xmalloc(n * sizeof *t), *mm = xmalloc(n * sizeof *mm);
+    double *r = xmalloc(n * sizeof *r), *lam = xmalloc(w * sizeof *lam), *nu = xmalloc(w * sizeof *nu);
+    double *nuhz = xmalloc(w * sizeof *nuhz), *tmp = xmalloc(w * sizeof *tmp), *row = xmalloc(w * sizeof *row);
+    double *sh2 = xmalloc(w * sizeof *sh2), *she = xmalloc(w * sizeof *she), *spec = xmalloc(w * sizeof *spec);
+    double *conv = xmalloc(w * sizeof *conv), *out = xmalloc(NBINS * sizeof *out), *cia_a = xmalloc(w * sizeof *cia_a);
+    double *ework = xmalloc((2 * (size_t)n * w + 2 * (size_t)w) * sizeof *ework);
+    double *lo = xmalloc(NBINS * sizeof *lo), *hi = xmalloc(NBINS * sizeof *hi), mu[3], wmu[3];
+    float *kappa = xmalloc((size_t)n * w * sizeof *kappa), *alpha = xmalloc((size_t)n * w * sizeof *alpha);
+    float *tau = xmalloc((size_t)n * w * sizeof *tau), *chord = xmalloc((size_t)n * n * sizeof *chord);
+    float *kck = xmalloc((size_t)n * w * G * sizeof *kck), *ack = xmalloc((size_t)n * w * G * sizeof *ack);
+    float *trans = xmalloc((size_t)n * w * sizeof *trans);
+    float *tck = xmalloc((size_t)n * w * G * sizeof *tck), *gray = xmalloc((size_t)n * w * sizeof *gray), wg[G];
+    float *ckwork = xmalloc(sbi_rt_ck_kappa_work(NS, G, blk) * sizeof *ckwork);
+    float *ckework = xmalloc(sbi_rt_emission_ck_work(w, G, 3) * sizeof *ckework);
+    sbi_rt_line_table lines[NS];
+    sbi_rt_ck_table ck[NS];
+    const sbi_rt_ck_table *ckp[NS];
+    sbi_rt_cia cia[2];
+    sbi_rt_ck_mixer mx;
     sbi_rt_binning bin;
+    stages lt = {0}, le = {0}, ct = {0}, ce = {0}, cp = {0}, pe = {0};
+    double *rhos = xmalloc(n * sizeof *rhos);
+    float *pework = xmalloc(sbi_rt_emission_ck_product_work(w, G, NS, 3) * sizeof *pework);
+    double checksum = 0, dlnl, bw;
+    long long overlaps = 0, skipped = 0;
+    int rows_lbl = 0;
 
+    /* ---- set-up: grids, tables, instrument ---------------------------- */
     sbi_rt_pressure_grid(n, 1e-6, 100.0, p);
+    dlnl = log(11.0) / (w - 1);
     for (int l = 0; l < w; ++l) {
-        lam[l] = 0.5 * exp(l * log(11.0) / (w - 1));
+        lam[l] = 0.5 * exp(l * dlnl);
         nu[l] = 1e4 / lam[l];
         nuhz[l] = SBI_RT_C * nu[l];
         sh2[l] = sbi_rt_sigma_rayleigh_h2(lam[l]);
+        she[l] = sbi_rt_sigma_rayleigh_he(lam[l]);
     }
-    for (int b = 0; b < n_bins; ++b) {
-        lo[b] = 0.55 * exp(b * log(9.0) / n_bins);
-        hi[b] = 0.55 * exp((b + 1) * log(9.0) / n_bins);
+    for (int b = 0; b < NBINS; ++b) {
+        lo[b] = 0.55 * exp(b * log(9.0) / NBINS);
+        hi[b] = 0.55 * exp((b + 1) * log(9.0) / NBINS);
     }
-    sbi_rt_binning_create(w, lam, n_bins, lo, hi, &bin);
+    sbi_rt_binning_create(w, lam, NBINS, lo, hi, &bin);
     sbi_rt_gauss_legendre01(3, mu, wmu);
-    for (int q = 0; q < nt; ++q) tg[q] = 100.0 * pow(60.0, (double)q / (nt - 1));
-    for (int k = 0; k < n_species; ++k)
-        for (int q = 0; q < nt; ++q) {
-            sbi_rt_builtin_sigma(sbi_rt_builtin_index(names[k]), tg[q], 1.0, w, nu, tmp);
-            for (int l = 0; l < w; ++l) tab[((size_t)k * nt + q) * w + l] = (float)tmp[l];
-        }
-    for (int i = 0; i < n; ++i) mm[i] = 2.33;
-
-    for (int rep = 0; rep < reps; ++rep) {
-        double t0 = now(), t1;
-        sbi_rt_temperature_guillot(n, p, 0.01, 0.4, 1000.0, 200.0, 1200.0 + rep % 7, 0.25, t);
-        /* Opacity: linear-in-T interpolation of each species' table plus Rayleigh. */
-        for (int i = 0; i < n; ++i) {
-            const double lt = log(t[i] / 100.0) / log(60.0) * (nt - 1);
-            const int q = lt < 0 ? 0 : (lt > nt - 2 ? nt - 2 : (int)lt);
-            const double f = (t[i] - tg[q]) / (tg[q + 1] - tg[q]);
-            for (int l = 0; l < w; ++l) row[l] = 0.74 / (2.016 * SBI_RT_AMU) * sh2[l];
-            for (int k = 0; k < n_species; ++k) {
-                const float *a = tab + ((size_t)k * nt + q) * w, *b = a + w;
-                const double c = 1e-4 / (18.0 * SBI_RT_AMU);
-                for (int l = 0; l < w; ++l) row[l] += c * ((1 - f) * a[l] + f * b[l]);
+    sbi_rt_pressure_grid(NP, 1e-6, 1e3, pg);
+    for (int q = 0; q < NT; ++q) tg[q] = 81.14 * pow(2995.0 / 81.14, (double)q / (NT - 1));
+    for (int q = 0; q < G; ++q) wg[q] = (float)prt_w[q];
+    for (int k = 0; k < NS; ++k) {
+        const int s = sbi_rt_builtin_index(names[k]);
+        sbi_rt_line_table_init(SBI_RT_PT_PRT, NP, pg, NT, tg, w, &lines[k]);
+        sbi_rt_ck_table_init(NP, pg, NT, tg, w, G, &ck[k]);
+        ckp[k] = &ck[k];
+        for (int it = 0; it < NT; ++it) {
+            sbi_rt_builtin_sigma(s, tg[it], 1.0, w, nu, tmp);
+            for (int ip = 0; ip < NP; ++ip) {
+                const double pf = 1.0 + 0.05 * log10(pg[ip] / 1e-6);
+                float *ls = lines[k].sigma + ((size_t)ip * NT + it) * w;
+                float *ks = ck[k].k + ((size_t)ip * NT + it) * w * G;
+                for (int l = 0; l < w; ++l) {
+                    /* k(g) = sigma e^{a g} / <e^{a g}>: the mean over g is the
+                     * line-by-line value, a between 2 and 12. */
+                    const double a = 7.0 + 5.0 * sin(0.37 * l + 1.3 * k + 0.1 * it), sg = tmp[l] * pf;
+                    double norm = 0;
+                    for (int q = 0; q < G; ++q) norm += prt_w[q] * exp(a * prt_g[q]);
+                    ls[l] = (float)sg;
+                    for (int q = 0; q < G; ++q) ks[(size_t)l * G + q] = (float)(sg * exp(a * prt_g[q]) / norm);
+                }
             }
-            for (int l = 0; l < w; ++l) kappa[(size_t)i * w + l] = (float)row[l];
         }
-        t1 = now();
-        t_opac += t1 - t0;
-        /* Transmission: radii, chord matrix, sgemm, transit radius. */
-        sbi_rt_hydrostatic_radii(n, p, t, mm, SBI_RT_R_JUP, 1000.0, 0.01, r);
-        sbi_rt_chord_matrix(n, r, chord);
-        for (int i = 0; i < n; ++i) {
-            const double rho = 2.33 * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
-            for (int l = 0; l < w; ++l) alpha[(size_t)i * w + l] = (float)(kappa[(size_t)i * w + l] * rho);
-        }
-        sbi_rt_transit_radius2(n, w, chord, alpha, r, tau, spec);
-        t0 = now();
-        t_chord += t0 - t1;
-        sbi_rt_binning_apply(&bin, spec, out);
-        t1 = now();
-        t_bin += t1 - t0;
-        checksum += out[0];
-        sbi_rt_emission_flux(n, w, p, t, kappa, 1000.0, nuhz, 3, mu, wmu, ework, spec);
-        t0 = now();
-        t_emis += t0 - t1;
-        checksum += spec[w / 2];
+        mu_mol += vmr[k] * sbi_rt_builtin_mass(s);
     }
     {
-        const double tr = (t_opac + t_chord + t_bin) / reps, em = (t_opac + t_emis + t_bin) / reps;
-        printf("bench_rt: %d layers x %d wavelengths, %d band species + H2 Rayleigh, %d bins, %d repeats, 1 core\n", n,
-               w, n_species, n_bins, reps);
-        printf("  transmission: %8.1f spectra/s  (%.3f ms: opacity %.0f%%, chord product %.0f%%, binning %.0f%%)\n",
-               1.0 / tr, 1e3 * tr, 100 * t_opac / reps / tr, 100 * t_chord / reps / tr, 100 * t_bin / reps / tr);
-        printf("  emission:     %8.1f spectra/s  (%.3f ms: opacity %.0f%%, formal solution %.0f%%, binning %.0f%%)\n",
-               1.0 / em, 1e3 * em, 100 * t_opac / reps / em, 100 * t_emis / reps / em, 100 * t_bin / reps / em);
-        printf("  per stage [ms]: opacity %.3f, chord product %.3f, emission %.3f, binning %.4f (checksum %.6g)\n",
-               1e3 * t_opac / reps, 1e3 * t_chord / reps, 1e3 * t_emis / reps, 1e3 * t_bin / reps, checksum);
+        /* Synthetic H2-H2 and H2-He CIA: smooth in wavenumber, rising with T. */
+        enum { CT = 8, CN = 400 };
+        double cia_t[CT], cn[CN], ca[CT * CN];
+        for (int q = 0; q < CT; ++q) cia_t[q] = 200.0 + 400.0 * q;
+        for (int j = 0; j < CN; ++j) cn[j] = 100.0 + 50.0 * j;
+        for (int pair = 0; pair < 2; ++pair) {
+            for (int q = 0; q < CT; ++q)
+                for (int j = 0; j < CN; ++j)
+                    ca[q * CN + j] = (pair ? 3e-47 : 1e-46) * (1.0 + cia_t[q] / 1000.0) * exp(-cn[j] / 3000.0) *
+                                     (1.0 + 0.5 * sin(cn[j] / 700.0));
+            sbi_rt_cia_setup(CT, cia_t, CN, cn, ca, w, lam, &cia[pair]);
+        }
+    }
+    {
+        const double sum = vmr[0] + vmr[1] + vmr[2] + vmr[3] + vmr[4];
+        const double v_h2 = (1.0 - sum) / (1.0 + SBI_RT_HE_PER_H2), v_he = SBI_RT_HE_PER_H2 * v_h2;
+        mu_mol += v_h2 * SBI_RT_MASS_H2 + v_he * SBI_RT_MASS_HE;
+        x_h2 = v_h2 * SBI_RT_MASS_H2 / mu_mol;
+        x_he = v_he * SBI_RT_MASS_HE / mu_mol;
+        for (int k = 0; k < NS; ++k) c[k] = vmr[k] * sbi_rt_builtin_mass(sbi_rt_builtin_index(names[k])) / mu_mol /
+                                            (sbi_rt_builtin_mass(sbi_rt_builtin_index(names[k])) * SBI_RT_AMU);
+    }
+    for (int i = 0; i < n; ++i) mm[i] = mu_mol;
+    sbi_rt_ck_mixer_init(G, prt_g, prt_w, &mx);
+    {
+        double *cwork = xmalloc(1000 * sizeof *cwork);
+        double *cw = cwork;
+
+        for (int rep = 0; rep < reps; ++rep) {
+            double t0, t1;
+            sbi_rt_temperature_guillot(n, p, 0.01, 0.4, 1000.0, 200.0, 1200.0 + 10.0 * (rep % 7), 0.25, t);
+            if (rep == 0) rows_lbl = rows_touched(n, p, t, pg, tg);
+            /* Gray opacity: Rayleigh + CIA, the whole line-by-line opacity
+             * with the species added. */
+            t0 = now();
+            for (int i = 0; i < n; ++i) {
+                const double rho = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
+                const double n_h2 = x_h2 * rho / (SBI_RT_MASS_H2 * SBI_RT_AMU), n_he = x_he * rho / (SBI_RT_MASS_HE * SBI_RT_AMU);
+                const double ch2 = x_h2 / (SBI_RT_MASS_H2 * SBI_RT_AMU), che = x_he / (SBI_RT_MASS_HE * SBI_RT_AMU);
+                for (int l = 0; l < w; ++l) row[l] = ch2 * sh2[l] + che * she[l];
+                sbi_rt_cia_alpha(&cia[0], t[i], cw, cia_a);
+                for (int l = 0; l < w; ++l) row[l] += n_h2 * n_h2 / rho * cia_a[l];
+                sbi_rt_cia_alpha(&cia[1], t[i], cw, cia_a);
+                for (int l = 0; l < w; ++l) row[l] += n_h2 * n_he / rho * cia_a[l];
+                for (int l = 0; l < w; ++l) tmp[l] = row[l];
+                if (blk_lbl <= 0)
+                    for (int k = 0; k < NS; ++k) sbi_rt_line_add(&lines[k], p[i], t[i], c[k], row);
+                for (int l = 0; l < w; ++l) {
+                    kappa[(size_t)i * w + l] = (float)row[l];
+                    gray[(size_t)i * w + l] = (float)tmp[l]; /* the part that ck overlaps with */
+                }
+            }
+            /* The line tables: per layer over all wavelengths (blk_lbl 0),
+             * or blocked so that each table row is read once. */
+            for (int l0 = 0; blk_lbl > 0 && l0 < w; l0 += blk_lbl) {
+                const int l1 = l0 + blk_lbl < w ? l0 + blk_lbl : w;
+                for (int i = 0; i < n; ++i)
+                    for (int k = 0; k < NS; ++k)
+                        sbi_rt_line_add_block(&lines[k], p[i], t[i], c[k], l0, l1, kappa + (size_t)i * w + l0);
+            }
+            t1 = now();
+            lt.interp += t1 - t0;
+            le.interp += t1 - t0;
+
+            /* ---- line-by-line transmission ---- */
+            t0 = now();
+            sbi_rt_hydrostatic_radii(n, p, t, mm, SBI_RT_R_JUP, 1000.0, 0.01, r);
+            sbi_rt_chord_matrix(n, r, chord);
+            {
+                for (int i = 0; i < n; ++i) {
+                    const double rho = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
+                    for (int l = 0; l < w; ++l) alpha[(size_t)i * w + l] = (float)(kappa[(size_t)i * w + l] * rho);
+                }
+                sbi_rt_chord_tau(n, w, chord, alpha, tau);
+                t1 = now();
+                lt.depth += t1 - t0;
+                sbi_rt_transit_from_tau(n, w, 1, wg, tau, r, spec);
+                t0 = now();
+                lt.transfer += t0 - t1;
+                sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+                sbi_rt_binning_apply(&bin, conv, out);
+                t1 = now();
+                lt.instrument += t1 - t0;
+                checksum += out[0];
+
+                /* ---- line-by-line emission ---- */
+                sbi_rt_emission_flux(n, w, p, t, kappa, 1000.0, nuhz, 3, mu, wmu, ework, spec);
+                t0 = now();
+                le.transfer += t0 - t1;
+                sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+                sbi_rt_binning_apply(&bin, conv, out);
+                t1 = now();
+                le.instrument += t1 - t0;
+                checksum += out[NBINS / 2];
+            }
+
+            /* ---- correlated-k: interpolation alone, then with overlap ---- */
+            t0 = now();
+            for (int l0 = 0; l0 < w; l0 += blk) {
+                const int l1 = l0 + blk < w ? l0 + blk : w;
+                for (int i = 0; i < n; ++i)
+                    for (int k = 0; k < NS; ++k)
+                        sbi_rt_ck_interp(&ck[k], p[i], t[i], c[k], l0, l1, ckwork + (size_t)k * blk * G);
+            }
+            t1 = now();
+            ct.interp += t1 - t0;
+            ce.interp += t1 - t0;
+            {
+                /* The opacity kernel interpolates and overlaps; the overlap
+                 * is its time less that of the interpolation alone. */
+                const double t_interp = t1 - t0;
+                mx.n_overlaps = mx.n_skipped = 0;
+                sbi_rt_ck_kappa(&mx, NS, ckp, c, n, w, p, t, gray, blk, ckwork, kck);
+                overlaps += mx.n_overlaps;
+                skipped += mx.n_skipped;
+                t0 = now();
+                ct.combine += (t0 - t1) - t_interp;
+                ce.combine += (t0 - t1) - t_interp;
+            }
+            /* ---- correlated-k transmission ---- */
+            for (int i = 0; i < n; ++i) {
+                const float rho = (float)(mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]));
+                const float *k = kck + (size_t)i * w * G;
+                float *a = ack + (size_t)i * w * G;
+                for (size_t m = 0; m < (size_t)w * G; ++m) a[m] = k[m] * rho;
+            }
+            sbi_rt_chord_tau(n, w * G, chord, ack, tck);
+            t1 = now();
+            ct.depth += t1 - t0;
+            sbi_rt_transit_from_tau(n, w, G, wg, tck, r, spec);
+            t0 = now();
+            ct.transfer += t0 - t1;
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t1 = now();
+            ct.instrument += t1 - t0;
+            checksum += out[0];
+            /* ---- correlated-k transmission, the product of the species'
+             * g-mean transmissions (pRT without scattering) ---- */
+            for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] = 1.0f;
+            for (int i = 0; i < n; ++i) rhos[i] = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
+            for (int k = 0; k < NS; ++k) {
+                t0 = now();
+                sbi_rt_ck_alpha_species(&ck[k], c[k], n, w, p, t, rhos, k == 0 ? gray : NULL, blk, ack);
+                t1 = now();
+                cp.interp += t1 - t0;
+                sbi_rt_chord_tau(n, w * G, chord, ack, tck);
+                t0 = now();
+                cp.depth += t0 - t1;
+                sbi_rt_ck_absorbed(n, w, G, wg, tck);
+                for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] *= 1.0f - tck[m];
+                t1 = now();
+                cp.transfer += t1 - t0;
+            }
+            t0 = now();
+            for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] = 1.0f - trans[m];
+            sbi_rt_transit_from_absorbed(n, w, trans, r, spec);
+            t1 = now();
+            cp.transfer += t1 - t0;
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t0 = now();
+            cp.instrument += t0 - t1;
+            checksum += out[0];
+            /* ---- correlated-k emission, product ---- */
+            t1 = now();
+            sbi_rt_emission_flux_ck_product(n, w, G, wg, NS, ckp, c, gray, p, t, 1000.0, -1, 0.0f, nuhz, 3, mu, wmu,
+                                            pework, spec);
+            t0 = now();
+            pe.transfer += t0 - t1;
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t1 = now();
+            pe.instrument += t1 - t0;
+            checksum += out[NBINS / 2];
+            /* ---- correlated-k emission ---- */
+            sbi_rt_emission_flux_ck(n, w, G, wg, p, t, kck, 1000.0, nuhz, 3, mu, wmu, ckework, spec);
+            t0 = now();
+            ce.transfer += t0 - t1;
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t1 = now();
+            ce.instrument += t1 - t0;
+            checksum += out[NBINS / 2];
+        }
+        free(cwork);
+    }
+    bw = read_bandwidth();
+    printf("bench_rt: %d layers x %d wavelengths (%.2f-%.2f um), %d species + H2/He Rayleigh + H2-H2, H2-He CIA, "
+           "%d bins, %d repeats, 1 core; ck: %d g-points, blocks of %d bins\n",
+           n, w, lam[0], lam[w - 1], NS, NBINS, reps, G, blk);
+    report("lbl transmission", &lt, reps);
+    report("lbl emission", &le, reps);
+    report("ck transmission", &ct, reps);
+    report("ck emission", &ce, reps);
+    report("ck transm. product", &cp, reps);
+    report("ck emiss. product", &pe, reps);
+    printf("  (ck emission with the product interpolates layer by layer inside its transfer kernel: its\n"
+           "   interpolation is counted under transfer)\n");
+    {
+        const double row_bytes = (double)w * sizeof(float);
+        const double lbl_unique = (double)NS * rows_lbl * row_bytes, lbl_reads = (double)NS * n * 4 * row_bytes;
+        printf("  overlaps per spectrum: %.0f done, %.0f skipped (pRT's 1e-3 rule) of %d layers x %d bins x %d\n",
+               (double)overlaps / reps, (double)skipped / reps, n, w, NS - 1);
+        printf("  table bytes per spectrum: lbl %.1f MB distinct rows (%d of %d rows per species), %.1f MB read by "
+               "the layer loop; ck %.1f MB distinct, %.1f MB read; one-core read bandwidth %.1f GB/s\n",
+               lbl_unique / 1e6, rows_lbl, NP * NT, lbl_reads / 1e6, G * lbl_unique / 1e6, G * lbl_reads / 1e6,
+               bw / 1e9);
+        printf("  (checksum %.6g)\n", checksum);
     }
     sbi_rt_binning_destroy(&bin);
-    free(p), free(t), free(mm), free(r), free(lam), free(nu), free(nuhz), free(tmp), free(row), free(sh2);
-    free(spec), free(out), free(ework), free(lo), free(hi), free(tab), free(kappa), free(alpha), free(tau), free(chord);
+    sbi_rt_ck_mixer_free(&mx);
+    for (int k = 0; k < NS; ++k) {
+        sbi_rt_line_table_free(&lines[k]);
+        sbi_rt_ck_table_free(&ck[k]);
+    }
+    sbi_rt_cia_free(&cia[0]);
+    sbi_rt_cia_free(&cia[1]);
+    free(p), free(t), free(mm), free(r), free(lam), free(nu), free(nuhz), free(tmp), free(row), free(sh2), free(she);
+    free(spec), free(conv), free(out), free(cia_a), free(ework), free(lo), free(hi), free(kappa), free(alpha);
+    free(tau), free(chord), free(kck), free(ack), free(tck), free(ckwork), free(ckework), free(gray), free(trans), free(rhos), free(pework);
     return 0;
 }

@@ -30,3 +30,7 @@ foreach(np 1 2 4)
   sbi_add_test(NAME opacity_shared_np${np} NP ${np} TARGET test_opacity_shared LABELS "opacity;io" TIMEOUT 120
                ARGS ${EXOSBI_OPACITY_WORK}/shared_np${np})
 endforeach()
+
+sbi_add_test_exe(test_opacity_ck unit/test_opacity_ck.c)
+sbi_add_test(NAME opacity_ck TARGET test_opacity_ck LABELS "unit;opacity;rt" TIMEOUT 120
+             ARGS ${EXOSBI_OPACITY_WORK}/ck)

@@ -1,5 +1,5 @@
-/* Tiny opacity tables for tests: a petitRADTRANS 3 line-by-line table and a
- * petitRADTRANS 3 CIA table with known values, and a `mkdir -p`. */
+/* Tiny opacity tables for tests: petitRADTRANS 3 line-by-line, correlated-k
+ * and CIA tables with known values, and a `mkdir -p`. */
 #ifndef EXOSBI_TEST_OPACITY_FIXTURES_H
 #define EXOSBI_TEST_OPACITY_FIXTURES_H
 
@@ -60,6 +60,37 @@ static int fx_write_cia(const char *path)
         alpha[50 + j] = 3e-7 * exp(-nu[j] / 8000.0);
     }
     return sbi_opacity_h5_write(path, 4, ds);
+}
+
+/* Write a petitRADTRANS 3 correlated-k fixture over the line fixture's range:
+ * 40 bins from 1000 to 25000 cm^-1, 4 g-points, k rising with g. */
+static int fx_write_ck(const char *path)
+{
+    enum { NB = 40, NG = 4 };
+    static double edges[NB + 1], centers[NB], k[FX_NP * FX_NT * NB * NG];
+    static const double p[FX_NP] = {1e-6, 1e3}, t[FX_NT] = {500.0, 1000.0, 2000.0}, mass[1] = {18.01528};
+    static const double g[NG] = {0.1, 0.35, 0.65, 0.9}, w[NG] = {0.2, 0.3, 0.3, 0.2}, ngauss[1] = {NG};
+    static const char *name[1] = {"H2O"};
+    const sbi_opacity_h5_dataset ds[10] = {
+        {"kcoeff", 4, {FX_NP, FX_NT, NB, NG}, k, NULL, "cm^2/molecule"},
+        {"p", 1, {FX_NP}, p, NULL, "bar"},
+        {"t", 1, {FX_NT}, t, NULL, "K"},
+        {"bin_edges", 1, {NB + 1}, edges, NULL, "cm^-1"},
+        {"bin_centers", 1, {NB}, centers, NULL, "cm^-1"},
+        {"samples", 1, {NG}, g, NULL, NULL},
+        {"weights", 1, {NG}, w, NULL, NULL},
+        {"ngauss", 1, {1}, ngauss, NULL, NULL},
+        {"mol_mass", 1, {1}, mass, NULL, "AMU"},
+        {"mol_name", 1, {1}, NULL, name, NULL},
+    };
+    for (int j = 0; j <= NB; ++j) edges[j] = 1000.0 * exp(log(25.0) * j / NB);
+    for (int j = 0; j < NB; ++j) centers[j] = 0.5 * (edges[j] + edges[j + 1]);
+    for (int ip = 0; ip < FX_NP; ++ip)
+        for (int it = 0; it < FX_NT; ++it)
+            for (int j = 0; j < NB; ++j)
+                for (int q = 0; q < NG; ++q)
+                    k[((ip * FX_NT + it) * NB + j) * NG + q] = fx_line_sigma(ip, it, 10 * j) * (0.5 + q);
+    return sbi_opacity_h5_write(path, 10, ds);
 }
 
 /* mkdir -p; 0 on success. */

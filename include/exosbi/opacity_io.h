@@ -164,6 +164,54 @@ int sbi_prt_find_table(const char *input_data, sbi_prt_category category, const 
 int sbi_prt_find_table_on(const sbi_comm *c, const char *input_data, sbi_prt_category category,
                           const char *species, char *out, size_t cap);
 
+/* ---- correlated-k tables ------------------------------------------------
+ * petitRADTRANS 3 `*.ktable.petitRADTRANS.h5` (writer `Radtrans.write_out_
+ * rebin_ck_opacities` / `__file_conversion.py`; the ExoMolOP k-tables of
+ * Chubb et al. 2021 use the same layout):
+ *   kcoeff       (n_p, n_T, n_nu, n_g) [cm^2 molecule^-1], attribute `units`
+ *                ("cm^2/molecule"), g fastest;
+ *   bin_edges    (n_nu + 1) [cm^-1], increasing: the spectral bins;
+ *   bin_centers  (n_nu) [cm^-1] (checked to lie in their bins when present);
+ *   p            (n_p) [bar], attribute `units` ("bar");  t (n_T) [K];
+ *   samples      (n_g) g-points in (0, 1), increasing;  weights (n_g) > 0,
+ *                summing to 1 (pRT's default: two 8-point Gauss-Legendre sets
+ *                on [0, 0.9] and [0.9, 1]);  ngauss (= n_g, when present);
+ *   mol_mass     [amu];  mol_name;  method ("petit_samples"), wlrange [um],
+ *                wnrange [cm^-1], DOI, Date_ID (not needed, not read).
+ * Both `units` attributes are required (pRT and ExoMol write them); a table
+ * without them, with a wrong shape, a grid that is not finite, positive and
+ * strictly increasing, g-points outside (0, 1) or weights that do not sum
+ * to 1 is SBI_ERR_IO naming the file and the dataset, like the readers
+ * above.  Negative coefficients count as zero (pRT's loader). */
+
+/* Most g-points a table may have. */
+#define SBI_CK_MAX_G 64
+
+typedef struct sbi_ck_file_s *sbi_ck_file;
+
+typedef struct sbi_ck_info {
+    char mol_name[32];      /* "" when the file has no `mol_name` */
+    double mol_mass;        /* [amu]; 0 when the file has no `mol_mass` */
+    int n_p, n_t, n_g;
+    int64_t n_nu;           /* spectral bins */
+    const double *p;        /* (n_p) [bar] */
+    const double *t;        /* (n_t) [K] */
+    const double *edges;    /* (n_nu + 1) [cm^-1], strictly increasing */
+    const double *g;        /* (n_g) in (0, 1), strictly increasing */
+    const double *weights;  /* (n_g), normalised to sum 1 */
+} sbi_ck_info;
+
+/* Whether `path` is an HDF5 file with a `kcoeff` dataset (a correlated-k
+ * table); 0 for anything else, including files that cannot be opened. */
+int sbi_opacity_file_is_ck(const char *path);
+/* Open `path`, check it as above and read its grids (owned by the handle). */
+int sbi_ck_file_open(const char *path, sbi_ck_file *f, sbi_ck_info *info);
+/* k (count, n_g) [cm^2 molecule^-1] = kcoeff[ip][it][j0 .. j0 + count][:];
+ * a non-finite value is SBI_ERR_IO naming the file, the dataset, the index
+ * and the (P, T) point. */
+int sbi_ck_file_read(sbi_ck_file f, int ip, int it, int64_t j0, int64_t count, double *k);
+void sbi_ck_file_close(sbi_ck_file *f);
+
 /* ---- small HDF5 files for tests and examples --------------------------- */
 
 /* A dataset for sbi_opacity_h5_write: numbers (data, rank <= 4) or, with

@@ -16,6 +16,7 @@
 #ifndef EXOSBI_RT_H
 #define EXOSBI_RT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---- constants ------------------------------------------------------------
@@ -169,6 +170,144 @@ void sbi_rt_line_table_free(sbi_rt_line_table *tab);
 void sbi_rt_line_weights(const sbi_rt_line_table *tab, double p_bar, double t, int row[4], double wt[4]);
 /* out (W) += c * sigma(p_bar, t). */
 void sbi_rt_line_add(const sbi_rt_line_table *tab, double p_bar, double t, double c, double *out);
+
+/* ---- correlated-k (src/forward/rt/ck.c) ----------------------------------
+ * G = g-points.  A k-distribution is G coefficients on the g-points g (G)
+ * with quadrature weights w_g (G, summing to 1), non-decreasing in g.
+ * Arrays of per-layer, per-bin distributions are (N, W, G) row-major, so one
+ * layer is a row of W * G floats and the chord sum stays one sgemm. */
+
+#define SBI_RT_CK_MAX_G 64
+
+/* A correlated-k table rebinned onto the model bins. */
+typedef struct sbi_rt_ck_table {
+    int n_p, n_t, w, n_g;
+    double *p; /* (n_p) [bar] */
+    double *t; /* (n_t) [K] */
+    float *k;  /* (n_p, n_t, W, G) [cm^2 molecule^-1] */
+} sbi_rt_ck_table;
+
+int sbi_rt_ck_table_init(int n_p, const double *p_bar, int n_t, const double *t, int w, int n_g,
+                         sbi_rt_ck_table *tab);
+void sbi_rt_ck_table_free(sbi_rt_ck_table *tab);
+
+/* The model bins around the model wavelengths lambda (W, increasing): bin l
+ * reaches from the geometric mean of lambda_{l-1} and lambda_l to that of
+ * lambda_l and lambda_{l+1} (half a step beyond the end points), given in
+ * wavenumber: nu_lo (W) < nu_hi (W) [cm^-1]. */
+void sbi_rt_ck_model_bins(int w, const double *lambda_um, double *nu_lo, double *nu_hi);
+
+/* Rebin one (P, T) row of a table, k (n_nu, G) on the bins edges (n_nu + 1)
+ * [cm^-1], onto the model bins: out (W, G).  A model bin inside one table
+ * bin takes its distribution; a model bin over several takes their mixture
+ * (the k-distribution of the wider bin: every (k_jg, f_j w_g) pair, f_j the
+ * fraction of the model bin that table bin j covers and the uncovered rest
+ * at k = 0, sorted by k and put back on the g-points as
+ * sbi_rt_ck_overlap does), which is how exo-k and petitRADTRANS
+ * (`rebin_ck_line_opacities`) bin k-tables down. */
+int sbi_rt_ck_rebin(int n_g, const double *g, const double *wg, int64_t n_nu, const double *edges, const double *k,
+                    int w, const double *nu_lo, const double *nu_hi, float *out);
+
+/* k (W, G) = c * k_tab(p_bar, t) over model bins [l0, l1) (out holds
+ * (l1 - l0, G)), bilinear in P and T and clamped to the grid edges, as
+ * petitRADTRANS interpolates its c-k and line tables
+ * (`fortran_inputs.f90: interpolate_line_opacities`). */
+void sbi_rt_ck_interp(const sbi_rt_ck_table *tab, double p_bar, double t, double c, int l0, int l1, float *out);
+
+/* Random overlap with resorting and rebinning (Lacis & Oinas 1991;
+ * Amundsen et al. 2017, A&A 598, A97), as petitRADTRANS
+ * `fortran_radtrans_core.f90: combine_ck_opacities` does it: for two
+ * distributions a and b, the G^2 sums a_i + b_j with weights w_i w_j are
+ * sorted by k, each is placed at the midpoint of its cumulative weight
+ * (g = 0 and g = 1 taking the smallest and largest sum) and the result is
+ * interpolated linearly back onto the g-points (clamped to [min, max] where
+ * pRT would extrapolate below its first point).  A species whose largest k
+ * is below `threshold` (pRT: 1e-3) times the largest smallest-g k of all
+ * species in that bin is skipped, as pRT skips it. */
+typedef struct sbi_rt_ck_mixer {
+    int n_g;
+    float threshold;
+    float g[SBI_RT_CK_MAX_G], w[SBI_RT_CK_MAX_G];
+    float *ww;          /* (G, G) w_i w_j */
+    float *buf;         /* merge buffers: 4 (G^2 + G) */
+    long long n_overlaps, n_skipped; /* statistics, for the benchmark */
+} sbi_rt_ck_mixer;
+
+int sbi_rt_ck_mixer_init(int n_g, const double *g, const double *w, sbi_rt_ck_mixer *mx);
+void sbi_rt_ck_mixer_free(sbi_rt_ck_mixer *mx);
+/* The G^2 pairs of a and b (G each) sorted by k: k_sorted, w_sorted (G^2). */
+void sbi_rt_ck_overlap_pairs(sbi_rt_ck_mixer *mx, const float *a, const float *b, float *k_sorted, float *w_sorted);
+/* a (G) = the random overlap of a and b (G). */
+void sbi_rt_ck_overlap(sbi_rt_ck_mixer *mx, float *a, const float *b);
+/* out (G) = random overlap of the S distributions k_s[s] (G each), species
+ * 0 first (it carries the gray continuum); out may alias k_s[0]. */
+void sbi_rt_ck_mix(sbi_rt_ck_mixer *mx, int n_s, const float *const *k_s, float *out);
+
+/* Opacity kappa (N, W, G) [cm^2 g^-1] of a layered atmosphere: per layer i
+ * and model bin l, gray[i][l] (the continuum and every opacity that does not
+ * depend on g) plus c[0] k_0(P_i, T_i), overlapped with c[s] k_s(P_i, T_i)
+ * for s = 1 .. S-1; c = mass fraction / (molar mass amu).  The wavelength
+ * loop is blocked (`blk` bins at a time) so that the table rows a spectrum
+ * needs are read from memory once, not once per layer.  work: at least
+ * sbi_rt_ck_kappa_work(n_s, n_g, blk) floats. */
+size_t sbi_rt_ck_kappa_work(int n_s, int n_g, int blk);
+void sbi_rt_ck_kappa(sbi_rt_ck_mixer *mx, int n_s, const sbi_rt_ck_table *const *tabs, const double *c, int n,
+                     int w, const double *p_bar, const double *t, const float *gray, int blk, float *work,
+                     float *kappa);
+
+/* tau (N, cols) = m alpha (N, cols), m the lower-triangular chord matrix. */
+void sbi_rt_chord_tau(int n, int cols, const float *m, const float *alpha, float *tau);
+/* Transit radius squared rt2 (W) from chord optical depths tau (N, W, G):
+ * petitRADTRANS averages the chord transmission over g before the radius
+ * integral (`compute_transit_radii`: T_i = sum_g w_g exp(-tau_ig)), so the
+ * absorbed fraction is A_i = sum_g w_g (1 - exp(-tau_ig)) and
+ *   R_T^2 = r_N^2 + sum_{i=2}^{N} [A_{i-1} r_{i-1} + A_i r_i] (r_{i-1} - r_i).
+ * tau is overwritten.  G = 1, wg = {1} is the line-by-line case. */
+void sbi_rt_transit_from_tau(int n, int w, int n_g, const float *wg, float *tau, const double *r, double *rt2);
+/* The two halves of sbi_rt_transit_from_tau: the absorbed fraction A (N, W)
+ * written over the front of tau (N, W, G), and the radius integral of A. */
+void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *tau);
+void sbi_rt_transit_from_absorbed(int n, int w, const float *a, const double *r, double *rt2);
+/* Both steps: alpha (N, W, G) [cm^-1], tau (N, W, G) workspace. */
+void sbi_rt_transit_radius2_ck(int n, int w, int n_g, const float *wg, const float *m, const float *alpha,
+                               const double *r, float *tau, double *rt2);
+
+/* Emergent flux F_nu (W) as sbi_rt_emission_flux, for kappa (N, W, G): the
+ * flux of each g-point weighted by w_g (pRT `compute_ck_flux` with one
+ * species: the g-mean transmission enters the formal solution linearly).
+ * work: sbi_rt_emission_ck_work(w, n_g, n_mu) floats. */
+size_t sbi_rt_emission_ck_work(int w, int n_g, int n_mu);
+void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, const double *p_bar, const double *t,
+                             const float *kappa, double g, const double *nu, int n_mu, const double *mu,
+                             const double *w_mu, float *work, double *flux_nu);
+
+/* out (l1 - l0) += c * sigma(p_bar, t) over model wavelengths [l0, l1), in
+ * float: the blocked form of sbi_rt_line_add (src/forward/rt/ck.c), so that a
+ * wavelength loop over blocks reads each table row once per spectrum. */
+void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, double t, double c, int l0, int l1,
+                           float *out);
+
+/* The other way to combine species, petitRADTRANS's own without scattering
+ * (`compute_transit_radii`, `compute_ck_flux`, the "mean transmission
+ * method"): each species' transmission is averaged over g and the species'
+ * transmissions are multiplied, T = prod_s sum_g w_g exp(-tau_sg), the
+ * continuum riding with species 0.  It is the random overlap without the
+ * resorting step, at S times the transfer cost.
+ *
+ * alpha (N, W, G) = rho_i (c k_tab(P_i, T_i) + gray[i][l]) for one species,
+ * in wavelength blocks; gray and rho may be NULL (none; rho = 1). */
+void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n, int w, const double *p_bar,
+                             const double *t, const double *rho, const float *gray, int blk, float *alpha);
+/* Emergent flux with the product of the species' g-mean transmissions in
+ * the formal solution of sbi_rt_emission_flux; species 0 carries gray (N, W)
+ * and, from layer deck_from on (-1: none), the deck opacity deck_kappa.
+ * work: sbi_rt_emission_ck_product_work floats. */
+size_t sbi_rt_emission_ck_product_work(int w, int n_g, int n_s, int n_mu);
+void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
+                                     const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
+                                     const double *p_bar, const double *t, double g, int deck_from,
+                                     float deck_kappa, const double *nu, int n_mu, const double *mu,
+                                     const double *w_mu, float *work, double *flux_nu);
 
 /* ---- transmission ------------------------------------------------------- */
 

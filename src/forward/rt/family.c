@@ -100,6 +100,7 @@ typedef struct rt_state {
     int species_ck[RT_MAX_SPECIES];                   /* 1: correlated-k table from input_data */
     char input_data[SBI_PATH_MAX];                    /* petitRADTRANS input_data directory, "" when unused */
     const sbi_comm *comm;                             /* the creating communicator, during creation only */
+    sbi_rt_ck_table *ck[RT_MAX_SPECIES];              /* correlated-k table, or NULL */
     int n_cia;
     rt_cia_pair *cia;                                 /* (n_cia) */
     int rayleigh_h2, rayleigh_he, hminus;
@@ -121,6 +122,18 @@ typedef struct rt_state {
     /* instrument */
     int n_datasets;
     rt_dataset *ds;
+
+    /* correlated-k: the tables' species in order (the first carries the
+     * gray opacity), their shared g-points, and (N, W, G) work arrays */
+    int n_ck, n_g, ck_species[RT_MAX_SPECIES];
+    double ck_g[SBI_RT_CK_MAX_G], ck_w[SBI_RT_CK_MAX_G];
+    float ck_wf[SBI_RT_CK_MAX_G];
+    char ck_first[SBI_PATH_MAX];
+    const sbi_rt_ck_table *ck_tabs[RT_MAX_SPECIES];
+    int ck_product;  /* settings.ck_overlap: 0 resort (random overlap), 1 product */
+    sbi_rt_ck_mixer mixer;
+    float *ck_kappa, *ck_alpha, *ck_tau, *ck_work, *ck_ework;
+    double *ck_c, *ck_rho, *ck_trans; /* (S) per spectrum, (N), (N, W) for the product */
 
     /* workspace */
     double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv, *ework; /* */
@@ -606,6 +619,90 @@ static int rt_load_line_table(rt_state *s, int k)
     return SBI_OK;
 }
 
+/* Model bins per block of the blocked opacity loops (correlated-k: the
+ * (N, block, G) k-values of all species stay in cache; line-by-line: the
+ * table rows of a block do). */
+#define RT_CK_BLOCK 32
+#define RT_LBL_BLOCK 1024
+
+/* Read species k's correlated-k table and rebin each (P, T) row onto the
+ * model bins (sbi_rt_ck_rebin).  Every table must share the first one's
+ * g-points and weights, since the species are overlapped on one g-grid. */
+static int rt_load_ck_table(rt_state *s, int k)
+{
+    sbi_ck_file f = NULL;
+    sbi_ck_info info;
+    sbi_rt_ck_table *tab;
+    double *nu_lo = NULL, *nu_hi = NULL, *buf = NULL;
+    int64_t j0 = 0, j1;
+    int err = 0;
+
+    SBI_CALL(sbi_ck_file_open(s->species_path[k], &f, &info));
+    if (s->species_mass_setting[k] > 0)
+        s->species_mass[k] = s->species_mass_setting[k];
+    else if (info.mol_mass > 0)
+        s->species_mass[k] = info.mol_mass;
+    if (!(s->species_mass[k] > 0))
+        err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
+                         "%s: no dataset 'mol_mass' and '%s' is not built in: give {mass: AMU}", s->species_path[k],
+                         s->species_name[k]);
+    if (!err && s->n_ck == 0) {
+        s->n_g = info.n_g;
+        for (int q = 0; q < info.n_g; ++q) {
+            s->ck_g[q] = info.g[q];
+            s->ck_w[q] = info.weights[q];
+            s->ck_wf[q] = (float)info.weights[q];
+        }
+        snprintf(s->ck_first, sizeof s->ck_first, "%s", s->species_path[k]);
+    } else if (!err) {
+        int same = info.n_g == s->n_g;
+        for (int q = 0; same && q < info.n_g; ++q)
+            same = fabs(info.g[q] - s->ck_g[q]) <= 1e-6 && fabs(info.weights[q] - s->ck_w[q]) <= 1e-6;
+        if (!same)
+            err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
+                             "%s: datasets 'samples' and 'weights': %d g-points that differ from the %d of %s; "
+                             "correlated-k species are combined on one g-grid",
+                             s->species_path[k], info.n_g, s->n_g, s->ck_first);
+    }
+    if (err) {
+        sbi_ck_file_close(&f);
+        return err;
+    }
+    SBI_CALLOC(tab, 1);
+    s->ck[k] = tab;
+    s->ck_tabs[s->n_ck] = tab;
+    s->ck_species[s->n_ck++] = k;
+    /* Table bins j0 .. j1 reach the model grid (with half a model bin). */
+    nu_lo = malloc((size_t)s->w * sizeof *nu_lo);
+    nu_hi = malloc((size_t)s->w * sizeof *nu_hi);
+    if (!nu_lo || !nu_hi) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
+    if (!err) {
+        sbi_rt_ck_model_bins(s->w, s->lambda_um, nu_lo, nu_hi);
+        while (j0 + 1 < info.n_nu && info.edges[j0 + 1] <= nu_lo[s->w - 1]) ++j0;
+        for (j1 = info.n_nu - 1; j1 > j0 && info.edges[j1] >= nu_hi[0]; --j1) {
+        }
+        err = sbi_rt_ck_table_init(info.n_p, info.p, info.n_t, info.t, s->w, info.n_g, tab);
+    }
+    if (!err) {
+        buf = malloc((size_t)(j1 - j0 + 1) * (size_t)info.n_g * sizeof *buf);
+        if (!buf) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
+    }
+    for (int ip = 0; !err && ip < info.n_p; ++ip)
+        for (int it = 0; !err && it < info.n_t; ++it) {
+            float *dst = tab->k + ((size_t)ip * (size_t)info.n_t + (size_t)it) * (size_t)s->w * (size_t)info.n_g;
+            err = sbi_ck_file_read(f, ip, it, j0, j1 - j0 + 1, buf);
+            if (!err)
+                err = sbi_rt_ck_rebin(info.n_g, info.g, info.weights, j1 - j0 + 1, info.edges + j0, buf, s->w, nu_lo,
+                                      nu_hi, dst);
+        }
+    free(buf);
+    free(nu_lo);
+    free(nu_hi);
+    sbi_ck_file_close(&f);
+    if (err) return sbi__trace(err, __FILE__, __LINE__, __func__);
+    return SBI_OK;
+}
+
 static int rt_load_cia(rt_state *s, rt_cia_pair *cp)
 {
     sbi_cia_table tab;
@@ -634,17 +731,13 @@ static int rt_load_cia(rt_state *s, rt_cia_pair *cp)
     return SBI_OK;
 }
 
-/* Species k's table in the petitRADTRANS input_data directory.  A
- * correlated-k table is found but not read: the seam for the c-k reader. */
+/* Species k's table in the petitRADTRANS input_data directory: its
+ * line-by-line or correlated-k table, as the species' `opacity` asks. */
 static int rt_find_prt_table(rt_state *s, int k)
 {
     char path[SBI_PATH_MAX];
     const sbi_prt_category cat = s->species_ck[k] ? SBI_PRT_CORRELATED_K : SBI_PRT_LINE_BY_LINE;
     SBI_CALL(sbi_prt_find_table_on(s->comm, s->input_data, cat, s->species_prt[k], path, sizeof path));
-    SBI_CHECK(cat != SBI_PRT_CORRELATED_K, SBI_ERR_INPUT,
-              "opacity correlated_k: found %s, but this build reads line-by-line tables only (use opacity: "
-              "line_by_line)",
-              path);
     s->species_path[k] = strdup(path);
     SBI_CHECK(s->species_path[k], SBI_ERR_INTERNAL, "out of memory");
     return SBI_OK;
@@ -661,7 +754,8 @@ static int rt_load_tables(const sbi_task *task, rt_state *s)
         if (s->species[k] >= 0) continue;
         snprintf(what, sizeof what, "species[%d] (%s)", k, s->species_name[k]);
         err = s->species_prt[k] ? rt_find_prt_table(s, k) : 0;
-        if (!err) err = rt_load_line_table(s, k);
+        if (!err)
+            err = sbi_opacity_file_is_ck(s->species_path[k]) ? rt_load_ck_table(s, k) : rt_load_line_table(s, k);
         if (err) return rt_wrap(err, origin, what);
     }
     for (int c = 0; c < s->n_cia; ++c) {
@@ -673,6 +767,12 @@ static int rt_load_tables(const sbi_task *task, rt_state *s)
         if (err) return rt_wrap(err, origin, what);
         if (s->cia[c].tab.n_nu > max_nu) max_nu = s->cia[c].tab.n_nu;
     }
+    for (int k = 0; s->n_ck && k < s->n_species; ++k)
+        SBI_CHECK(!s->lines[k], SBI_ERR_INPUT,
+                  "%s: forward_model.settings.species[%d] (%s): a line-by-line table cannot be combined with "
+                  "correlated-k tables (species[%d] (%s)); give every species tables of one kind",
+                  origin, k, s->species_name[k], s->ck_species[0], s->species_name[s->ck_species[0]]);
+    if (s->n_ck) SBI_CALL(sbi_rt_ck_mixer_init(s->n_g, s->ck_g, s->ck_w, &s->mixer));
     if (s->n_cia) {
         SBI_MALLOC(s->cia_work, max_nu);
         SBI_MALLOC(s->cia_alpha, s->w);
@@ -978,6 +1078,8 @@ static void rt_destroy(void *state)
         free(s->species_prt[k]);
         if (s->lines[k]) sbi_rt_line_table_free(s->lines[k]);
         free(s->lines[k]);
+        if (s->ck[k]) sbi_rt_ck_table_free(s->ck[k]);
+        free(s->ck[k]);
     }
     for (int c = 0; c < s->n_cia && s->cia; ++c) sbi_rt_cia_free(&s->cia[c].tab);
     free(s->cia);
@@ -996,6 +1098,15 @@ static void rt_destroy(void *state)
     free(s->alpha);
     free(s->tau);
     free(s->chord);
+    sbi_rt_ck_mixer_free(&s->mixer);
+    free(s->ck_kappa);
+    free(s->ck_alpha);
+    free(s->ck_tau);
+    free(s->ck_work);
+    free(s->ck_ework);
+    free(s->ck_c);
+    free(s->ck_rho);
+    free(s->ck_trans);
     free(s);
 }
 
@@ -1003,7 +1114,7 @@ static int rt_parse(const sbi_task *task, rt_state *s)
 {
     static const char *const keys[] = {"pressure", "temperature", "abundances", "species", "continuum", "cia",
                                        "model_resolution", "fixed", "datasets", "output", "n_angles",
-                                       "input_data", NULL};
+                                       "input_data", "ck_overlap", NULL};
     const char *origin = sbi__forward_origin(task);
     const cJSON *st = task->forward_settings, *e;
     double *lo = NULL, *hi = NULL;
@@ -1012,7 +1123,15 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_CHECK(cJSON_IsObject(st), SBI_ERR_INPUT, "%s: forward_model.settings: expected a mapping", origin);
     SBI_CALL(rt_check_keys(task, st, "", keys,
                            "pressure, temperature, abundances, species, continuum, cia, model_resolution, fixed, "
-                           "datasets, output, n_angles, input_data"));
+                           "datasets, output, n_angles, input_data, ck_overlap"));
+    if ((e = cJSON_GetObjectItemCaseSensitive(st, "ck_overlap"))) {
+        const char *v = cJSON_IsString(e) ? e->valuestring : "";
+        if (!strcmp(v, "product"))
+            s->ck_product = 1;
+        else
+            SBI_CHECK(!strcmp(v, "resort"), SBI_ERR_INPUT,
+                      "%s: forward_model.settings.ck_overlap: expected resort or product", origin);
+    }
     s->n_params = task->n_params;
     s->output = RT_OUT_FLUX;
     if ((e = cJSON_GetObjectItemCaseSensitive(st, "output"))) {
@@ -1071,6 +1190,25 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_MALLOC(s->tau, (size_t)s->n * (size_t)s->w);
     SBI_MALLOC(s->chord, (size_t)s->n * (size_t)s->n);
     if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, 2 * (size_t)s->n * (size_t)s->w + 2 * (size_t)s->w);
+    if (s->n_ck) {
+        const size_t nwg = (size_t)s->n * (size_t)s->w * (size_t)s->n_g;
+        SBI_MALLOC(s->ck_c, s->n_ck);
+        if (!s->ck_product) {
+            SBI_MALLOC(s->ck_kappa, nwg);
+            SBI_MALLOC(s->ck_work, sbi_rt_ck_kappa_work(s->n_ck, s->n_g, RT_CK_BLOCK));
+        }
+        if (s->mode == RT_TRANSMISSION) {
+            SBI_MALLOC(s->ck_alpha, nwg);
+            SBI_MALLOC(s->ck_tau, nwg);
+            if (s->ck_product) {
+                SBI_MALLOC(s->ck_rho, s->n);
+                SBI_MALLOC(s->ck_trans, (size_t)s->n * (size_t)s->w);
+            }
+        } else {
+            SBI_MALLOC(s->ck_ework, s->ck_product ? sbi_rt_emission_ck_product_work(s->w, s->n_g, s->n_ck, s->n_mu)
+                                                  : sbi_rt_emission_ck_work(s->w, s->n_g, s->n_mu));
+        }
+    }
     return SBI_OK;
 }
 
@@ -1151,7 +1289,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
         for (int k = 0; k < s->n_species; ++k) {
             const double c = x[k] / (s->species_mass[k] * SBI_RT_AMU);
             if (s->species[k] < 0) {
-                sbi_rt_line_add(s->lines[k], p, t, c, row);
+                continue; /* line tables below; correlated-k tables in rt_one */
             } else if (sbi_rt_builtin_pressure_dependent(s->species[k])) {
                 sbi_rt_builtin_sigma(s->species[k], t, p, w, s->nu_cm, s->sig);
                 for (int l = 0; l < w; ++l) row[l] += c * s->sig[l];
@@ -1195,6 +1333,60 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
         }
         for (int l = 0; l < w; ++l) dst[l] = (float)row[l];
     }
+    /* Line tables, blocked over wavelength so that each table row is read
+     * from memory once per spectrum rather than once per layer. */
+    for (int l0 = 0; l0 < w; l0 += RT_LBL_BLOCK) {
+        const int l1 = l0 + RT_LBL_BLOCK < w ? l0 + RT_LBL_BLOCK : w;
+        for (int k = 0; k < s->n_species; ++k) {
+            const double c = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+            if (!s->lines[k]) continue;
+            for (int i = 0; i < s->n; ++i)
+                sbi_rt_line_add_block(s->lines[k], s->p_bar[i], s->t[i], c, l0, l1, s->kappa + (size_t)i * (size_t)w + l0);
+        }
+    }
+}
+
+/* The transit radius squared or the emergent flux from s->alpha or s->kappa
+ * (line-by-line: (N, W)) or their correlated-k twins (N, W, G). */
+static void rt_transit(rt_state *s, double *rt2)
+{
+    if (s->n_ck)
+        sbi_rt_transit_radius2_ck(s->n, s->w, s->n_g, s->ck_wf, s->chord, s->ck_alpha, s->r, s->ck_tau, rt2);
+    else
+        sbi_rt_transit_radius2(s->n, s->w, s->chord, s->alpha, s->r, s->tau, rt2);
+}
+
+/* Product of the species' g-mean transmissions (settings.ck_overlap:
+ * product): one chord product per species; the deck, from layer deck_from
+ * on (-1: none), rides with species 0. */
+static void rt_transit_product(rt_state *s, int deck_from, double *rt2)
+{
+    const size_t nw = (size_t)s->n * (size_t)s->w, cols = (size_t)s->w * (size_t)s->n_g;
+    for (int j = 0; j < s->n_ck; ++j) {
+        sbi_rt_ck_alpha_species(s->ck_tabs[j], s->ck_c[j], s->n, s->w, s->p_bar, s->t, s->ck_rho,
+                                j == 0 ? s->kappa : NULL, RT_CK_BLOCK, s->ck_alpha);
+        if (j == 0 && deck_from >= 0)
+            for (size_t m = (size_t)deck_from * cols; m < (size_t)s->n * cols; ++m) s->ck_alpha[m] = RT_DECK_ALPHA;
+        sbi_rt_chord_tau(s->n, (int)cols, s->chord, s->ck_alpha, s->ck_tau);
+        sbi_rt_ck_absorbed(s->n, s->w, s->n_g, s->ck_wf, s->ck_tau);
+        for (size_t m = 0; m < nw; ++m) s->ck_trans[m] = (j ? s->ck_trans[m] : 1.0) * (1.0 - (double)s->ck_tau[m]);
+    }
+    for (size_t m = 0; m < nw; ++m) s->ck_tau[m] = (float)(1.0 - s->ck_trans[m]);
+    sbi_rt_transit_from_absorbed(s->n, s->w, s->ck_tau, s->r, rt2);
+}
+
+static void rt_flux(rt_state *s, double g0, int deck_from, double *flux)
+{
+    if (s->n_ck && s->ck_product)
+        sbi_rt_emission_flux_ck_product(s->n, s->w, s->n_g, s->ck_wf, s->n_ck, s->ck_tabs, s->ck_c, s->kappa, s->p_bar,
+                                        s->t, g0, deck_from, RT_DECK_KAPPA, s->nu_hz, s->n_mu, s->mu, s->w_mu,
+                                        s->ck_ework, flux);
+    else if (s->n_ck)
+        sbi_rt_emission_flux_ck(s->n, s->w, s->n_g, s->ck_wf, s->p_bar, s->t, s->ck_kappa, g0, s->nu_hz, s->n_mu,
+                                s->mu, s->w_mu, s->ck_ework, flux);
+    else
+        sbi_rt_emission_flux(s->n, s->w, s->p_bar, s->t, s->kappa, g0, s->nu_hz, s->n_mu, s->mu, s->w_mu, s->ework,
+                             flux);
 }
 
 /* One row: out (n_outputs); returns 0, or 1 when the row cannot be simulated. */
@@ -1211,6 +1403,7 @@ static int rt_one(rt_state *s, const double *theta, double *out)
     const double haze_k0 = haze ? pow(10.0, rt_value(s, theta, s->i_log_kappa_haze)) : 0.0;
     const double fcloud = deck ? rt_value(s, theta, s->i_cloud_fraction) : 1.0;
     double v_hm = 0, v_e = 0, v_h = 0;
+    int deck_from;
 
     if (!(r_pl > 0 && g0 > 0 && p_ref > 0 && fcloud >= 0 && fcloud <= 1)) return 1;
     /* Temperature profile. */
@@ -1261,24 +1454,46 @@ static int rt_one(rt_state *s, const double *theta, double *out)
 
     rt_opacity(s, theta, x, x_h2, x_he, haze_k0, rt_value(s, theta, s->i_gamma_haze),
                rt_value(s, theta, s->i_haze_factor), v_hm, v_e, v_h);
+    for (int j = 0; j < s->n_ck; ++j) {
+        const int k = s->ck_species[j];
+        s->ck_c[j] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+    }
+    if (s->n_ck && !s->ck_product)
+        /* The correlated-k species overlap on top of the gray opacity. */
+        sbi_rt_ck_kappa(&s->mixer, s->n_ck, s->ck_tabs, s->ck_c, n, w, s->p_bar, s->t, s->kappa, RT_CK_BLOCK,
+                        s->ck_work, s->ck_kappa);
+    for (deck_from = 0; deck && deck_from < n && !(s->p_bar[deck_from] > p_cloud); ++deck_from) {
+    }
+    if (!deck) deck_from = -1;
 
     if (s->mode == RT_TRANSMISSION) {
         const double r_star = rt_value(s, theta, s->i_r_star) * SBI_RT_R_SUN;
         if (!(r_star > 0)) return 1;
         if (sbi_rt_hydrostatic_radii(n, s->p_bar, s->t, s->mmw, r_pl, g0, p_ref, s->r)) return 1;
+        const size_t cols = s->n_ck ? (size_t)w * (size_t)s->n_g : (size_t)w;
+        float *alpha = s->n_ck ? s->ck_alpha : s->alpha;
+        const float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
         sbi_rt_chord_matrix(n, s->r, s->chord);
-        for (int i = 0; i < n; ++i) {
-            const double rho = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
-            const float *k = s->kappa + (size_t)i * (size_t)w;
-            float *a = s->alpha + (size_t)i * (size_t)w;
-            for (int l = 0; l < w; ++l) a[l] = (float)(k[l] * rho);
+        for (int i = 0; s->ck_product && i < n; ++i)
+            s->ck_rho[i] = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
+        if (s->ck_product) {
+            if (fcloud < 1.0) rt_transit_product(s, -1, s->spec2);
+            rt_transit_product(s, deck_from, s->spec);
         }
-        if (fcloud < 1.0) sbi_rt_transit_radius2(n, w, s->chord, s->alpha, s->r, s->tau, s->spec2);
-        if (deck)
-            for (int i = 0; i < n; ++i)
-                if (s->p_bar[i] > p_cloud)
-                    for (int l = 0; l < w; ++l) s->alpha[(size_t)i * (size_t)w + l] = RT_DECK_ALPHA;
-        sbi_rt_transit_radius2(n, w, s->chord, s->alpha, s->r, s->tau, s->spec);
+        for (int i = 0; !s->ck_product && i < n; ++i) {
+            const double rho = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
+            const float *k = kappa + (size_t)i * cols;
+            float *a = alpha + (size_t)i * cols;
+            for (size_t l = 0; l < cols; ++l) a[l] = (float)(k[l] * rho);
+        }
+        if (!s->ck_product) {
+            if (fcloud < 1.0) rt_transit(s, s->spec2);
+            if (deck)
+                for (int i = 0; i < n; ++i)
+                    if (s->p_bar[i] > p_cloud)
+                        for (size_t l = 0; l < cols; ++l) alpha[(size_t)i * cols + l] = RT_DECK_ALPHA;
+            rt_transit(s, s->spec);
+        }
         /* Patchy clouds mix the transit radii, as pRT does (radtrans.py). */
         for (int l = 0; l < w; ++l) {
             double rt = sqrt(s->spec[l]);
@@ -1287,15 +1502,14 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         }
     } else {
         double scale;
-        if (fcloud < 1.0)
-            sbi_rt_emission_flux(n, w, s->p_bar, s->t, s->kappa, g0, s->nu_hz, s->n_mu, s->mu, s->w_mu, s->ework,
-                                 s->spec2);
-        if (deck)
+        const size_t cols = s->n_ck ? (size_t)w * (size_t)s->n_g : (size_t)w;
+        float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
+        if (fcloud < 1.0) rt_flux(s, g0, -1, s->spec2);
+        if (deck && !s->ck_product)
             for (int i = 0; i < n; ++i)
                 if (s->p_bar[i] > p_cloud)
-                    for (int l = 0; l < w; ++l) s->kappa[(size_t)i * (size_t)w + l] = RT_DECK_KAPPA;
-        sbi_rt_emission_flux(n, w, s->p_bar, s->t, s->kappa, g0, s->nu_hz, s->n_mu, s->mu, s->w_mu, s->ework,
-                             s->spec);
+                    for (size_t l = 0; l < cols; ++l) kappa[(size_t)i * cols + l] = RT_DECK_KAPPA;
+        rt_flux(s, g0, deck_from, s->spec);
         if (fcloud < 1.0)
             for (int l = 0; l < w; ++l) s->spec[l] = fcloud * s->spec[l] + (1.0 - fcloud) * s->spec2[l];
         if (s->output == RT_OUT_FLUX) {

@@ -30,15 +30,12 @@ void sbi_rt_chord_matrix(int n, const double *r, float *m)
 void sbi_rt_transit_radius2(int n, int w, const float *m, const float *alpha, const double *r, float *tau,
                             double *rt2)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, w, n, 1.0f, m, n, alpha, w, 0.0f, tau, w);
-    /* tau becomes the absorbed fraction 1 - exp(-tau), kept accurate for small tau. */
-    for (int64_t k = 0; k < (int64_t)n * w; ++k) tau[k] = -expm1f(-tau[k]);
-    for (int l = 0; l < w; ++l) rt2[l] = r[n - 1] * r[n - 1];
-    for (int i = 1; i < n; ++i) {
-        const float *a0 = tau + (size_t)(i - 1) * (size_t)w, *a1 = tau + (size_t)i * (size_t)w;
-        const double dr = r[i - 1] - r[i], r0 = r[i - 1], r1 = r[i];
-        for (int l = 0; l < w; ++l) rt2[l] += ((double)a0[l] * r0 + (double)a1[l] * r1) * dr;
-    }
+    /* One g-point of weight 1: the chord product (a triangular matrix
+     * product) and the absorbed fraction 1 - exp(-tau), kept accurate for
+     * small tau, integrated over radius (src/forward/rt/ck.c). */
+    const float one = 1.0f;
+    sbi_rt_chord_tau(n, w, m, alpha, tau);
+    sbi_rt_transit_from_tau(n, w, 1, &one, tau, r, rt2);
 }
 
 int sbi_rt_gauss_legendre01(int n_mu, double *mu, double *w)

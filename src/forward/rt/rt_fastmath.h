@@ -1,0 +1,44 @@
+/* Exponentials of the radiative-transfer inner loops, written so that the
+ * compiler vectorises them (glibc's expf is a call per element without
+ * -ffast-math).  Private to src/forward/rt.  Arguments must be finite. */
+#ifndef EXOSBI_RT_FASTMATH_H
+#define EXOSBI_RT_FASTMATH_H
+
+#include <math.h>
+#include <stdint.h>
+
+/* exp(x) for x <= 0, relative error below 3e-7; exp(x < -87) is taken as
+ * exp(-87) = 1.6e-38, indistinguishable from 0 next to 1.  Range reduction
+ * x = n ln2 + r, |r| <= ln2 / 2, and a degree-6 Taylor polynomial in r
+ * (remainder r^7 / 5040 < 1.3e-7). */
+static inline float sbi__rt_expf(float x)
+{
+    union {
+        int32_t i;
+        float f;
+    } scale;
+    /* Selects as arithmetic (x finite), which the vectoriser takes. */
+    const float below = (float)(x < -87.0f);
+    const float xc = below * -87.0f + (1.0f - below) * x;
+    /* Round to nearest by truncation, as xc <= 0 (no floorf call). */
+    const int32_t ni = (int32_t)(xc * 1.44269504f - 0.5f);
+    const float n = (float)ni;
+    const float r = (xc - n * 0.693145752f) - n * 1.42860677e-6f;
+    const float p =
+        1.0f + r * (1.0f + r * (0.5f + r * (0.166666667f + r * (0.0416666667f + r * (0.00833333333f + r * 0.00138888889f)))));
+    scale.i = (ni + 127) * (1 << 23);
+    return p * scale.f;
+}
+
+/* The absorbed fraction 1 - exp(-tau) for tau >= 0, accurate to a few
+ * float ulps also for small tau (a series below 1e-3). */
+static inline float sbi__rt_absorbed(float tau)
+{
+    const float small = (float)(tau < 1e-3f);
+    const float ts = small * tau + (1.0f - small) * 1e-3f; /* the series stays finite for any tau */
+    const float series = ts * (1.0f - ts * (0.5f - ts * 0.166666667f));
+    const float direct = 1.0f - sbi__rt_expf(-tau);
+    return small * series + (1.0f - small) * direct;
+}
+
+#endif

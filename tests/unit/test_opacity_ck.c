@@ -1,0 +1,577 @@
+/* Correlated-k tables: a petitRADTRANS-3 k-table fixture written here with
+ * known values; the reader, rebinning and (P, T) interpolation against hand
+ * computation; the random-overlap combination against analytic cases; the
+ * g-integrated transmission and emission against the line-by-line kernels
+ * for k constant in g; malformed files; and the transmission and emission
+ * families with a k-table species against the same opacity as a
+ * line-by-line table.
+ * Usage: test_opacity_ck WORK_DIR */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "exosbi/forward.h"
+#include "exosbi/opacity_io.h"
+#include "exosbi/rt.h"
+#include "exosbi/task.h"
+#include "testutil.h"
+
+static char work[2048];
+
+static void expect_error(int status, int code, const char *part1, const char *part2)
+{
+    const char *msg = sbi_error_message();
+    SBI_ASSERT_EQ_INT(status, code);
+    SBI_ASSERT(strstr(msg, part1) != NULL);
+    if (part2) SBI_ASSERT(strstr(msg, part2) != NULL);
+    if (status != code || !strstr(msg, part1) || (part2 && !strstr(msg, part2)))
+        fprintf(stderr, "  message was: %s\n", msg);
+    sbi_error_clear();
+}
+
+/* pRT's default 16 g-points and weights (two 8-point Gauss-Legendre sets on
+ * [0, 0.9] and [0.9, 1]). */
+static const double prt_g[16] = {0.0178695646, 0.0915000852, 0.2135104155, 0.3674544109, 0.5325455891, 0.6864895845,
+                                 0.8084999148, 0.8821304354, 0.9019855072, 0.9101666761, 0.9237233795, 0.9408282679,
+                                 0.9591717321, 0.9762766205, 0.9898333239, 0.9980144928};
+static const double prt_w[16] = {0.0455528413, 0.1000714655, 0.1411679906, 0.1632077025, 0.1632077025, 0.1411679906,
+                                 0.1000714655, 0.0455528413, 0.0050614268, 0.0111190517, 0.0156853323, 0.0181341892,
+                                 0.0181341892, 0.0156853323, 0.0111190517, 0.0050614268};
+
+/* ---- fixture: 2 pressures x 2 temperatures x 4 bins x 4 g-points --------- */
+
+enum { FG = 4, FNU = 4 };
+static double fixture_k(int ip, int it, int j, int q) { return (1.0 + ip) * (1.0 + 2.0 * it) * (j + 1.0) * (q + 1.0) * 1e-22; }
+
+static const double fx_p[2] = {1e-3, 1e-1}, fx_t[2] = {500.0, 1000.0};
+static const double fx_edges[FNU + 1] = {1000.0, 2000.0, 3000.0, 4000.0, 5000.0};
+static const double fx_centers[FNU] = {1500.0, 2500.0, 3500.0, 4500.0};
+static const double fx_g[FG] = {0.1, 0.35, 0.65, 0.9}, fx_w[FG] = {0.2, 0.3, 0.3, 0.2}, fx_ngauss[1] = {FG};
+static double fx_k[2 * 2 * FNU * FG];
+static const double fx_mass[1] = {18.01528};
+static const char *fx_name[1] = {"H2O"};
+
+/* [0] kcoeff [1] p [2] t [3] bin_edges [4] bin_centers [5] samples [6] weights [7] ngauss [8] mol_mass [9] mol_name */
+static void fixture(sbi_opacity_h5_dataset ds[10])
+{
+    const sbi_opacity_h5_dataset d[10] = {
+        {"kcoeff", 4, {2, 2, FNU, FG}, fx_k, NULL, "cm^2/molecule"},
+        {"p", 1, {2}, fx_p, NULL, "bar"},
+        {"t", 1, {2}, fx_t, NULL, "K"},
+        {"bin_edges", 1, {FNU + 1}, fx_edges, NULL, "cm^-1"},
+        {"bin_centers", 1, {FNU}, fx_centers, NULL, "cm^-1"},
+        {"samples", 1, {FG}, fx_g, NULL, NULL},
+        {"weights", 1, {FG}, fx_w, NULL, NULL},
+        {"ngauss", 1, {1}, fx_ngauss, NULL, NULL},
+        {"mol_mass", 1, {1}, fx_mass, NULL, "AMU"},
+        {"mol_name", 1, {1}, NULL, fx_name, NULL},
+    };
+    for (int ip = 0; ip < 2; ++ip)
+        for (int it = 0; it < 2; ++it)
+            for (int j = 0; j < FNU; ++j)
+                for (int q = 0; q < FG; ++q) fx_k[((ip * 2 + it) * FNU + j) * FG + q] = fixture_k(ip, it, j, q);
+    memcpy(ds, d, sizeof d);
+}
+
+static void test_reader_and_interp(void)
+{
+    char path[2300];
+    sbi_opacity_h5_dataset ds[10];
+    sbi_ck_file f = NULL;
+    sbi_ck_info info;
+    double row[FNU * FG];
+    /* Model bins = the table's bins 1 and 2 (2000-3000, 3000-4000 cm^-1),
+     * and a third spanning half of bin 2 and half of bin 3. */
+    const double nu_lo[3] = {2000.0, 3000.0, 3500.0}, nu_hi[3] = {3000.0, 4000.0, 4500.0};
+    sbi_rt_ck_table tab;
+
+    fixture(ds);
+    snprintf(path, sizeof path, "%s/H2O.R1000.ktable.petitRADTRANS.h5", work);
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    SBI_ASSERT(sbi_opacity_file_is_ck(path));
+    SBI_ASSERT_OK(sbi_ck_file_open(path, &f, &info));
+    if (!f) return;
+    SBI_ASSERT_EQ_INT(info.n_p, 2);
+    SBI_ASSERT_EQ_INT(info.n_t, 2);
+    SBI_ASSERT_EQ_INT(info.n_g, FG);
+    SBI_ASSERT_EQ_INT(info.n_nu, FNU);
+    SBI_ASSERT_NEAR(info.mol_mass, 18.01528, 1e-12, 0);
+    SBI_ASSERT(!strcmp(info.mol_name, "H2O"));
+    SBI_ASSERT_NEAR(info.weights[1], 0.3, 1e-12, 0);
+    SBI_ASSERT_NEAR(info.edges[4], 5000.0, 0, 0);
+    /* A partial row through the hyperslab. */
+    SBI_ASSERT_OK(sbi_ck_file_read(f, 1, 0, 1, 2, row));
+    SBI_ASSERT_NEAR(row[0], fixture_k(1, 0, 1, 0), 1e-15, 0);
+    SBI_ASSERT_NEAR(row[FG + 3], fixture_k(1, 0, 2, 3), 1e-15, 0);
+
+    SBI_ASSERT_OK(sbi_rt_ck_table_init(2, info.p, 2, info.t, 3, FG, &tab));
+    for (int ip = 0; ip < 2; ++ip)
+        for (int it = 0; it < 2; ++it) {
+            SBI_ASSERT_OK(sbi_ck_file_read(f, ip, it, 0, FNU, row));
+            SBI_ASSERT_OK(sbi_rt_ck_rebin(FG, info.g, info.weights, FNU, info.edges, row, 3, nu_lo, nu_hi,
+                                          tab.k + (size_t)(ip * 2 + it) * 3 * FG));
+        }
+    sbi_ck_file_close(&f);
+    {
+        /* Model bins on a table bin take its distribution; interpolation is
+         * bilinear in P and T (pRT), clamped at the grid edges. */
+        const double p = 0.05, t = 750.0, fp = (p - 1e-3) / (1e-1 - 1e-3), ft = 0.5, c = 2.0;
+        float out[3 * FG];
+        sbi_rt_ck_interp(&tab, p, t, c, 0, 2, out);
+        for (int l = 0; l < 2; ++l)
+            for (int q = 0; q < FG; ++q) {
+                double expect = 0;
+                for (int ip = 0; ip < 2; ++ip)
+                    for (int it = 0; it < 2; ++it)
+                        expect += (ip ? fp : 1 - fp) * (it ? ft : 1 - ft) * fixture_k(ip, it, l + 1, q);
+                SBI_ASSERT_NEAR(out[l * FG + q], c * expect, 1e-6, 0);
+            }
+        sbi_rt_ck_interp(&tab, 10.0, 100.0, 1.0, 1, 2, out);
+        SBI_ASSERT_NEAR(out[2], fixture_k(1, 0, 2, 2), 1e-6, 0);
+        sbi_rt_ck_interp(&tab, 1e-6, 5000.0, 1.0, 1, 2, out);
+        SBI_ASSERT_NEAR(out[3], fixture_k(0, 1, 2, 3), 1e-6, 0);
+        /* The bin over two table bins: the mixture of both distributions,
+         * sorted in g, within their range, its mean the mean of the two. */
+        sbi_rt_ck_interp(&tab, 1e-3, 500.0, 1.0, 2, 3, out);
+        {
+            double mean = 0, expect = 0;
+            for (int q = 0; q < FG; ++q) {
+                mean += fx_w[q] * out[q];
+                expect += fx_w[q] * 0.5 * (fixture_k(0, 0, 2, q) + fixture_k(0, 0, 3, q));
+                if (q) SBI_ASSERT(out[q] >= out[q - 1]);
+            }
+            SBI_ASSERT(out[0] >= fixture_k(0, 0, 2, 0) * (1 - 1e-6));
+            SBI_ASSERT(out[FG - 1] <= fixture_k(0, 0, 3, FG - 1) * (1 + 1e-6));
+            SBI_ASSERT_NEAR(mean, expect, 0.1, 0);
+        }
+    }
+    sbi_rt_ck_table_free(&tab);
+}
+
+/* ---- random overlap ------------------------------------------------------ */
+
+static int pair_compare(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_overlap(void)
+{
+    sbi_rt_ck_mixer mx;
+    float a[16], b[16], z[16], out[16], ks[256], ws[256];
+    const float *ptr[3];
+    double brute[256], wsum = 0, mean_a = 0, mean_b = 0, mean_out = 0;
+
+    SBI_ASSERT_OK(sbi_rt_ck_mixer_init(16, prt_g, prt_w, &mx));
+    for (int q = 0; q < 16; ++q) {
+        a[q] = (float)(1e-3 * exp(8.0 * prt_g[q]));     /* a line-rich distribution */
+        b[q] = (float)(2e-3 * (1.0 + 20.0 * pow(prt_g[q], 4)));
+        z[q] = 0.0f;
+        mean_a += prt_w[q] * a[q];
+        mean_b += prt_w[q] * b[q];
+    }
+    /* The G^2 sorted pairs: sorted, the weights sum to 1, and the sums are
+     * those of a brute-force sort. */
+    sbi_rt_ck_overlap_pairs(&mx, a, b, ks, ws);
+    for (int i = 0; i < 16; ++i)
+        for (int j = 0; j < 16; ++j) brute[i * 16 + j] = (double)(a[i] + b[j]);
+    qsort(brute, 256, sizeof *brute, pair_compare);
+    for (int m = 0; m < 256; ++m) {
+        wsum += ws[m];
+        if (m) SBI_ASSERT(ks[m] >= ks[m - 1]);
+        SBI_ASSERT_NEAR(ks[m], brute[m], 1e-7, 0);
+    }
+    SBI_ASSERT_NEAR(wsum, 1.0, 1e-6, 0);
+
+    /* a (+) b: sorted in g, between the extreme sums, and the mean over g
+     * (the g-integrated absorption in the optically thin limit) is
+     * conserved to the resorting error. */
+    memcpy(out, a, sizeof out);
+    sbi_rt_ck_overlap(&mx, out, b);
+    for (int q = 0; q < 16; ++q) {
+        mean_out += prt_w[q] * out[q];
+        if (q) SBI_ASSERT(out[q] >= out[q - 1]);
+    }
+    SBI_ASSERT(out[0] >= a[0] + b[0] - 1e-9f && out[15] <= a[15] + b[15] + 1e-9f);
+    SBI_ASSERT_NEAR(mean_out, mean_a + mean_b, 0.02, 0);
+
+    /* One species with zero opacity leaves the other unchanged. */
+    memcpy(out, a, sizeof out);
+    sbi_rt_ck_overlap(&mx, out, z);
+    for (int q = 0; q < 16; ++q) SBI_ASSERT_NEAR(out[q], a[q], 1e-5, 0);
+    memcpy(out, z, sizeof out);
+    sbi_rt_ck_overlap(&mx, out, a);
+    for (int q = 0; q < 16; ++q) SBI_ASSERT_NEAR(out[q], a[q], 1e-5, 0);
+
+    /* Two gray species (k constant in g) combine to their sum. */
+    {
+        float g1[16], g2[16];
+        for (int q = 0; q < 16; ++q) {
+            g1[q] = 2.5f;
+            g2[q] = 0.75f;
+        }
+        sbi_rt_ck_overlap(&mx, g1, g2);
+        for (int q = 0; q < 16; ++q) SBI_ASSERT_NEAR(g1[q], 3.25, 1e-6, 0);
+    }
+
+    /* A gray species shifts the other by a constant. */
+    {
+        float g1[16], sh[16];
+        for (int q = 0; q < 16; ++q) {
+            g1[q] = 0.5f;
+            sh[q] = a[q];
+        }
+        sbi_rt_ck_overlap(&mx, sh, g1);
+        for (int q = 0; q < 16; ++q) SBI_ASSERT_NEAR(sh[q], a[q] + 0.5f, 1e-5, 0);
+    }
+
+    /* Mixing three: a species below 1e-3 of the largest k(g_0) is skipped
+     * (pRT), and the mix equals the pairwise overlap of the others. */
+    {
+        float tiny[16], ref[16];
+        for (int q = 0; q < 16; ++q) tiny[q] = 1e-9f * a[q];
+        memcpy(ref, a, sizeof ref);
+        sbi_rt_ck_overlap(&mx, ref, b);
+        ptr[0] = a;
+        ptr[1] = tiny;
+        ptr[2] = b;
+        mx.n_skipped = 0;
+        sbi_rt_ck_mix(&mx, 3, ptr, out);
+        SBI_ASSERT_EQ_INT(mx.n_skipped, 1);
+        for (int q = 0; q < 16; ++q) SBI_ASSERT_NEAR(out[q], ref[q], 1e-6, 0);
+    }
+    sbi_rt_ck_mixer_free(&mx);
+}
+
+/* ---- radiative transfer over g for k constant in g equals line-by-line -- */
+
+static void test_rt_gray_in_g(void)
+{
+    enum { N = 30, W = 7, G = 16 };
+    double p[N], t[N], mmw[N], r[N], lam[W], nu_hz[W], rt2_lbl[W], rt2_ck[W], f_lbl[W], f_ck[W], mu[3], wmu[3];
+    float chord[N * N], alpha[N * W], tau[N * W], alpha_ck[N * W * G], tau_ck[N * W * G], kappa[N * W],
+        kappa_ck[N * W * G], wg[G];
+    double *ework = malloc((2 * N * W + 2 * W) * sizeof *ework);
+    float *fwork = malloc(sbi_rt_emission_ck_work(W, G, 3) * sizeof *fwork);
+
+    if (!ework || !fwork) return;
+    for (int q = 0; q < G; ++q) wg[q] = (float)prt_w[q];
+    sbi_rt_pressure_grid(N, 1e-6, 100.0, p);
+    for (int i = 0; i < N; ++i) {
+        t[i] = 900.0 + 10.0 * i;
+        mmw[i] = 2.33;
+    }
+    for (int l = 0; l < W; ++l) {
+        lam[l] = 1.0 + 0.3 * l;
+        nu_hz[l] = SBI_RT_C * 1e4 / lam[l];
+    }
+    SBI_ASSERT_EQ_INT(sbi_rt_hydrostatic_radii(N, p, t, mmw, SBI_RT_R_JUP, 1000.0, 0.01, r), 0);
+    sbi_rt_chord_matrix(N, r, chord);
+    for (int i = 0; i < N; ++i) {
+        const double rho = 2.33 * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
+        for (int l = 0; l < W; ++l) {
+            kappa[i * W + l] = (float)(1e-2 * (1.0 + l) * (1.0 + 0.1 * i));
+            alpha[i * W + l] = (float)(kappa[i * W + l] * rho);
+            for (int q = 0; q < G; ++q) {
+                kappa_ck[(i * W + l) * G + q] = kappa[i * W + l];
+                alpha_ck[(i * W + l) * G + q] = alpha[i * W + l];
+            }
+        }
+    }
+    sbi_rt_transit_radius2(N, W, chord, alpha, r, tau, rt2_lbl);
+    sbi_rt_transit_radius2_ck(N, W, G, wg, chord, alpha_ck, r, tau_ck, rt2_ck);
+    for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(rt2_ck[l], rt2_lbl[l], 1e-7, 0);
+    SBI_ASSERT_OK(sbi_rt_gauss_legendre01(3, mu, wmu));
+    sbi_rt_emission_flux(N, W, p, t, kappa, 1000.0, nu_hz, 3, mu, wmu, ework, f_lbl);
+    sbi_rt_emission_flux_ck(N, W, G, wg, p, t, kappa_ck, 1000.0, nu_hz, 3, mu, wmu, fwork, f_ck);
+    for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(f_ck[l], f_lbl[l], 2e-5, 0);
+    free(ework);
+    free(fwork);
+}
+
+/* ---- malformed tables ------------------------------------------------------ */
+
+static void test_malformed(void)
+{
+    char path[2300];
+    sbi_opacity_h5_dataset ds[10];
+    sbi_ck_file f = NULL;
+    sbi_ck_info info;
+    double row[FNU * FG];
+    const double t_bad[2] = {1000.0, 500.0}, g_bad[FG] = {0.0, 0.35, 0.65, 0.9}, w_bad[FG] = {0.2, 0.3, 0.3, 0.3};
+    const double p_bad[2] = {1e-3, NAN}, ngauss_bad[1] = {16};
+
+    snprintf(path, sizeof path, "%s/bad.ktable.petitRADTRANS.h5", work);
+    fixture(ds);
+    ds[0].units = NULL; /* kcoeff without units */
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'kcoeff'");
+    fixture(ds);
+    ds[1].units = NULL; /* p without units */
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'p'");
+    fixture(ds);
+    ds[0].dims[3] = 2; /* kcoeff (2, 2, 4, 2) against 4 g-points */
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'kcoeff'");
+    fixture(ds);
+    ds[0].rank = 3; /* a cross-section shape */
+    ds[0].dims[2] = FNU * FG;
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'kcoeff'");
+    fixture(ds);
+    ds[2].data = t_bad;
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'t'");
+    fixture(ds);
+    ds[1].data = p_bad;
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'p'");
+    fixture(ds);
+    ds[5].data = g_bad;
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'samples'");
+    fixture(ds);
+    ds[6].data = w_bad;
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'weights'");
+    fixture(ds);
+    ds[7].data = ngauss_bad;
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'ngauss'");
+    fixture(ds);
+    ds[1].units = "furlongs";
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'p'");
+    fixture(ds);
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 9, ds + 1)); /* no kcoeff */
+    SBI_ASSERT(!sbi_opacity_file_is_ck(path));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", "'kcoeff'");
+    /* A NaN is found when its row is read, naming the index and (P, T). */
+    fixture(ds);
+    fx_k[((1 * 2 + 1) * FNU + 2) * FG + 1] = NAN;
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    SBI_ASSERT_OK(sbi_ck_file_open(path, &f, &info));
+    if (f) {
+        SBI_ASSERT_OK(sbi_ck_file_read(f, 0, 1, 0, FNU, row));
+        expect_error(sbi_ck_file_read(f, 1, 1, 0, FNU, row), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5",
+                     "'kcoeff'[1][1][2][1]");
+        sbi_ck_file_close(&f);
+    }
+    expect_error(sbi_ck_file_open("/nonexistent/none.h5", &f, &info), SBI_ERR_IO, "none.h5", NULL);
+}
+
+/* ---- the families with a k-table ------------------------------------------ */
+
+static const char *task_fmt =
+    "name: ck-tables\n"
+    "version: 1.0.0\n"
+    "parameters:\n"
+    "  - {name: %s, prior: uniform, low: 800, high: 1200}\n"
+    "forward_model:\n"
+    "  family: %s\n"
+    "  settings:\n"
+    "    pressure: {n_layers: 40}\n"
+    "%s"
+    "    species: [%s]\n"
+    "%s"
+    "    model_resolution: 200\n"
+    "    fixed: {R_pl: 1.2, log_g: 3.0%s%s}\n"
+    "datasets:\n"
+    "  - {name: s, modality: spectrum, coordinates: [1.0, 1.15, 1.4, 1.6, 2.0, 2.7, 3.5], uncertainty: 1e-4}\n"
+    "simulation:\n"
+    "  n_simulations: 10\n"
+    "  batch_size: 5\n"
+    "  seed: 1\n"
+    "  splits: {train: 0.8, validation: 0.1, test: 0.1}\n"
+    "  noise: observational\n";
+
+/* Extra settings lines for the next spectra (the overlap treatment). */
+static const char *extra_settings = "";
+
+static int spectrum(const char *family, const char *species, const char *extra_fixed, double theta, double out[7])
+{
+    char text[8192], path[2300];
+    sbi_task *t = NULL;
+    sbi_forward fw = NULL;
+    const uint64_t idx[1] = {0};
+    const int emission = !strcmp(family, "emission");
+    FILE *f;
+    int st;
+    snprintf(path, sizeof path, "%s/task.yaml", work);
+    snprintf(text, sizeof text, task_fmt, emission ? "T_int" : "T_iso", family,
+             emission ? "    temperature: {profile: guillot}\n" : "", species, extra_settings, emission ? ", distance: 10.0" : ", R_star: 1.0",
+             extra_fixed);
+    for (int i = 0; i < 7; ++i) out[i] = NAN;
+    f = fopen(path, "w");
+    if (!f) return SBI_ERR_IO;
+    fputs(text, f);
+    fclose(f);
+    st = sbi_task_load(path, &t);
+    if (!st) st = sbi_forward_create(t, &fw);
+    if (!st) st = sbi_forward_simulate(fw, 1, &theta, idx, 1, out);
+    sbi_forward_destroy(&fw);
+    sbi_task_destroy(&t);
+    return st;
+}
+
+/* sigma(T) [cm^2 molecule^-1] of the family fixtures: constant in
+ * wavenumber (and in g), varying with temperature and pressure. */
+static double family_sigma(int ip, int it) { return 3e-22 * (1.0 + 0.5 * it) * (1.0 + 0.2 * ip); }
+
+static void test_family(void)
+{
+    static const char *const X3 = ", log_X_H2O: -3.0";
+    enum { NP = 2, NT = 3, NNU = 50, G = 16 };
+    char path[2300];
+    static double nu_pts[NNU], edges[NNU + 1], centers[NNU], xsec[NP * NT * NNU], kco[NP * NT * NNU * G];
+    const double p[NP] = {1e-7, 1e3}, t[NT] = {500.0, 1000.0, 2000.0}, ngauss[1] = {G};
+    const double mass[1] = {18.01528};
+    const char *name[1] = {"H2O"}, *date[1] = {"petitRADTRANS-v3.2.0"};
+    double lbl[7], ck[7], ck_t[7];
+
+    for (int j = 0; j <= NNU; ++j) edges[j] = 1000.0 * pow(20.0, (double)j / NNU);
+    for (int j = 0; j < NNU; ++j) {
+        centers[j] = sqrt(edges[j] * edges[j + 1]);
+        nu_pts[j] = j == 0 ? edges[0] : (j == NNU - 1 ? edges[NNU] : centers[j]);
+    }
+    for (int ip = 0; ip < NP; ++ip)
+        for (int it = 0; it < NT; ++it)
+            for (int j = 0; j < NNU; ++j) {
+                xsec[(ip * NT + it) * NNU + j] = family_sigma(ip, it);
+                for (int q = 0; q < G; ++q) kco[((ip * NT + it) * NNU + j) * G + q] = family_sigma(ip, it);
+            }
+    {
+        const sbi_opacity_h5_dataset lds[7] = {
+            {"xsecarr", 3, {NP, NT, NNU}, xsec, NULL, "cm^2/molecule"},
+            {"p", 1, {NP}, p, NULL, "bar"},
+            {"t", 1, {NT}, t, NULL, "K"},
+            {"bin_edges", 1, {NNU}, nu_pts, NULL, "cm^-1"},
+            {"mol_mass", 1, {1}, mass, NULL, "AMU"},
+            {"mol_name", 1, {1}, NULL, name, NULL},
+            {"Date_ID", 1, {1}, NULL, date, NULL},
+        };
+        const sbi_opacity_h5_dataset kds[10] = {
+            {"kcoeff", 4, {NP, NT, NNU, G}, kco, NULL, "cm^2/molecule"},
+            {"p", 1, {NP}, p, NULL, "bar"},
+            {"t", 1, {NT}, t, NULL, "K"},
+            {"bin_edges", 1, {NNU + 1}, edges, NULL, "cm^-1"},
+            {"bin_centers", 1, {NNU}, centers, NULL, "cm^-1"},
+            {"samples", 1, {G}, prt_g, NULL, NULL},
+            {"weights", 1, {G}, prt_w, NULL, NULL},
+            {"ngauss", 1, {1}, ngauss, NULL, NULL},
+            {"mol_mass", 1, {1}, mass, NULL, "AMU"},
+            {"mol_name", 1, {1}, NULL, name, NULL},
+        };
+        snprintf(path, sizeof path, "%s/H2O_gray.xsec.petitRADTRANS.h5", work);
+        SBI_ASSERT_OK(sbi_opacity_h5_write(path, 7, lds));
+        snprintf(path, sizeof path, "%s/H2O_gray.ktable.petitRADTRANS.h5", work);
+        SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, kds));
+    }
+    /* k constant in g: the correlated-k spectrum is the line-by-line one. */
+    SBI_ASSERT_OK(spectrum("transmission", "{name: H2O, opacity: H2O_gray.xsec.petitRADTRANS.h5}", X3, 1000.0, lbl));
+    SBI_ASSERT_OK(spectrum("transmission", "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}", X3, 1000.0, ck));
+    for (int i = 0; i < 7; ++i) SBI_ASSERT_NEAR(ck[i], lbl[i], 1e-5, 0);
+    /* Between table temperatures both interpolate alike. */
+    SBI_ASSERT_OK(spectrum("transmission", "{name: H2O, opacity: H2O_gray.xsec.petitRADTRANS.h5}", X3, 1234.5, lbl));
+    SBI_ASSERT_OK(spectrum("transmission", "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}", X3, 1234.5, ck_t));
+    for (int i = 0; i < 7; ++i) {
+        SBI_ASSERT_NEAR(ck_t[i], lbl[i], 1e-5, 0);
+        SBI_ASSERT(ck_t[i] != ck[i]);
+    }
+    SBI_ASSERT_OK(spectrum("emission", "{name: H2O, opacity: H2O_gray.xsec.petitRADTRANS.h5}",
+                           ", log_X_H2O: -3.0, T_eq: 1200, log_kappa_IR: -2, log_gamma: -0.5", 300.0, lbl));
+    SBI_ASSERT_OK(spectrum("emission", "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}",
+                           ", log_X_H2O: -3.0, T_eq: 1200, log_kappa_IR: -2, log_gamma: -0.5", 300.0, ck));
+    for (int i = 0; i < 7; ++i) SBI_ASSERT_NEAR(ck[i], lbl[i], 1e-4, 0);
+
+    /* Two k-table species (the same gray table as H2O and CO) add up: the
+     * overlap of two gray distributions is their sum, so the spectrum equals
+     * that of H2O alone at twice the abundance in mass. */
+    SBI_ASSERT_OK(spectrum("transmission",
+                           "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}, "
+                           "{name: CO, opacity: H2O_gray.ktable.petitRADTRANS.h5, mass: 18.01528}",
+                           ", log_X_H2O: -3.0, log_X_CO: -3.0", 1000.0, ck));
+    SBI_ASSERT_OK(spectrum("transmission", "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}",
+                           ", log_X_H2O: -2.698970004336019", 1000.0, lbl));
+    for (int i = 0; i < 7; ++i) SBI_ASSERT_NEAR(ck[i], lbl[i], 1e-6, 0);
+
+    /* The product of the species' g-mean transmissions (pRT without
+     * scattering) agrees in the same limits: one species constant in g is
+     * the line-by-line spectrum, and two gray species add up. */
+    for (int mode = 0; mode < 2; ++mode) {
+        const char *fam = mode ? "emission" : "transmission";
+        const char *fx = mode ? ", log_X_H2O: -3.0, T_eq: 1200, log_kappa_IR: -2, log_gamma: -0.5" : X3;
+        const double theta = mode ? 300.0 : 1000.0;
+        double one[7], two[7];
+        extra_settings = "";
+        SBI_ASSERT_OK(spectrum(fam, "{name: H2O, opacity: H2O_gray.xsec.petitRADTRANS.h5}", fx, theta, lbl));
+        extra_settings = "    ck_overlap: product\n";
+        SBI_ASSERT_OK(spectrum(fam, "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}", fx, theta, one));
+        for (int i = 0; i < 7; ++i) SBI_ASSERT_NEAR(one[i], lbl[i], 1e-4, 0);
+        SBI_ASSERT_OK(spectrum(fam,
+                               "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}, "
+                               "{name: CO, opacity: H2O_gray.ktable.petitRADTRANS.h5, mass: 18.01528}",
+                               mode ? ", log_X_H2O: -3.0, log_X_CO: -3.0, T_eq: 1200, log_kappa_IR: -2, log_gamma: -0.5"
+                                    : ", log_X_H2O: -3.0, log_X_CO: -3.0",
+                               theta, two));
+        extra_settings = "";
+        SBI_ASSERT_OK(spectrum(fam, "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}",
+                               mode ? ", log_X_H2O: -2.698970004336019, T_eq: 1200, log_kappa_IR: -2, log_gamma: -0.5"
+                                    : ", log_X_H2O: -2.698970004336019",
+                               theta, one));
+        for (int i = 0; i < 7; ++i) SBI_ASSERT_NEAR(two[i], one[i], 1e-4, 0);
+    }
+    extra_settings = "    ck_overlap: mixed\n";
+    SBI_ASSERT_EQ_INT(spectrum("transmission", "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}", X3, 1000.0,
+                               ck),
+                      SBI_ERR_INPUT);
+    SBI_ASSERT(strstr(sbi_error_message(), "ck_overlap") != NULL);
+    sbi_error_clear();
+    extra_settings = "";
+
+    /* Errors name the species entry and the file. */
+    SBI_ASSERT_EQ_INT(spectrum("transmission",
+                               "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}, "
+                               "{name: CO, opacity: H2O_gray.xsec.petitRADTRANS.h5, mass: 28.0}",
+                               ", log_X_H2O: -3.0, log_X_CO: -3.0", 1000.0, ck),
+                      SBI_ERR_INPUT);
+    SBI_ASSERT(strstr(sbi_error_message(), "species[1] (CO)") && strstr(sbi_error_message(), "correlated-k"));
+    if (!strstr(sbi_error_message(), "species[1] (CO)")) fprintf(stderr, "  message was: %s\n", sbi_error_message());
+    sbi_error_clear();
+    snprintf(path, sizeof path, "%s/bad.ktable.petitRADTRANS.h5", work);
+    {
+        sbi_opacity_h5_dataset ds[10];
+        fixture(ds);
+        ds[0].units = NULL;
+        SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    }
+    SBI_ASSERT_EQ_INT(spectrum("transmission", "{name: H2O, opacity: bad.ktable.petitRADTRANS.h5}", X3, 1000.0, ck),
+                      SBI_ERR_IO);
+    SBI_ASSERT(strstr(sbi_error_message(), "species[0] (H2O)") && strstr(sbi_error_message(), "'kcoeff'") &&
+               strstr(sbi_error_message(), "bad.ktable.petitRADTRANS.h5"));
+    sbi_error_clear();
+}
+
+int main(int argc, char **argv)
+{
+    int rc;
+    MPI_Init(&argc, &argv);
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s WORK_DIR\n", argv[0]);
+        MPI_Finalize();
+        return 2;
+    }
+    snprintf(work, sizeof work, "%s", argv[1]);
+    mkdir(work, 0755);
+    test_reader_and_interp();
+    test_overlap();
+    test_rt_gray_in_g();
+    test_malformed();
+    test_family();
+    MPI_Finalize();
+    rc = SBI_TEST_REPORT("opacity_ck");
+    return rc;
+}
