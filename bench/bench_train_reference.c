@@ -10,8 +10,8 @@
  * standalone copies of the layers with the same shapes, the fused gemm and
  * the direct convolution side by side, and posterior samples/s for 10,000
  * draws.  Layer timings are CPU time of the thread, which a shared machine
- * disturbs less than the wall clock.  Run with OPENBLAS_NUM_THREADS=1 for
- * per-core numbers, and under scripts/mpirun -n 2 for two ranks.
+ * disturbs less than the wall clock.  BLAS runs one thread per rank; run
+ * under scripts/mpirun -n 2 for two ranks.
  * Usage: bench_train_reference [steps] */
 #include <mpi.h>
 #include <stdio.h>
@@ -251,6 +251,7 @@ int main(int argc, char **argv)
     int steps = argc > 1 ? atoi(argv[1]) : 30, rc;
     sbi_comm comm;
     MPI_Init(&argc, &argv);
+    openblas_set_num_threads(1); /* per-core numbers: one BLAS thread per rank, as the CLI */
     rc = sbi_comm_init(&comm, MPI_COMM_WORLD);
     if (!rc) rc = run(&comm, steps > 0 ? steps : 30);
     if (rc) {

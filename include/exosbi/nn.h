@@ -14,7 +14,9 @@
  *
  * Kernels take outputs, inputs, parameters, cached statistics, then dims.
  * Backward kernels ACCUMULATE (+=) into every gradient they touch; zeroing
- * is the owner's job (sbi_layout_zero_grads, sbi_layout_zero_dacts).
+ * is the owner's job (sbi_layout_zero_grads, sbi_layout_zero_dacts).  The
+ * exceptions say so: an input gradient a fused kernel overwrites (=) lives in
+ * a view from sbi_layout_act_overwritten, which zeroing skips.
  * Kernels never allocate and cannot fail, so they return void.
  */
 #ifndef EXOSBI_NN_H

@@ -2,8 +2,8 @@
  *
  * Pre-activation signs are random, so a per-element branch mispredicts half
  * the time, and the compiler does not vectorise these loops at -O2.  The
- * single-precision build therefore runs ReLU and ELU four lanes at a time
- * with GCC/Clang vector types (SSE, NEON, ...) and its own exp (Cephes-style
+ * single-precision build therefore runs ReLU and ELU a vector at a time
+ * (8 lanes with AVX, else 4) with GCC/Clang vector types and its own exp (Cephes-style
  * polynomial, within 2 ulp of expf); the double-precision build keeps plain
  * libm loops, which the gradient checks differentiate.  Outputs never alias
  * inputs. */
@@ -12,33 +12,40 @@
 #include "nn/nn_impl.h"
 
 #ifndef SBI_REAL_DOUBLE
-typedef float sbi__v4 __attribute__((vector_size(16)));
-typedef int32_t sbi__v4i __attribute__((vector_size(16)));
+/* Eight lanes where the build has AVX, else four. */
+#ifdef __AVX__
+#define ACT_VEC_BYTES 32
+#else
+#define ACT_VEC_BYTES 16
+#endif
+enum { ACT_LANES = ACT_VEC_BYTES / sizeof(float) };
+typedef float act_vec __attribute__((vector_size(ACT_VEC_BYTES)));
+typedef int32_t act_ivec __attribute__((vector_size(ACT_VEC_BYTES)));
 
-static inline sbi__v4 v4_load(const float *p)
+static inline act_vec av_load(const float *p)
 {
-    sbi__v4 v;
+    act_vec v;
     memcpy(&v, p, sizeof(v));
     return v;
 }
 
-static inline void v4_store(float *p, sbi__v4 v) { memcpy(p, &v, sizeof(v)); }
+static inline void av_store(float *p, act_vec v) { memcpy(p, &v, sizeof(v)); }
 
 /* Lane-wise m ? a : b for a comparison mask m (all ones or all zeros). */
-static inline sbi__v4 v4_select(sbi__v4i m, sbi__v4 a, sbi__v4 b)
+static inline act_vec av_select(act_ivec m, act_vec a, act_vec b)
 {
-    return (sbi__v4)(((sbi__v4i)a & m) | ((sbi__v4i)b & ~m));
+    return (act_vec)(((act_ivec)a & m) | ((act_ivec)b & ~m));
 }
 
 /* exp(x) for x in [-87, 88] (clamped outside): 2^n * p(r), r = x - n ln 2. */
-static inline sbi__v4 v4_exp(sbi__v4 x)
+static inline act_vec av_exp(act_vec x)
 {
-    const sbi__v4 lo = {-87.0f, -87.0f, -87.0f, -87.0f}, hi = {88.0f, 88.0f, 88.0f, 88.0f};
+    const act_vec zero = {0}, lo = zero - 87.0f, hi = zero + 88.0f;
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    sbi__v4 n, r, p;
-    sbi__v4i e;
-    x = v4_select(x < lo, lo, x);
-    x = v4_select(x > hi, hi, x);
+    act_vec n, r, p;
+    act_ivec e;
+    x = av_select(x < lo, lo, x);
+    x = av_select(x > hi, hi, x);
     n = (x * 1.44269504088896341f + magic) - magic;
     r = x - n * 0.693359375f - n * -2.12194440e-4f;
     p = r * 1.9875691500e-4f + 1.3981999507e-3f;
@@ -47,8 +54,8 @@ static inline sbi__v4 v4_exp(sbi__v4 x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    e = (__builtin_convertvector(n, sbi__v4i) + 127) << 23;
-    return p * (sbi__v4)e;
+    e = (__builtin_convertvector(n, act_ivec) + 127) << 23;
+    return p * (act_vec)e;
 }
 #endif
 
@@ -56,10 +63,10 @@ void sbi_relu_forward(sbi_real *restrict out, const sbi_real *restrict inp, size
 {
     size_t i = 0;
 #ifndef SBI_REAL_DOUBLE
-    const sbi__v4 zero = {0, 0, 0, 0};
-    for (; i + 4 <= N; i += 4) {
-        sbi__v4 x = v4_load(inp + i);
-        v4_store(out + i, v4_select(x > zero, x, zero));
+    const act_vec zero = {0};
+    for (; i + ACT_LANES <= N; i += ACT_LANES) {
+        act_vec x = av_load(inp + i);
+        av_store(out + i, av_select(x > zero, x, zero));
     }
 #endif
     for (; i < N; ++i) out[i] = inp[i] > 0 ? inp[i] : 0;
@@ -69,10 +76,10 @@ void sbi_relu_backward(sbi_real *restrict dinp, const sbi_real *restrict dout, c
 {
     size_t i = 0;
 #ifndef SBI_REAL_DOUBLE
-    const sbi__v4 zero = {0, 0, 0, 0};
-    for (; i + 4 <= N; i += 4) {
-        sbi__v4 g = v4_load(dout + i);
-        v4_store(dinp + i, v4_load(dinp + i) + v4_select(v4_load(inp + i) > zero, g, zero));
+    const act_vec zero = {0};
+    for (; i + ACT_LANES <= N; i += ACT_LANES) {
+        act_vec g = av_load(dout + i);
+        av_store(dinp + i, av_load(dinp + i) + av_select(av_load(inp + i) > zero, g, zero));
     }
 #endif
     for (; i < N; ++i) dinp[i] += inp[i] > 0 ? dout[i] : 0;
@@ -92,11 +99,11 @@ void sbi_elu_forward(sbi_real *restrict out, const sbi_real *restrict inp, size_
 {
     size_t i = 0;
 #ifndef SBI_REAL_DOUBLE
-    const sbi__v4 zero = {0, 0, 0, 0}, one = {1, 1, 1, 1};
-    for (; i + 4 <= N; i += 4) {
-        sbi__v4 x = v4_load(inp + i);
-        sbi__v4i pos = x > zero;
-        v4_store(out + i, v4_select(pos, x, v4_exp(v4_select(pos, zero, x)) - one));
+    const act_vec zero = {0}, one = zero + 1.0f;
+    for (; i + ACT_LANES <= N; i += ACT_LANES) {
+        act_vec x = av_load(inp + i);
+        act_ivec pos = x > zero;
+        av_store(out + i, av_select(pos, x, av_exp(av_select(pos, zero, x)) - one));
     }
 #endif
     for (; i < N; ++i) out[i] = inp[i] > 0 ? inp[i] : sbi__exp(inp[i]) - 1;
@@ -109,11 +116,11 @@ void sbi_elu_backward(sbi_real *restrict dinp, const sbi_real *restrict dout, co
 {
     size_t i = 0;
 #ifndef SBI_REAL_DOUBLE
-    const sbi__v4 zero = {0, 0, 0, 0}, one = {1, 1, 1, 1};
-    for (; i + 4 <= N; i += 4) {
-        sbi__v4 y = v4_load(out + i);
-        sbi__v4 d = v4_select(v4_load(inp + i) > zero, one, y + one);
-        v4_store(dinp + i, v4_load(dinp + i) + v4_load(dout + i) * d);
+    const act_vec zero = {0}, one = zero + 1.0f;
+    for (; i + ACT_LANES <= N; i += ACT_LANES) {
+        act_vec y = av_load(out + i);
+        act_vec d = av_select(av_load(inp + i) > zero, one, y + one);
+        av_store(dinp + i, av_load(dinp + i) + av_load(dout + i) * d);
     }
 #endif
     for (; i < N; ++i) dinp[i] += inp[i] > 0 ? dout[i] : dout[i] * (out[i] + 1);
