@@ -24,6 +24,16 @@ foreach(np 1 2 4)
 endforeach()
 sbi_add_script_test(NAME cli_run_pipeline SCRIPT ${P}/run_pipeline.sh LABELS "cli;slow" PROCESSORS 2)
 
+# SBC coverage per family on the linear-Gaussian and two-moons tasks (one
+# rank each, so that two run side by side on two cores; minutes each).
+foreach(case affine:linear_gaussian nsf:linear_gaussian maf:linear_gaussian naf:linear_gaussian
+                nsf:two_moons maf:two_moons naf:two_moons)
+  string(REPLACE ":" ";" args ${case})
+  string(REPLACE ":" "_" name ${case})
+  sbi_add_script_test(NAME calibration_${name} SCRIPT ${P}/calibration.sh ARGS ${args}
+                      LABELS "slow;calibration" PROCESSORS 1 TIMEOUT 1800)
+endforeach()
+
 sbi_add_test_exe(lg_accuracy regression/lg_accuracy.c)
 sbi_add_script_test(NAME regression_linear_gaussian_accuracy SCRIPT ${P}/linear_gaussian_accuracy.sh
                     ARGS $<TARGET_FILE:lg_accuracy> LABELS "regression;slow" PROCESSORS 2 TIMEOUT 900)
