@@ -45,7 +45,7 @@ two_moons)
   case "$FAM" in
   nsf) EPOCHS=30 SAMPLES=1000 ;;
   maf) EPOCHS=100 SAMPLES=1000 EXTRA=(--n-transforms 10 --hidden 128) ;;
-  affine) EPOCHS=60 SAMPLES=1000 EXTRA=(--n-transforms 10 --hidden 128) ;;
+  affine) EPOCHS=100 SAMPLES=1000 EXTRA=(--n-transforms 10 --hidden 128) ;;
   naf) EPOCHS=50 SAMPLES=100 CASES=1500 ;;
   fmpe) EPOCHS=40 SAMPLES=200 ;;
   esac
