@@ -64,7 +64,7 @@ static int fx_write_cia(const char *path)
 
 /* Write a petitRADTRANS 3 correlated-k fixture over the line fixture's range:
  * 40 bins from 1000 to 25000 cm^-1, 4 g-points, k rising with g. */
-static int fx_write_ck(const char *path)
+static inline int fx_write_ck(const char *path)
 {
     enum { NB = 40, NG = 4 };
     static double edges[NB + 1], centers[NB], k[FX_NP * FX_NT * NB * NG];
