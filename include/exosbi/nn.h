@@ -236,7 +236,9 @@ void sbi_conv1d_pool_1ch_backward(sbi_real *dw, sbi_real *db, const sbi_real *dq
                                   const sbi_real *arg, const sbi_real *inp, int B, int L, int C_out, int K, int P);
 /* im2col + gemm in blocks of SBI_CONV_BLOCK_ROWS rows: q, arg (B, Q, C_out)
  * from inp (B, L, C_in); cols (B, L_out, K C_in) receives the im2col matrix
- * for backward; scratch holds SBI_CONV_BLOCK_ROWS L_out C_out scalars. */
+ * for backward; scratch holds SBI_CONV_BLOCK_ROWS L_out C_out + K C_in C_out
+ * scalars (the second part, the transposed weights, only where C_out is a
+ * multiple of 16 and the single-precision build convolves directly). */
 void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *cols, sbi_real *scratch, const sbi_real *inp,
                              const sbi_real *w, const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P);
 /* dw, db += the weight gradients and dinp (B, L, C_in) = (overwritten) the
