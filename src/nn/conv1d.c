@@ -9,8 +9,10 @@
  * of rows for several input channels, direct vector loops for one input
  * channel, where a gemm over K = 5 is all overhead); the unfused kernels and
  * the direct loops stay as their test oracle.  In the single-precision
- * AVX2 build the fused forward of several input channels replaces the
- * gemm by a register-blocked direct kernel (conv_direct below). */
+ * AVX2 build the fused kernels of several input channels replace the
+ * forward gemm and the input-gradient gemm + col2im by a register-blocked
+ * direct kernel (conv_direct below); the weight gradient stays one gemm
+ * per block. */
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
@@ -388,13 +390,36 @@ void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *cols, sbi_rea
     }
 }
 
+size_t sbi_conv1d_pool_scratch(int L, int C_in, int C_out, int K)
+{
+    size_t L_out = (size_t)(L - K + 1), rows = SBI_CONV_BLOCK_ROWS * L_out, wsize = (size_t)K * C_in * C_out;
+    size_t cols = rows * K * C_in, padded = (size_t)SBI_CONV_BLOCK_ROWS * (L + K - 1) * C_out + wsize;
+    size_t rest = cols > wsize ? cols : wsize;
+    return rows * C_out + (rest > padded ? rest : padded);
+}
+
 void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch, const sbi_real *dq,
                               const sbi_real *q, const sbi_real *arg, const sbi_real *cols, const sbi_real *w, int B,
                               int L, int C_in, int C_out, int K, int P)
 {
-    int L_out = L - K + 1, Q = L_out / P, KC = K * C_in;
+    int L_out = L - K + 1, Q = L_out / P, KC = K * C_in, Lp = L + K - 1;
+    int direct = CONV_DIRECT && C_in % 16 == 0 && dinp;
     sbi_real *dc = scratch;                                                  /* (nb, L_out, C_out) */
     sbi_real *dcols = scratch + (size_t)SBI_CONV_BLOCK_ROWS * L_out * C_out; /* (nb, L_out, K C_in) */
+    /* The direct form reuses the dcols region: dcp (nb, L + K - 1, C_out) is
+     * dc with K - 1 zero rows on both sides of every batch row, wf (K C_out,
+     * C_in) the taps reversed, so dinp = conv(dcp, wf) of length L. */
+#if CONV_DIRECT
+    sbi_real *dcp = dcols, *wf = dcols + (size_t)SBI_CONV_BLOCK_ROWS * Lp * C_out;
+    if (direct)
+        for (int k = 0; k < K; ++k)
+            for (int o = 0; o < C_out; ++o)
+                memcpy(wf + ((size_t)k * C_out + o) * C_in, w + ((size_t)o * K + K - 1 - k) * C_in,
+                       (size_t)C_in * sizeof(*wf));
+#else
+    (void)Lp;
+    (void)direct;
+#endif
     for (int n0 = 0; n0 < B; n0 += SBI_CONV_BLOCK_ROWS) {
         int nb = B - n0 < SBI_CONV_BLOCK_ROWS ? B - n0 : SBI_CONV_BLOCK_ROWS;
         const sbi_real *cb = cols + (size_t)n0 * L_out * KC;
@@ -403,6 +428,19 @@ void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_re
         /* dw (C_out, K C_in) += dc^T @ cols;  dcols = dc @ w, then col2im. */
         sbi__gemm(CblasRowMajor, CblasTrans, CblasNoTrans, C_out, KC, nb * L_out, 1, dc, C_out, cb, KC, 1, dw, KC);
         if (!dinp) continue;
+#if CONV_DIRECT
+        if (direct) {
+            size_t pad = (size_t)(K - 1) * C_out;
+            for (int n = 0; n < nb; ++n) {
+                sbi_real *dn = dcp + (size_t)n * Lp * C_out;
+                memset(dn, 0, pad * sizeof(*dn));
+                memcpy(dn + pad, dc + (size_t)n * L_out * C_out, (size_t)L_out * C_out * sizeof(*dn));
+                memset(dn + pad + (size_t)L_out * C_out, 0, pad * sizeof(*dn));
+            }
+            conv_direct(dinp + (size_t)n0 * L * C_in, dcp, wf, nb, Lp, C_out, C_in, K);
+            continue;
+        }
+#endif
         sbi__gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * L_out, KC, C_out, 1, dc, C_out, w, KC, 0, dcols,
                   KC);
         memset(dinp + (size_t)n0 * L * C_in, 0, (size_t)nb * L * C_in * sizeof(*dinp));
@@ -447,8 +485,7 @@ int sbi_conv_encoder_layout(sbi_conv_encoder *c, sbi_layout *lay, const char *na
     c->cols1 = sbi_layout_act(lay, NULL, c->L2 * K * C1);
     c->q1 = sbi_layout_act_overwritten(lay, &c->dq1, c->Q2 * C2);
     c->arg1 = sbi_layout_act(lay, NULL, c->Q2 * C2);
-    c->scratch = sbi_layout_scratch(lay, (size_t)SBI_CONV_BLOCK_ROWS * c->L2 * C2 +
-                                             (size_t)K * C1 * (SBI_CONV_BLOCK_ROWS * c->L2 > C2 ? SBI_CONV_BLOCK_ROWS * c->L2 : C2));
+    c->scratch = sbi_layout_scratch(lay, sbi_conv1d_pool_scratch(c->Q1, C1, C2, K));
     c->out = sbi_layout_act(lay, &c->dout, E);
     return 0;
 }
