@@ -7,8 +7,8 @@
  * Prints training samples/s of the data-parallel step (forward + backward +
  * gradient Allreduce + clipping + AdamW, BATCH / size rows per rank) with the
  * CPU time of each phase; on one rank also a per-layer breakdown measured on
- * standalone copies of the layers with the same shapes, the fused gemm and
- * the direct convolution side by side, and posterior samples/s for 10,000
+ * standalone copies of the layers with the same shapes, the fused conv1
+ * kernel and the naive direct loops side by side, and posterior samples/s for 10,000
  * draws.  Layer timings are CPU time of the thread, which a shared machine
  * disturbs less than the wall clock.  BLAS runs one thread per rank; run
  * under scripts/mpirun -n 2 for two ranks.
@@ -135,11 +135,12 @@ static int breakdown(int reps, double step_time)
     printf("  %-28s %8.3f ms of the %.3f ms step (the rest: latent density, zeroing, clipping, AdamW)\n",
            "sum of layers", 1e3 * total, 1e3 * step_time);
 
-    /* The fused gemm form against the direct loops of the convolution alone. */
+    /* The fused kernel (register-blocked direct convolution in the single-
+     * precision AVX2 build, else im2col + gemm) against the naive loops. */
     TIME_PER_CALL(f, reps,
                   sbi_conv1d_pool_forward(c.q1, c.arg1, c.cols1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5, 2));
     TIME_PER_CALL(b, 2, sbi_conv1d_forward_ref(c1, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5));
-    printf("conv1 forward: im2col + gemm + relu + pool %.3f ms, direct convolution loops %.3f ms (%.1fx)\n", 1e3 * f,
+    printf("conv1 forward: fused conv + relu + pool %.3f ms, naive convolution loops %.3f ms (%.1fx)\n", 1e3 * f,
            1e3 * b, b / f);
     sbi_layout_free(&lay);
     return 0;

@@ -36,3 +36,11 @@ endforeach()
 
 sbi_add_test_exe(test_optim ${_nn}/unit/test_optim.c)
 sbi_add_test(NAME optim_adamw TARGET test_optim LABELS "unit;nn")
+
+# The vectorised spline inverse against its element-at-a-time oracle.
+sbi_add_test_exe(test_flow_spline ${_nn}/unit/test_flow_spline.c)
+sbi_add_test(NAME flow_spline_inverse_ref TARGET test_flow_spline LABELS "unit;nn")
+
+# The fused convolution forward (direct kernel and gemm form) against the direct loops.
+sbi_add_test_exe(test_nn_conv1d ${_nn}/unit/test_nn_conv1d.c)
+sbi_add_test(NAME nn_conv1d_pool_ref TARGET test_nn_conv1d LABELS "unit;nn")

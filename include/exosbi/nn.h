@@ -234,14 +234,22 @@ void sbi_conv1d_pool_1ch_forward(sbi_real *q, sbi_real *arg, const sbi_real *inp
  * input gradient (the input is data). */
 void sbi_conv1d_pool_1ch_backward(sbi_real *dw, sbi_real *db, const sbi_real *dq, const sbi_real *q,
                                   const sbi_real *arg, const sbi_real *inp, int B, int L, int C_out, int K, int P);
+/* Scalars of scratch that sbi_conv1d_pool_forward and _backward need (in
+ * the double-precision build, which always takes the gemm form, already
+ * SBI_CONV_BLOCK_ROWS L_out (C_out + K C_in) suffice). */
+size_t sbi_conv1d_pool_scratch(int L, int C_in, int C_out, int K);
 /* im2col + gemm in blocks of SBI_CONV_BLOCK_ROWS rows: q, arg (B, Q, C_out)
  * from inp (B, L, C_in); cols (B, L_out, K C_in) receives the im2col matrix
- * for backward; scratch holds SBI_CONV_BLOCK_ROWS L_out C_out scalars. */
+ * for backward; scratch holds sbi_conv1d_pool_scratch(L, C_in, C_out, K)
+ * scalars.  The single-precision AVX2 build convolves directly where C_out
+ * is a multiple of 16. */
 void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *cols, sbi_real *scratch, const sbi_real *inp,
                              const sbi_real *w, const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P);
 /* dw, db += the weight gradients and dinp (B, L, C_in) = (overwritten) the
- * input gradient from dq (B, Q, C_out); scratch holds SBI_CONV_BLOCK_ROWS
- * L_out (C_out + K C_in) scalars. */
+ * input gradient from dq (B, Q, C_out); scratch holds
+ * sbi_conv1d_pool_scratch(L, C_in, C_out, K) scalars.  The single-precision
+ * AVX2 build forms the input gradient directly where C_in is a multiple of
+ * 16. */
 void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch, const sbi_real *dq,
                               const sbi_real *q, const sbi_real *arg, const sbi_real *cols, const sbi_real *w, int B,
                               int L, int C_in, int C_out, int K, int P);

@@ -104,9 +104,16 @@ void sbi__rqs_backward(sbi_real *dinp, sbi_real *dp, const sbi_real *dout, const
                        sbi_real bound, int B, int D);
 /* The inverse (the root of a quadratic per element): inp[b, idx[j]] from
  * out[b, idx[j]]; logdet (B) += the forward's log-derivative at the
- * recovered point. */
+ * recovered point.  cache (B, n, SBI__RQS_CACHE(K)) is scratch: the backward
+ * never follows an inverse, and the single-precision build, which works on
+ * several rows at a time and forms only the selected bin's derivatives,
+ * leaves it untouched. */
 void sbi__rqs_inverse(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sbi_real *out, const sbi_real *p,
                       int p_ld, const int *idx, int n, int K, sbi_real bound, int B, int D);
+/* The element-at-a-time inverse, the oracle of sbi__rqs_inverse; it fills
+ * the cache as the forward does. */
+void sbi__rqs_inverse_ref(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sbi_real *out, const sbi_real *p,
+                          int p_ld, const int *idx, int n, int K, sbi_real bound, int B, int D);
 
 /* The embedding network e (B, E) = net(x (B, X)): the residual ELU MLP of
  * the foundation ("mlp", weights "embed.w<l>", "embed.b<l>") or the

@@ -11,6 +11,12 @@
  * w_k = 2 bound width_k, h_k = 2 bound height_k. */
 #include <string.h>
 
+#ifdef __AVX__
+#include <immintrin.h>
+#elif defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
 #include "flows/flows_impl.h"
 
 static inline sbi_real softplus(sbi_real v) { return v > 20 ? v : sbi__log1p(sbi__exp(v)); }
@@ -274,8 +280,8 @@ void sbi__rqs_backward(sbi_real *dinp, sbi_real *dp, const sbi_real *dout, const
     }
 }
 
-void sbi__rqs_inverse(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sbi_real *out, const sbi_real *p,
-                      int p_ld, const int *idx, int n, int K, sbi_real bound, int B, int D)
+void sbi__rqs_inverse_ref(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sbi_real *out, const sbi_real *p,
+                          int p_ld, const int *idx, int n, int K, sbi_real bound, int B, int D)
 {
     const int P = SBI__RQS_PARAMS(K), C = SBI__RQS_CACHE(K);
     for (int b = 0; b < B; ++b) {
@@ -320,4 +326,116 @@ void sbi__rqs_inverse(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sb
         }
         logdet[b] += acc;
     }
+}
+
+#ifndef SBI_REAL_DOUBLE
+/* log(x) for finite x > 0: x = 2^e f with f in [1, 2), then rv_log_1_2. */
+static inline rqs_vec rv_log(rqs_vec x)
+{
+    rqs_ivec bits = (rqs_ivec)x, e = ((bits >> 23) & 0xff) - 127;
+    rqs_vec f = (rqs_vec)((bits & 0x007fffff) | 0x3f800000);
+    return rv_log_1_2(f) + __builtin_convertvector(e, rqs_vec) * 0.693147180559945f;
+}
+
+static inline rqs_vec rv_sqrt(rqs_vec x)
+{
+#ifdef __AVX__
+    return (rqs_vec)_mm256_sqrt_ps((__m256)x);
+#else
+    return (rqs_vec)_mm_sqrt_ps((__m128)x);
+#endif
+}
+
+/* The inverse RQS_LANES rows at a time for one transformed dim j: the raw
+ * parameters of the lanes' rows are transposed into vectors, the 2K bin
+ * exponentials and the knot sums are formed per lane, the bin is found by
+ * comparing y with the height knots, and only the selected bin's two
+ * interior derivatives go through softplus.  Rows past B repeat row B - 1
+ * and are not stored. */
+static void rqs_inverse_lanes(sbi_real *inp, sbi_real *logdet, const sbi_real *out, const sbi_real *p, int p_ld,
+                              const int *idx, int n, int K, sbi_real bound, int b0, int nb, int D)
+{
+    const rqs_vec zero = {0};
+    const float mw = (float)SBI_RQS_MIN_WIDTH, mh = (float)SBI_RQS_MIN_HEIGHT, md = (float)SBI_RQS_MIN_DERIVATIVE;
+    const float aw = 1 - mw * K, ah = 1 - mh * K, two_b = 2 * bound;
+    const int P = SBI__RQS_PARAMS(K);
+    rqs_vec acc = zero;
+    for (int j = 0; j < n; ++j) {
+        int i = idx ? idx[j] : j;
+        rqs_vec raw[3 * SBI_RQS_MAX_BINS], y, yc, xc, xk, yk, wk, hk, rlo, rhi, sw = zero, sh = zero, mxw, mxh;
+        rqs_vec s, dy, c2, qa, qb, qc, disc, xi, t, den, M, dlo, dhi, x, term;
+        rqs_ivec bin = {0}, inside;
+        for (int l = 0; l < RQS_LANES; ++l) {
+            int b = b0 + (l < nb ? l : nb - 1);
+            const sbi_real *pe = p + (size_t)b * p_ld + (size_t)j * P;
+            for (int k = 0; k < P; ++k) raw[k][l] = pe[k];
+            y[l] = out[(size_t)b * D + i];
+        }
+        mxw = raw[0];
+        mxh = raw[K];
+        for (int k = 1; k < K; ++k) {
+            mxw = rv_select(raw[k] > mxw, raw[k], mxw);
+            mxh = rv_select(raw[K + k] > mxh, raw[K + k], mxh);
+        }
+        for (int k = 0; k < K; ++k) {
+            raw[k] = rv_exp(raw[k] - mxw);
+            raw[K + k] = rv_exp(raw[K + k] - mxh);
+            sw += raw[k];
+            sh += raw[K + k];
+        }
+        sw = aw / sw;
+        sh = ah / sh;
+        inside = (y >= zero - bound) & (y <= zero + bound);
+        xc = yc = zero - bound;
+        xk = yk = wk = hk = rlo = rhi = zero;
+        for (int k = 0; k < K; ++k) {
+            rqs_vec w = two_b * (mw + sw * raw[k]), h = two_b * (mh + sh * raw[K + k]);
+            rqs_ivec take = y >= yc;
+            if (k == 0) take = take | ~take;
+            xk = rv_select(take, xc, xk);
+            yk = rv_select(take, yc, yk);
+            wk = rv_select(take, w, wk);
+            hk = rv_select(take, h, hk);
+            bin = (take & k) | (~take & bin);
+            if (k >= 1) rlo = rv_select(take, raw[2 * K + k - 1], rlo);
+            if (k < K - 1) rhi = rv_select(take, raw[2 * K + k], rhi);
+            xc += w;
+            yc += h;
+        }
+        dlo = rv_select(bin == 0, zero + 1.0f, rv_softplus(rlo) + md);
+        dhi = rv_select(bin == K - 1, zero + 1.0f, rv_softplus(rhi) + md);
+        s = hk / wk;
+        dy = rv_select(inside, y, yk) - yk;
+        c2 = dlo + dhi - 2 * s;
+        qa = hk * (s - dlo) + dy * c2;
+        qb = hk * dlo - dy * c2;
+        qc = -s * dy;
+        disc = qb * qb - 4 * qa * qc;
+        disc = rv_select(disc > zero, disc, zero);
+        /* The root in [0, 1], in the form that does not cancel. */
+        xi = 2 * qc / (-qb - rv_sqrt(disc));
+        x = xk + xi * wk;
+        t = xi * (1 - xi);
+        den = s + c2 * t;
+        M = dhi * xi * xi + 2 * s * t + dlo * (1 - xi) * (1 - xi);
+        term = rv_log(s * s * M / (den * den));
+        acc += rv_select(inside, term, zero);
+        x = rv_select(inside, x, y);
+        for (int l = 0; l < nb; ++l) inp[(size_t)(b0 + l) * D + i] = x[l];
+    }
+    for (int l = 0; l < nb; ++l) logdet[b0 + l] += acc[l];
+}
+#endif
+
+void sbi__rqs_inverse(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sbi_real *out, const sbi_real *p,
+                      int p_ld, const int *idx, int n, int K, sbi_real bound, int B, int D)
+{
+#ifndef SBI_REAL_DOUBLE
+    (void)cache;
+    for (int b0 = 0; b0 < B; b0 += RQS_LANES)
+        rqs_inverse_lanes(inp, logdet, out, p, p_ld, idx, n, K, bound, b0, B - b0 < RQS_LANES ? B - b0 : RQS_LANES,
+                          D);
+#else
+    sbi__rqs_inverse_ref(inp, cache, logdet, out, p, p_ld, idx, n, K, bound, B, D);
+#endif
 }
