@@ -27,7 +27,7 @@
 
 /* Sum of v (n) in a fixed order over eight lanes, so that the compiler can
  * vectorise it without reassociating a float reduction. */
-static inline float lane_sum(const float *v, int n)
+RT_INLINE float lane_sum(const float *v, int n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int q = 0;
