@@ -142,6 +142,11 @@ int sbi_rt_cia_setup(int n_t, const double *t, int n_nu_all, const double *nu, c
                      const double *lambda_um, sbi_rt_cia *cia);
 /* alpha (W) [cm^5 molecule^-2] at temperature t [K]; work (n_nu). */
 void sbi_rt_cia_alpha(const sbi_rt_cia *cia, double t, double *work, double *alpha);
+/* out (W) += scale * alpha(t) in float, the same interpolation as
+ * sbi_rt_cia_alpha to float rounding (src/forward/rt/ck.c): the n_nu
+ * exponentials are taken relative to the largest, so that alpha ~ 1e-46 stays
+ * in float range, and values below 1e-38 of it count as zero; work (n_nu). */
+void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *work, float *out);
 void sbi_rt_cia_free(sbi_rt_cia *cia);
 
 /* How a line table is interpolated in (P, T):

@@ -266,6 +266,37 @@ RT_HOT void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, do
     for (int l = 0; l < l1 - l0; ++l) out[l] += c0 * s0[l] + c1 * s1[l] + c2 * s2[l] + c3 * s3[l];
 }
 
+RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *work, float *out)
+{
+    int q;
+    double f, top = -INFINITY;
+    const double *a0, *a1;
+    float sc;
+    sbi_rt_bracket(cia->n_t, cia->t, t, &q, &f);
+    a0 = cia->ln_alpha + (size_t)q * cia->n_nu;
+    a1 = cia->n_t > 1 ? a0 + cia->n_nu : a0;
+    for (int j = 0; j < cia->n_nu; ++j) {
+        const double v = (1.0 - f) * a0[j] + f * a1[j];
+        top = v > top ? v : top;
+    }
+    /* exp(v - top) in (0, 1]; below e^-87 (the fast exp's floor) it is
+     * nothing next to the table's peak, and a floored 1e-300 entry is zero. */
+    for (int j = 0; j < cia->n_nu; ++j) {
+        const float x = (float)((1.0 - f) * a0[j] + f * a1[j] - top);
+        const float keep = (float)(x > -87.0f);
+        work[j] = keep * sbi__rt_expf(x);
+    }
+    sc = (float)(scale * exp(top));
+    if (!(sc > 0)) return;
+    /* Branch-free, so that the loop vectorises with gathers: outside the
+     * table (left -1) both weights are zero. */
+    for (int l = 0; l < cia->w; ++l) {
+        const int j = cia->left[l], jj = j < 0 ? 0 : j, jn = j < 0 ? 0 : j + 1;
+        const float in = (float)(j >= 0), wt = (float)cia->wt[l];
+        out[l] += sc * (in * (1.0f - wt) * work[jj] + in * wt * work[jn]);
+    }
+}
+
 /* ---- random overlap ---------------------------------------------------------- */
 
 int sbi_rt_ck_mixer_init(int n_g, const double *g, const double *w, sbi_rt_ck_mixer *mx)
