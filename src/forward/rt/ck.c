@@ -266,8 +266,10 @@ RT_HOT void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, do
     for (int l = 0; l < l1 - l0; ++l) out[l] += c0 * s0[l] + c1 * s1[l] + c2 * s2[l] + c3 * s3[l];
 }
 
-RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *work, float *out)
+RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *restrict work, float *restrict out)
 {
+    const int *restrict left = cia->left;
+    const double *restrict wts = cia->wt;
     int q;
     double f, top = -INFINITY;
     const double *a0, *a1;
@@ -291,9 +293,9 @@ RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float 
     /* Branch-free, so that the loop vectorises with gathers: outside the
      * table (left -1) both weights are zero. */
     for (int l = 0; l < cia->w; ++l) {
-        const int j = cia->left[l], jj = j < 0 ? 0 : j, jn = j < 0 ? 0 : j + 1;
-        const float in = (float)(j >= 0), wt = (float)cia->wt[l];
-        out[l] += sc * (in * (1.0f - wt) * work[jj] + in * wt * work[jn]);
+        const int j = left[l], jj = j < 0 ? 0 : j;
+        const float in = j >= 0 ? sc : 0.0f, wt = (float)wts[l];
+        out[l] += in * ((1.0f - wt) * work[jj] + wt * work[jj + 1]);
     }
 }
 
