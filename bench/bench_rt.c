@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     double *nuhz = xmalloc(w * sizeof *nuhz), *tmp = xmalloc(w * sizeof *tmp);
     double *sh2 = xmalloc(w * sizeof *sh2), *she = xmalloc(w * sizeof *she), *spec = xmalloc(w * sizeof *spec);
     double *conv = xmalloc(w * sizeof *conv), *out = xmalloc(NBINS * sizeof *out);
-    double *ework = xmalloc((2 * (size_t)n * w + 2 * (size_t)w) * sizeof *ework);
+    float *ework = xmalloc(sbi_rt_emission_work(w, 3) * sizeof *ework);
     double *lo = xmalloc(NBINS * sizeof *lo), *hi = xmalloc(NBINS * sizeof *hi), mu[3], wmu[3];
     float *kappa = xmalloc((size_t)n * w * sizeof *kappa), *alpha = xmalloc((size_t)n * w * sizeof *alpha);
     float *tau = xmalloc((size_t)n * w * sizeof *tau), *chord = xmalloc((size_t)n * n * sizeof *chord);

@@ -340,9 +340,11 @@ int sbi_rt_gauss_legendre01(int n_mu, double *mu, double *w);
  * g-point): tau_1 = 0, tau_i = tau_{i-1} + (kappa_i + kappa_{i-1}) (P_i - P_{i-1}) / (2 g);
  * I(mu) = sum_{i<N} (B_i + B_{i+1})/2 (T_i - T_{i+1}) + B_N T_N, T_i = exp(-tau_i/mu);
  * F = 2 pi sum_mu mu w_mu I(mu).  kappa (N, W) [cm^2 g^-1], nu (W) [Hz].
- * work: 2 N W + 2 W doubles. */
+ * In float (src/forward/rt/ck.c), layer by layer, with B_nu in float; the
+ * sum over angles in double.  work: sbi_rt_emission_work(W, n_mu) floats. */
+size_t sbi_rt_emission_work(int w, int n_mu);
 void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double *t, const float *kappa, double g,
-                          const double *nu, int n_mu, const double *mu, const double *w_mu, double *work,
+                          const double *nu, int n_mu, const double *mu, const double *w_mu, float *work,
                           double *flux_nu);
 
 /* ---- instrument --------------------------------------------------------- */

@@ -136,7 +136,8 @@ typedef struct rt_state {
     double *ck_c, *ck_rho, *ck_trans; /* (S) per spectrum, (N), (N, W) for the product */
 
     /* workspace */
-    double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv, *ework; /* */
+    double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv; /* */
+    float *ework; /* (sbi_rt_emission_work) */
     float *cia_work; /* (max n_nu of the CIA tables) */
     float *kappa, *alpha, *tau, *chord;
 } rt_state;
@@ -1187,7 +1188,7 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_MALLOC(s->alpha, (size_t)s->n * (size_t)s->w);
     SBI_MALLOC(s->tau, (size_t)s->n * (size_t)s->w);
     SBI_MALLOC(s->chord, (size_t)s->n * (size_t)s->n);
-    if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, 2 * (size_t)s->n * (size_t)s->w + 2 * (size_t)s->w);
+    if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, sbi_rt_emission_work(s->w, s->n_mu));
     if (s->n_ck) {
         const size_t nwg = (size_t)s->n * (size_t)s->w * (size_t)s->n_g;
         SBI_MALLOC(s->ck_c, s->n_ck);
