@@ -293,9 +293,9 @@ RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float 
     /* Branch-free, so that the loop vectorises with gathers: outside the
      * table (left -1) both weights are zero. */
     for (int l = 0; l < cia->w; ++l) {
-        const int j = left[l], jj = j < 0 ? 0 : j;
+        const int j = left[l], jl = j < 0 ? 0 : j, jr = j < 0 ? 0 : j + 1; /* in [0, n_nu) */
         const float in = j >= 0 ? sc : 0.0f, wt = (float)wts[l];
-        out[l] += in * ((1.0f - wt) * work[jj] + wt * work[jj + 1]);
+        out[l] += in * ((1.0f - wt) * work[jl] + wt * work[jr]);
     }
 }
 
