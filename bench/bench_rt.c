@@ -17,7 +17,7 @@
  * of table each spectrum touches and the machine's read bandwidth, which
  * bound the interpolation.
  *
- * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block] [lbl_block (0: per layer)]
+ * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block] [lbl_block (0: per layer)] [ck (0: skip)]
  * Set OPENBLAS_NUM_THREADS=1 for per-core numbers.
  */
 #include <math.h>
@@ -115,16 +115,16 @@ int main(int argc, char **argv)
 {
     const int n = argc > 1 ? atoi(argv[1]) : 100, w = argc > 2 ? atoi(argv[2]) : 5000;
     const int reps = argc > 3 ? atoi(argv[3]) : 20, blk = argc > 4 ? atoi(argv[4]) : 32;
-    const int blk_lbl = argc > 5 ? atoi(argv[5]) : 512;
+    const int blk_lbl = argc > 5 ? atoi(argv[5]) : 512, do_ck = argc > 6 ? atoi(argv[6]) : 1;
     const char *names[NS] = {"H2O", "CO", "CO2", "CH4", "NH3"};
     const double vmr[NS] = {1e-3, 1e-3, 1e-5, 1e-4, 1e-5};
     double pg[NP], tg[NT], c[NS], x_h2, x_he, mu_mol = 0;
     double *p = xmalloc(n * sizeof *p), *t = xmalloc(n * sizeof *t), *mm = xmalloc(n * sizeof *mm);
     double *r = xmalloc(n * sizeof *r), *lam = xmalloc(w * sizeof *lam), *nu = xmalloc(w * sizeof *nu);
-    double *nuhz = xmalloc(w * sizeof *nuhz), *tmp = xmalloc(w * sizeof *tmp), *row = xmalloc(w * sizeof *row);
+    double *nuhz = xmalloc(w * sizeof *nuhz), *tmp = xmalloc(w * sizeof *tmp);
     double *sh2 = xmalloc(w * sizeof *sh2), *she = xmalloc(w * sizeof *she), *spec = xmalloc(w * sizeof *spec);
-    double *conv = xmalloc(w * sizeof *conv), *out = xmalloc(NBINS * sizeof *out), *cia_a = xmalloc(w * sizeof *cia_a);
-    double *ework = xmalloc((2 * (size_t)n * w + 2 * (size_t)w) * sizeof *ework);
+    double *conv = xmalloc(w * sizeof *conv), *out = xmalloc(NBINS * sizeof *out);
+    float *ework = xmalloc(sbi_rt_emission_work(w, 3) * sizeof *ework);
     double *lo = xmalloc(NBINS * sizeof *lo), *hi = xmalloc(NBINS * sizeof *hi), mu[3], wmu[3];
     float *kappa = xmalloc((size_t)n * w * sizeof *kappa), *alpha = xmalloc((size_t)n * w * sizeof *alpha);
     float *tau = xmalloc((size_t)n * w * sizeof *tau), *chord = xmalloc((size_t)n * n * sizeof *chord);
@@ -215,8 +215,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; ++i) mm[i] = mu_mol;
     sbi_rt_ck_mixer_init(G, prt_g, prt_w, &mx);
     {
-        double *cwork = xmalloc(1000 * sizeof *cwork);
-        double *cw = cwork;
+        float *cwork = xmalloc(1000 * sizeof *cwork), *ray = xmalloc(w * sizeof *ray);
 
         for (int rep = 0; rep < reps; ++rep) {
             double t0, t1;
@@ -225,22 +224,21 @@ int main(int argc, char **argv)
             /* Gray opacity: Rayleigh + CIA, the whole line-by-line opacity
              * with the species added. */
             t0 = now();
+            {
+                /* H2 and He Rayleigh per unit mass is the same in every layer. */
+                const double ch2 = x_h2 / (SBI_RT_MASS_H2 * SBI_RT_AMU), che = x_he / (SBI_RT_MASS_HE * SBI_RT_AMU);
+                for (int l = 0; l < w; ++l) ray[l] = (float)(ch2 * sh2[l] + che * she[l]);
+            }
             for (int i = 0; i < n; ++i) {
                 const double rho = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
                 const double n_h2 = x_h2 * rho / (SBI_RT_MASS_H2 * SBI_RT_AMU), n_he = x_he * rho / (SBI_RT_MASS_HE * SBI_RT_AMU);
-                const double ch2 = x_h2 / (SBI_RT_MASS_H2 * SBI_RT_AMU), che = x_he / (SBI_RT_MASS_HE * SBI_RT_AMU);
-                for (int l = 0; l < w; ++l) row[l] = ch2 * sh2[l] + che * she[l];
-                sbi_rt_cia_alpha(&cia[0], t[i], cw, cia_a);
-                for (int l = 0; l < w; ++l) row[l] += n_h2 * n_h2 / rho * cia_a[l];
-                sbi_rt_cia_alpha(&cia[1], t[i], cw, cia_a);
-                for (int l = 0; l < w; ++l) row[l] += n_h2 * n_he / rho * cia_a[l];
-                for (int l = 0; l < w; ++l) tmp[l] = row[l];
+                float *ki = kappa + (size_t)i * w;
+                memcpy(ki, ray, (size_t)w * sizeof *ki);
+                sbi_rt_cia_add(&cia[0], t[i], n_h2 * n_h2 / rho, cwork, ki);
+                sbi_rt_cia_add(&cia[1], t[i], n_h2 * n_he / rho, cwork, ki);
+                memcpy(gray + (size_t)i * w, ki, (size_t)w * sizeof *ki); /* the part that ck overlaps with */
                 if (blk_lbl <= 0)
-                    for (int k = 0; k < NS; ++k) sbi_rt_line_add(&lines[k], p[i], t[i], c[k], row);
-                for (int l = 0; l < w; ++l) {
-                    kappa[(size_t)i * w + l] = (float)row[l];
-                    gray[(size_t)i * w + l] = (float)tmp[l]; /* the part that ck overlaps with */
-                }
+                    for (int k = 0; k < NS; ++k) sbi_rt_line_add_block(&lines[k], p[i], t[i], c[k], 0, w, ki);
             }
             /* The line tables: per layer over all wavelengths (blk_lbl 0),
              * or blocked so that each table row is read once. */
@@ -260,8 +258,8 @@ int main(int argc, char **argv)
             sbi_rt_chord_matrix(n, r, chord);
             {
                 for (int i = 0; i < n; ++i) {
-                    const double rho = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
-                    for (int l = 0; l < w; ++l) alpha[(size_t)i * w + l] = (float)(kappa[(size_t)i * w + l] * rho);
+                    const float rho = (float)(mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]));
+                    for (int l = 0; l < w; ++l) alpha[(size_t)i * w + l] = kappa[(size_t)i * w + l] * rho;
                 }
                 sbi_rt_chord_tau(n, w, chord, alpha, tau);
                 t1 = now();
@@ -287,6 +285,7 @@ int main(int argc, char **argv)
             }
 
             /* ---- correlated-k: interpolation alone, then with overlap ---- */
+            if (!do_ck) continue;
             t0 = now();
             for (int l0 = 0; l0 < w; l0 += blk) {
                 const int l1 = l0 + blk < w ? l0 + blk : w;
@@ -375,7 +374,7 @@ int main(int argc, char **argv)
             ce.instrument += t1 - t0;
             checksum += out[NBINS / 2];
         }
-        free(cwork);
+        free(cwork), free(ray);
     }
     bw = read_bandwidth();
     printf("bench_rt: %d layers x %d wavelengths (%.2f-%.2f um), %d species + H2/He Rayleigh + H2-H2, H2-He CIA, "
@@ -408,8 +407,8 @@ int main(int argc, char **argv)
     }
     sbi_rt_cia_free(&cia[0]);
     sbi_rt_cia_free(&cia[1]);
-    free(p), free(t), free(mm), free(r), free(lam), free(nu), free(nuhz), free(tmp), free(row), free(sh2), free(she);
-    free(spec), free(conv), free(out), free(cia_a), free(ework), free(lo), free(hi), free(kappa), free(alpha);
+    free(p), free(t), free(mm), free(r), free(lam), free(nu), free(nuhz), free(tmp), free(sh2), free(she);
+    free(spec), free(conv), free(out), free(ework), free(lo), free(hi), free(kappa), free(alpha);
     free(tau), free(chord), free(kck), free(ack), free(tck), free(ckwork), free(ckework), free(gray), free(trans), free(rhos), free(pework);
     return 0;
 }

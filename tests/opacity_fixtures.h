@@ -14,13 +14,13 @@ enum { FX_NP = 2, FX_NT = 3, FX_NNU = 400 };
 
 /* sigma[ip][it][j] [cm^2 molecule^-1] of the line fixture, over 1000-25000
  * cm^-1 (0.4-10 um): bands that move with j, scaled by P and T. */
-static double fx_line_sigma(int ip, int it, int j)
+static inline double fx_line_sigma(int ip, int it, int j)
 {
     return 1e-22 * (1.0 + 0.5 * ip) * (1.0 + 0.3 * it) * (1.0 + 0.9 * sin(0.07 * j) * sin(0.07 * j));
 }
 
 /* Write the line fixture; `bad` puts a NaN in the last row at 5025 cm^-1 (j = 200). */
-static int fx_write_line(const char *path, int bad)
+static inline int fx_write_line(const char *path, int bad)
 {
     static double nu[FX_NNU], xsec[FX_NP * FX_NT * FX_NNU];
     static const double p[FX_NP] = {1e-6, 1e3}, t[FX_NT] = {500.0, 1000.0, 2000.0}, mass[1] = {18.01528};
@@ -43,7 +43,7 @@ static int fx_write_line(const char *path, int bad)
 }
 
 /* Write an H2-H2 CIA fixture in petitRADTRANS 3 HDF5 [cm^-1 amagat^-2]. */
-static int fx_write_cia(const char *path)
+static inline int fx_write_cia(const char *path)
 {
     static const double t[2] = {300.0, 3000.0};
     static double nu[50], alpha[2 * 50];
@@ -94,7 +94,7 @@ static inline int fx_write_ck(const char *path)
 }
 
 /* mkdir -p; 0 on success. */
-static int fx_mkdirs(const char *path)
+static inline int fx_mkdirs(const char *path)
 {
     char buf[4096];
     size_t n = strlen(path);

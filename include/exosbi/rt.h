@@ -142,6 +142,11 @@ int sbi_rt_cia_setup(int n_t, const double *t, int n_nu_all, const double *nu, c
                      const double *lambda_um, sbi_rt_cia *cia);
 /* alpha (W) [cm^5 molecule^-2] at temperature t [K]; work (n_nu). */
 void sbi_rt_cia_alpha(const sbi_rt_cia *cia, double t, double *work, double *alpha);
+/* out (W) += scale * alpha(t) in float, the same interpolation as
+ * sbi_rt_cia_alpha to float rounding (src/forward/rt/ck.c): the n_nu
+ * exponentials are taken relative to the largest, so that alpha ~ 1e-46 stays
+ * in float range, and values below 1e-38 of it count as zero; work (n_nu). */
+void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *work, float *out);
 void sbi_rt_cia_free(sbi_rt_cia *cia);
 
 /* How a line table is interpolated in (P, T):
@@ -335,9 +340,11 @@ int sbi_rt_gauss_legendre01(int n_mu, double *mu, double *w);
  * g-point): tau_1 = 0, tau_i = tau_{i-1} + (kappa_i + kappa_{i-1}) (P_i - P_{i-1}) / (2 g);
  * I(mu) = sum_{i<N} (B_i + B_{i+1})/2 (T_i - T_{i+1}) + B_N T_N, T_i = exp(-tau_i/mu);
  * F = 2 pi sum_mu mu w_mu I(mu).  kappa (N, W) [cm^2 g^-1], nu (W) [Hz].
- * work: 2 N W + 2 W doubles. */
+ * In float (src/forward/rt/ck.c), layer by layer, with B_nu in float; the
+ * sum over angles in double.  work: sbi_rt_emission_work(W, n_mu) floats. */
+size_t sbi_rt_emission_work(int w, int n_mu);
 void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double *t, const float *kappa, double g,
-                          const double *nu, int n_mu, const double *mu, const double *w_mu, double *work,
+                          const double *nu, int n_mu, const double *mu, const double *w_mu, float *work,
                           double *flux_nu);
 
 /* ---- instrument --------------------------------------------------------- */

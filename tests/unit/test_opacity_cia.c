@@ -83,6 +83,19 @@ static void test_sectioned(void)
     SBI_ASSERT_NEAR(alpha[2], 2.0e-6 / L02, 1e-12, 0);
     sbi_rt_cia_alpha(&cia, 5000.0, work_buf, alpha);
     SBI_ASSERT_NEAR(alpha[2], 1.0e-5 / L02, 1e-12, 0);
+    /* The float kernel adds scale * alpha to what is there, equal to the
+     * double one to float rounding, zero outside the table; the scale brings
+     * alpha ~ 1e-46 to a float-sized opacity. */
+    {
+        const double temps[4] = {50.0, 200.0, 999.0, 5000.0}, scale = 1e45;
+        float fwork[8], out[4];
+        for (int q = 0; q < 4; ++q) {
+            sbi_rt_cia_alpha(&cia, temps[q], work_buf, alpha);
+            for (int l = 0; l < 4; ++l) out[l] = 1.0f;
+            sbi_rt_cia_add(&cia, temps[q], scale, fwork, out);
+            for (int l = 0; l < 4; ++l) SBI_ASSERT_NEAR(out[l], 1.0 + scale * alpha[l], 1e-6, 0);
+        }
+    }
     sbi_rt_cia_free(&cia);
     sbi_cia_table_free(&tab);
 

@@ -253,7 +253,7 @@ static void test_rt_gray_in_g(void)
     double p[N], t[N], mmw[N], r[N], lam[W], nu_hz[W], rt2_lbl[W], rt2_ck[W], f_lbl[W], f_ck[W], mu[3], wmu[3];
     float chord[N * N], alpha[N * W], tau[N * W], alpha_ck[N * W * G], tau_ck[N * W * G], kappa[N * W],
         kappa_ck[N * W * G], wg[G];
-    double *ework = malloc((2 * N * W + 2 * W) * sizeof *ework);
+    float *ework = malloc(sbi_rt_emission_work(W, 3) * sizeof *ework);
     float *fwork = malloc(sbi_rt_emission_ck_work(W, G, 3) * sizeof *fwork);
 
     if (!ework || !fwork) return;

@@ -79,8 +79,8 @@ static void test_rayleigh_slope(void)
 static void test_isothermal_emission(void)
 {
     enum { N = 60, W = 5 };
-    static double p[N], t[N], work[2 * N * W + 2 * W], flux[W], nu[W], mu[3], wmu[3];
-    static float kappa[N * W];
+    static double p[N], t[N], flux[W], nu[W], mu[3], wmu[3];
+    static float kappa[N * W], work[(5 + 2 * 3) * W];
     sbi_rt_pressure_grid(N, 1e-6, 100.0, p);
     SBI_ASSERT_OK(sbi_rt_gauss_legendre01(3, mu, wmu));
     SBI_ASSERT_NEAR(mu[0], 0.1127016654, 1e-9, 0);
@@ -90,7 +90,11 @@ static void test_isothermal_emission(void)
     for (int i = 0; i < N; ++i)
         for (int l = 0; l < W; ++l) kappa[i * W + l] = (float)(1e-3 * pow(10.0, l) * (1.0 + 0.5 * sin(i)));
     sbi_rt_emission_flux(N, W, p, t, kappa, 3000.0, nu, 3, mu, wmu, work, flux);
-    for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(flux[l], SBI_RT_PI * sbi_rt_planck_nu(nu[l], 1234.5), 1e-12, 0);
+    /* The formal solution telescopes to B exactly; in float (B_nu from a
+     * float exponential, intensities summed over 60 layers) that leaves a
+     * few float roundings, well inside 1e-5. */
+    SBI_ASSERT(sbi_rt_emission_work(W, 3) <= sizeof work / sizeof *work);
+    for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(flux[l], SBI_RT_PI * sbi_rt_planck_nu(nu[l], 1234.5), 1e-5, 0);
 }
 
 static void test_cross_sections(void)

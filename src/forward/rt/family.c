@@ -136,8 +136,9 @@ typedef struct rt_state {
     double *ck_c, *ck_rho, *ck_trans; /* (S) per spectrum, (N), (N, W) for the product */
 
     /* workspace */
-    double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv, *ework; /* */
-    double *cia_work, *cia_alpha; /* (max n_nu of the CIA tables), (W) */
+    double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv; /* */
+    float *ework; /* (sbi_rt_emission_work) */
+    float *cia_work; /* (max n_nu of the CIA tables) */
     float *kappa, *alpha, *tau, *chord;
 } rt_state;
 
@@ -775,7 +776,6 @@ static int rt_load_tables(const sbi_task *task, rt_state *s)
     if (s->n_ck) SBI_CALL(sbi_rt_ck_mixer_init(s->n_g, s->ck_g, s->ck_w, &s->mixer));
     if (s->n_cia) {
         SBI_MALLOC(s->cia_work, max_nu);
-        SBI_MALLOC(s->cia_alpha, s->w);
     }
     return SBI_OK;
 }
@@ -1084,7 +1084,6 @@ static void rt_destroy(void *state)
     for (int c = 0; c < s->n_cia && s->cia; ++c) sbi_rt_cia_free(&s->cia[c].tab);
     free(s->cia);
     free(s->cia_work);
-    free(s->cia_alpha);
     free(s->t);
     free(s->mmw);
     free(s->r);
@@ -1189,7 +1188,7 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_MALLOC(s->alpha, (size_t)s->n * (size_t)s->w);
     SBI_MALLOC(s->tau, (size_t)s->n * (size_t)s->w);
     SBI_MALLOC(s->chord, (size_t)s->n * (size_t)s->n);
-    if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, 2 * (size_t)s->n * (size_t)s->w + 2 * (size_t)s->w);
+    if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, sbi_rt_emission_work(s->w, s->n_mu));
     if (s->n_ck) {
         const size_t nwg = (size_t)s->n * (size_t)s->w * (size_t)s->n_g;
         SBI_MALLOC(s->ck_c, s->n_ck);
@@ -1268,8 +1267,10 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
     double *row = s->row;
 
     (void)theta;
+    /* Rayleigh and haze per unit mass are the same in every layer. */
+    for (int l = 0; l < w; ++l) s->spec2[l] = c_h2 * s->sig_h2[l] + c_he * s->sig_he[l];
     if (haze_k0 > 0)
-        for (int l = 0; l < w; ++l) s->spec2[l] = haze_k0 * exp(haze_gamma * s->ln_haze[l]);
+        for (int l = 0; l < w; ++l) s->spec2[l] += haze_k0 * exp(haze_gamma * s->ln_haze[l]);
     for (int i = 0; i < s->n; ++i) {
         const double t = s->t[i], p = s->p_bar[i];
         double lt = log(t / RT_T_MIN) / log(RT_T_MAX / RT_T_MIN) * (RT_NT - 1);
@@ -1283,9 +1284,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
         if (q > RT_NT - 2) q = RT_NT - 2;
         /* Linear in T between the two neighbouring grid temperatures (clamped). */
         f = (fmin(fmax(t, RT_T_MIN), RT_T_MAX) - s->t_grid[q]) / (s->t_grid[q + 1] - s->t_grid[q]);
-        for (int l = 0; l < w; ++l) row[l] = c_h2 * s->sig_h2[l] + c_he * s->sig_he[l];
-        if (haze_k0 > 0)
-            for (int l = 0; l < w; ++l) row[l] += s->spec2[l];
+        memcpy(row, s->spec2, (size_t)w * sizeof *row);
         for (int k = 0; k < s->n_species; ++k) {
             const double c = x[k] / (s->species_mass[k] * SBI_RT_AMU);
             if (s->species[k] < 0) {
@@ -1297,23 +1296,6 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
                 const float *t0 = s->mol_tab + ((size_t)k * RT_NT + (size_t)q) * (size_t)w, *t1 = t0 + w;
                 const double c0 = c * (1.0 - f), c1 = c * f;
                 for (int l = 0; l < w; ++l) row[l] += c0 * t0[l] + c1 * t1[l];
-            }
-        }
-        if (s->n_cia) {
-            /* kappa_CIA = alpha(T, lambda) n_a n_b / rho with n = X rho / (m amu)
-             * (pRT `_interpolate_cia`: alpha X_a X_b / (m_a m_b) mu P / (amu kT)). */
-            const double rho = s->mmw[i] * SBI_RT_AMU * p * SBI_RT_BAR / (SBI_RT_KB * t);
-            for (int c = 0; c < s->n_cia; ++c) {
-                const rt_cia_pair *cp = &s->cia[c];
-                double n_ab = 1.0;
-                for (int m = 0; m < 2; ++m) {
-                    const int who = cp->collider[m];
-                    const double xm = who == RT_COLLIDER_H2 ? x_h2 : who == RT_COLLIDER_HE ? x_he : x[who];
-                    n_ab *= xm * rho / (cp->mass[m] * SBI_RT_AMU);
-                }
-                if (!(n_ab > 0)) continue;
-                sbi_rt_cia_alpha(&cp->tab, t, s->cia_work, s->cia_alpha);
-                for (int l = 0; l < w; ++l) row[l] += n_ab / rho * s->cia_alpha[l];
             }
         }
         if (s->hminus) {
@@ -1332,6 +1314,22 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
             }
         }
         for (int l = 0; l < w; ++l) dst[l] = (float)row[l];
+        if (s->n_cia) {
+            /* kappa_CIA = alpha(T, lambda) n_a n_b / rho, added in float with n = X rho / (m amu)
+             * (pRT `_interpolate_cia`: alpha X_a X_b / (m_a m_b) mu P / (amu kT)). */
+            const double rho = s->mmw[i] * SBI_RT_AMU * p * SBI_RT_BAR / (SBI_RT_KB * t);
+            for (int c = 0; c < s->n_cia; ++c) {
+                const rt_cia_pair *cp = &s->cia[c];
+                double n_ab = 1.0;
+                for (int m = 0; m < 2; ++m) {
+                    const int who = cp->collider[m];
+                    const double xm = who == RT_COLLIDER_H2 ? x_h2 : who == RT_COLLIDER_HE ? x_he : x[who];
+                    n_ab *= xm * rho / (cp->mass[m] * SBI_RT_AMU);
+                }
+                if (!(n_ab > 0)) continue;
+                sbi_rt_cia_add(&cp->tab, t, n_ab / rho, s->cia_work, dst);
+            }
+        }
     }
     /* Line tables, blocked over wavelength so that each table row is read
      * from memory once per spectrum rather than once per layer. */
