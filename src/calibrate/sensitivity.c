@@ -199,6 +199,22 @@ static int sens_points(const sbi_task *task, sbi_forward fw, int64_t n, const do
         SBI_CHECK(sigma[k] > 0 && isfinite(sigma[k]), SBI_ERR_INPUT,
                   "sensitivity: uncertainty %d of the observation is %g; whitening needs positive uncertainties",
                   k + 1, sigma[k]);
+    if (cov) {
+        /* Whitening by a full covariance C = L L^T: Jw = L^{-1} J, so that
+         * Jw^T Jw = J^T C^{-1} J.  The columns are taken unscaled first. */
+        lapack_int info;
+        SBI_MALLOC(chol, (size_t)X * X);
+        memcpy(chol, cov, (size_t)X * X * sizeof *chol);
+        info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', X, chol, X);
+        if (info != 0) {
+            free(chol);
+            SBI_RAISE(SBI_ERR_INPUT,
+                      "sensitivity: the observation covariance is not positive definite (Cholesky fails at order %d)",
+                      (int)info);
+        }
+        SBI_MALLOC(ones, X);
+        for (int k = 0; k < X; ++k) ones[k] = 1.0;
+    }
     rep->D = D;
     rep->X = X;
     SBI_MALLOC(rep->post_mean, D);
@@ -216,19 +232,6 @@ static int sens_points(const sbi_task *task, sbi_forward fw, int64_t n, const do
     SBI_MALLOC(work, D);
     SBI_MALLOC(plus, X);
     SBI_MALLOC(minus, X);
-    if (cov) {
-        /* Whitening by a full covariance C = L L^T: Jw = L^{-1} J, so that
-         * Jw^T Jw = J^T C^{-1} J.  The columns are taken unscaled first. */
-        lapack_int info;
-        SBI_MALLOC(chol, (size_t)X * X);
-        SBI_MALLOC(ones, X);
-        memcpy(chol, cov, (size_t)X * X * sizeof *chol);
-        for (int k = 0; k < X; ++k) ones[k] = 1.0;
-        info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', X, chol, X);
-        SBI_CHECK(info == 0, SBI_ERR_INPUT,
-                  "sensitivity: the observation covariance is not positive definite (Cholesky fails at order %d)",
-                  (int)info);
-    }
 
     /* Posterior summaries and the representative points. */
     for (int j = 0; j < D; ++j) {
