@@ -43,12 +43,15 @@ mv "$WORK/c.h5" "$WORK/elsewhere.h5"
 must "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/far.txt" -o "$WORK/stored.h5" --samples 500 --json
 CHECKS=$((CHECKS + 1))
 [ "$(ood flag)" = "1" ] || fail "the stored calibration does not flag the far observation: $(cat "$WORK/last.out")"
+must "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/far.txt" -o "$WORK/fromcorpus.h5" --samples 500 --json \
+  --ood-corpus "$WORK/elsewhere.h5"
 CHECKS=$((CHECKS + 1))
-/usr/bin/python3 - "$WORK/out.h5" "$WORK/stored.h5" <<'PY' || fail "stored OOD threshold"
+/usr/bin/python3 - "$WORK/fromcorpus.h5" "$WORK/stored.h5" <<'PY' || fail "stored OOD threshold"
 import sys, h5py
 a, b = (h5py.File(p, "r") for p in sys.argv[1:])
 assert a["ood/threshold"][0] == b["ood/threshold"][0], (a["ood/threshold"][0], b["ood/threshold"][0])
 assert b["ood"].attrs["n_calibration"] == 400
+assert "elsewhere.h5" in a["ood"].attrs["calibration_corpus"], a["ood"].attrs["calibration_corpus"]
 assert "stored in the model" in b["ood"].attrs["calibration_corpus"], b["ood"].attrs["calibration_corpus"]
 PY
 cp "$WORK/m.h5" "$WORK/m_old.h5"
