@@ -64,6 +64,26 @@ must "$NP" infer "$FIX/lg5.yaml" "$WORK/m_old.h5" "$WORK/far.txt" -o "$WORK/cal.
 CHECKS=$((CHECKS + 1))
 [ "$(ood flag)" = "1" ] || fail "--ood-corpus: $(cat "$WORK/last.out")"
 
+# Stored distances that are unsorted or not finite are a damaged model: exit 4
+# naming the file and the dataset, on every rank, and no posterior written.
+for damage in unsorted nan; do
+  cp "$WORK/m.h5" "$WORK/m_$damage.h5"
+  /usr/bin/python3 - "$WORK/m_$damage.h5" "$damage" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "a") as f:
+    d = f["ood/calibration_distances"]
+    v = d[()]
+    if sys.argv[2] == "unsorted":
+        v[0], v[-1] = v[-1], v[0]
+    else:
+        v[len(v) // 2] = np.nan
+    d[...] = v
+PY
+  expect 4 "m_$damage.h5.*ood/calibration_distances" "$NP" infer "$FIX/lg5.yaml" "$WORK/m_$damage.h5" \
+    "$WORK/far.txt" -o "$WORK/damaged_$damage.h5" --samples 50
+  absent "$WORK/damaged_$damage.h5"
+done
+
 must "$NP" sbc "$WORK/m.h5" "$WORK/elsewhere.h5" -o "$WORK/sbc.h5" --samples 100 --max-cases 200 --json
 CHECKS=$((CHECKS + 1))
 /usr/bin/python3 - "$WORK/last.out" "$WORK/sbc.h5" <<'PY' || fail "TARP in the SBC report"
