@@ -83,6 +83,7 @@ def sbc_figures(path, out_hist, out_cov):
         levels = f["coverage/levels"][()]
         per_par = f["coverage/per_parameter"][()]
         emp = f["coverage/empirical"][()]
+        expected = f["coverage/expected"][()] if "coverage/expected" in f else None
         n_cases = int(f.attrs["n_cases"])
         n_samples = int(f.attrs["n_samples"])
         names, _ = names_units(f, hist.shape[0])
@@ -111,7 +112,10 @@ def sbc_figures(path, out_hist, out_cov):
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.plot([0, 1], [0, 1], color="grey", ls="--", label="ideal")
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", label="nominal")
+    if expected is not None:
+        ax.plot(levels, expected, color="k", ls=":", marker="x",
+                label=f"calibrated, {n_samples} draws (level·(n−1)/(n+1))")
     for j in range(d):
         ax.plot(levels, per_par[:, j], color="C0", alpha=0.25, marker=".", lw=0.8)
     ax.plot(levels, emp, color="C3", marker="o", label="all parameters")
@@ -142,7 +146,10 @@ def tarp_figure(path, out):
     band = 1.63 / np.sqrt(n_cases)
     ax.fill_between(alpha, np.clip(alpha - band, 0, 1), np.clip(alpha + band, 0, 1), color="grey", alpha=0.25,
                     lw=0, label="99% band of a calibrated posterior")
-    ax.plot([0, 1], [0, 1], color="grey", ls="--", label="ideal")
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", label="nominal")
+    if expected is not None:
+        ax.plot(levels, expected, color="k", ls=":", marker="x",
+                label=f"calibrated, {n_samples} draws (level·(n−1)/(n+1))")
     ax.plot(alpha, ecp, color="C3", lw=2, label=f"expected coverage (max distance {dist:.3f})")
     ax.set_xlabel("credibility level α")
     ax.set_ylabel("expected coverage probability")

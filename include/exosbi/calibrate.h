@@ -24,6 +24,9 @@
  *   /ranks (n_cases, D) int64, /truths and /posterior_means (n_cases, D) float64,
  *   /sim_index (n_cases) int64, /rank_histogram (D, n_bins) int64,
  *   /coverage/levels (L), /coverage/empirical (L) (all parameters),
+ *   /coverage/expected (L): what a calibrated posterior gives with n_samples
+ *   draws, level (n - 1) / (n + 1), as the interval's ends are interpolated
+ *   quantiles of the draws (sbi_sbc_expected_coverage),
  *   /coverage/per_parameter (L, D), /mean_rank (D), /normalized_mean_rank_error (D),
  *   /parameters/names,
  *   /tarp/alpha (n_alpha), /tarp/ecp (n_alpha), /tarp/f (n_cases), /tarp/references (n_cases, D);
@@ -56,6 +59,7 @@ typedef struct sbi_sbc_summary {
     int D, n_levels;
     double levels[SBI_MAX_LEVELS];
     double coverage[SBI_MAX_LEVELS];
+    double expected[SBI_MAX_LEVELS]; /* sbi_sbc_expected_coverage of each level */
     double *normalized_mean_rank_error; /* (D), owned: free with sbi_sbc_summary_free */
     double tarp_max_distance;           /* max over alpha of |ECP(alpha) - alpha| */
     double wall_s;
@@ -68,6 +72,12 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
 void sbi_sbc_summary_free(sbi_sbc_summary *s);
 
 /* The statistics, exposed for tests.  ranks: (n_cases, D) in [0, n_samples]. */
+/* The coverage of the central interval between the interpolated (1 -
+ * level)/2 and (1 + level)/2 quantiles of n_samples draws when the truth is
+ * one more draw from the same distribution: level (n - 1) / (n + 1), since
+ * the k-th of n sorted uniform draws has mean k / (n + 1). */
+double sbi_sbc_expected_coverage(double level, int n_samples);
+
 void sbi_sbc_coverage_from_samples(int n_samples, int D, const double *samples, const double *truth,
                                    int n_levels, const double *levels, int *covered /* (n_levels, D) */);
 /* TARP: the fraction of the n_samples draws (n_samples, D) that lie closer

@@ -29,6 +29,11 @@ void sbi_sbc_summary_free(sbi_sbc_summary *s)
     s->normalized_mean_rank_error = NULL;
 }
 
+double sbi_sbc_expected_coverage(double level, int n_samples)
+{
+    return n_samples > 1 ? level * (n_samples - 1.0) / (n_samples + 1.0) : 0.0;
+}
+
 void sbi_sbc_coverage_from_samples(int n_samples, int D, const double *samples, const double *truth, int n_levels,
                                    const double *levels, int *covered)
 {
@@ -171,6 +176,11 @@ static int write_report(const char *path, const sbi_model *m, const sbi_sbc_opti
     dims1[0] = L;
     SBI_CALL(sbi_h5w_double(w, "coverage/levels", 1, dims1, o->levels));
     SBI_CALL(sbi_h5w_double(w, "coverage/empirical", 1, dims1, sum->coverage));
+    {
+        double expected[SBI_MAX_LEVELS];
+        for (int l = 0; l < L; ++l) expected[l] = sbi_sbc_expected_coverage(o->levels[l], o->n_samples);
+        SBI_CALL(sbi_h5w_double(w, "coverage/expected", 1, dims1, expected));
+    }
     dims2[0] = L;
     dims2[1] = D;
     SBI_CALL(sbi_h5w_double(w, "coverage/per_parameter", 2, dims2, cov_pp));
@@ -345,6 +355,7 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     sum->D = D;
     sum->n_levels = L;
     memcpy(sum->levels, o->levels, sizeof o->levels);
+    for (int l = 0; l < L; ++l) sum->expected[l] = sbi_sbc_expected_coverage(o->levels[l], o->n_samples);
     sum->wall_s = sbi_wtime() - t0;
 
     free(theta);

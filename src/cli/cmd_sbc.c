@@ -21,8 +21,8 @@ static void help(void)
            "      --bins N             rank histogram bins (20)\n"
            "      --seed N             sampling seed\n"
            "      --tarp-points N      points of the TARP credibility grid from 0 to 1 (101)\n"
-           "      --json               print {n_cases, coverage, normalized_mean_rank_error,\n"
-           "                           tarp_max_distance} on stdout\n"
+           "      --json               print {n_cases, coverage, coverage_expected,\n"
+           "                           normalized_mean_rank_error, tarp_max_distance} on stdout\n"
            "  -q, --quiet  -v, --verbose  -h, --help\n");
 }
 
@@ -103,11 +103,14 @@ int sbi_cli_sbc(const sbi_comm *c, int argc, char **argv)
     sbi_log(c, "sbc: %lld %s cases, %d draws each (%.1fs)", (long long)s.n_cases, sbi_split_names[o.split],
             o.n_samples, s.wall_s);
     for (int l = 0; l < s.n_levels; ++l)
-        sbi_log(c, "  coverage at %.2f: %.4f", s.levels[l], s.coverage[l]);
+        sbi_log(c, "  coverage at %.2f: %.4f (calibrated with %d draws: %.4f)", s.levels[l], s.coverage[l], o.n_samples,
+                s.expected[l]);
     sbi_log(c, "  TARP: largest distance of the expected coverage from the diagonal %.4f", s.tarp_max_distance);
     if (json && c->rank == 0) {
         printf("{\"n_cases\": %lld, \"coverage\": {", (long long)s.n_cases);
         for (int l = 0; l < s.n_levels; ++l) printf("%s\"%g\": %.6g", l ? ", " : "", s.levels[l], s.coverage[l]);
+        printf("}, \"coverage_expected\": {");
+        for (int l = 0; l < s.n_levels; ++l) printf("%s\"%g\": %.6g", l ? ", " : "", s.levels[l], s.expected[l]);
         printf("}, \"normalized_mean_rank_error\": [");
         for (int j = 0; j < s.D; ++j) printf("%s%.6g", j ? ", " : "", s.normalized_mean_rank_error[j]);
         printf("], \"tarp_max_distance\": %.6g}\n", s.tarp_max_distance);
