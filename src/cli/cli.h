@@ -5,6 +5,8 @@
 #ifndef EXOSBI_CLI_H
 #define EXOSBI_CLI_H
 
+#include <stddef.h>
+
 #include "exosbi/core.h"
 
 typedef int (*sbi_cli_fn)(const sbi_comm *c, int argc, char **argv);
@@ -28,5 +30,9 @@ int sbi_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((fo
 int sbi_cli_parse_shard(const char *text, int *index, int *count);
 int sbi_cli_parse_int64(const char *cmd, const char *opt, const char *text, int64_t *value);
 int sbi_cli_parse_double(const char *cmd, const char *opt, const char *text, double *value);
+/* Parse "NAME=PATH" (or "PATH" alone when name_required is 0, giving *name
+ * NULL) into buf (size bytes); *name and *path point into buf. */
+int sbi_cli_parse_named_path(const char *cmd, const char *opt, const char *text, int name_required, char *buf,
+                             size_t size, char **name, char **path);
 
 #endif

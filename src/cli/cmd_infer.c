@@ -80,35 +80,18 @@ int sbi_cli_infer(const sbi_comm *c, int argc, char **argv)
         case 'h':
             if (c->rank == 0) help();
             return 0;
-        case O_OBS: {
-            char *eq;
+        case O_OBS:
             if (o.n_obs == MAX_OBS) return sbi_cli_usage_error("infer", "at most %d --obs", MAX_OBS);
-            snprintf(buf[o.n_obs], sizeof buf[0], "%s", optarg);
-            eq = strchr(buf[o.n_obs], '=');
-            if (!eq || eq == buf[o.n_obs] || !eq[1]) return sbi_cli_usage_error("infer", "--obs expects NAME=PATH");
-            *eq = '\0';
-            names[o.n_obs] = buf[o.n_obs];
-            paths[o.n_obs] = eq + 1;
+            SBI_CALL(sbi_cli_parse_named_path("infer", "--obs", optarg, 1, buf[o.n_obs], sizeof buf[0], &names[o.n_obs],
+                                              &paths[o.n_obs]));
             o.n_obs++;
             break;
-        }
-        case O_COV: {
-            char *eq;
+        case O_COV:
             if (o.n_cov == MAX_OBS) return sbi_cli_usage_error("infer", "at most %d --obs-cov", MAX_OBS);
-            snprintf(cbuf[o.n_cov], sizeof cbuf[0], "%s", optarg);
-            eq = strchr(cbuf[o.n_cov], '=');
-            if (eq) {
-                if (eq == cbuf[o.n_cov] || !eq[1]) return sbi_cli_usage_error("infer", "--obs-cov expects [NAME=]PATH");
-                *eq = '\0';
-                cnames[o.n_cov] = cbuf[o.n_cov];
-                cpaths[o.n_cov] = eq + 1;
-            } else {
-                cnames[o.n_cov] = NULL;
-                cpaths[o.n_cov] = cbuf[o.n_cov];
-            }
+            SBI_CALL(sbi_cli_parse_named_path("infer", "--obs-cov", optarg, 0, cbuf[o.n_cov], sizeof cbuf[0],
+                                              &cnames[o.n_cov], &cpaths[o.n_cov]));
             o.n_cov++;
             break;
-        }
         case O_REBIN: o.rebin = 1; break;
         case O_PRED: o.predictive = 1; break;
         case O_FORWARD:

@@ -100,31 +100,18 @@ int sbi_cli_sensitivity(const sbi_comm *c, int argc, char **argv)
         case 'h':
             if (c->rank == 0) help();
             return 0;
-        case O_OBS: {
-            char *eq;
+        case O_OBS:
             if (io.n_obs == MAX_OBS) return sbi_cli_usage_error("sensitivity", "at most %d --obs", MAX_OBS);
-            snprintf(buf[io.n_obs], sizeof buf[0], "%s", optarg);
-            eq = strchr(buf[io.n_obs], '=');
-            if (!eq || eq == buf[io.n_obs] || !eq[1]) return sbi_cli_usage_error("sensitivity", "--obs expects NAME=PATH");
-            *eq = '\0';
-            names[io.n_obs] = buf[io.n_obs];
-            paths[io.n_obs] = eq + 1;
+            SBI_CALL(sbi_cli_parse_named_path("sensitivity", "--obs", optarg, 1, buf[io.n_obs], sizeof buf[0], &names[io.n_obs],
+                                              &paths[io.n_obs]));
             io.n_obs++;
             break;
-        }
-        case O_COV: {
-            char *eq;
+        case O_COV:
             if (io.n_cov == MAX_OBS) return sbi_cli_usage_error("sensitivity", "at most %d --obs-cov", MAX_OBS);
-            snprintf(cbuf[io.n_cov], sizeof cbuf[0], "%s", optarg);
-            eq = strchr(cbuf[io.n_cov], '=');
-            if (eq && (eq == cbuf[io.n_cov] || !eq[1]))
-                return sbi_cli_usage_error("sensitivity", "--obs-cov expects [NAME=]PATH");
-            if (eq) *eq = '\0';
-            cnames[io.n_cov] = eq ? cbuf[io.n_cov] : NULL;
-            cpaths[io.n_cov] = eq ? eq + 1 : cbuf[io.n_cov];
+            SBI_CALL(sbi_cli_parse_named_path("sensitivity", "--obs-cov", optarg, 0, cbuf[io.n_cov], sizeof cbuf[0],
+                                              &cnames[io.n_cov], &cpaths[io.n_cov]));
             io.n_cov++;
             break;
-        }
         case O_Q: {
             char qb[512], *tok, *save = NULL;
             snprintf(qb, sizeof qb, "%s", optarg);

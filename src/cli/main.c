@@ -101,6 +101,23 @@ int sbi_cli_parse_double(const char *cmd, const char *opt, const char *text, dou
     return 0;
 }
 
+int sbi_cli_parse_named_path(const char *cmd, const char *opt, const char *text, int name_required, char *buf,
+                             size_t size, char **name, char **path)
+{
+    char *eq;
+    if (!text) return sbi_cli_usage_error(cmd, "%s needs a value", opt);
+    if (strlen(text) >= size) return sbi_cli_usage_error(cmd, "%s: '%s' is longer than %zu bytes", opt, text, size - 1);
+    snprintf(buf, size, "%s", text);
+    eq = strchr(buf, '=');
+    if ((!eq && name_required) || (eq && (eq == buf || !eq[1])))
+        return sbi_cli_usage_error(cmd, "%s expects %s, got '%s'", opt, name_required ? "NAME=PATH" : "[NAME=]PATH",
+                                   text);
+    if (eq) *eq = '\0';
+    *name = eq ? buf : NULL;
+    *path = eq ? eq + 1 : buf;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     sbi_comm comm;

@@ -51,5 +51,9 @@ expect 2 "nan.txt:5" "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/nan.txt" -o
 printf '1 0.3\n2 0.3\n3\n' >"$WORK/ragged.txt"
 expect 2 "ragged.txt:3" "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/ragged.txt" -o "$WORK/x.h5"
 expect 2 "no dataset 'y'" "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" --obs y="$WORK/nan.txt" -o "$WORK/x.h5"
+expect 2 "--obs expects NAME=PATH" "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" --obs "$WORK/ten.txt" -o "$WORK/x.h5"
+expect 2 "--obs expects NAME=PATH" "$NP" sensitivity "$FIX/lg5.yaml" "$WORK/m.h5" --obs "=$WORK/ten.txt" -o "$WORK/x.h5"
+expect 2 "--obs-cov expects \[NAME=\]PATH" "$NP" infer "$FIX/lg5.yaml" "$WORK/m.h5" "$WORK/ten.txt" --obs-cov "x=" \
+  -o "$WORK/x.h5"
 absent "$WORK/x.h5"; absent "$WORK/x.h5.partial"
 finish
