@@ -53,6 +53,12 @@ static inline int sbi__spread_rows(sbi_real *buf, int n_obs, int B, int w)
 /* cat (B, D + E) = [v[o], e] for v (B, D); row b of e starts at e + b e_ld. */
 void sbi__made_gather(sbi_real *cat, const int *o, const sbi_real *v, const sbi_real *e, int e_ld, int B, int D,
                       int E);
+/* The backward pass through one MADE conditioner whose output gradient is in
+ * net->dout: the net's backward pass into dcat, the gradients of masked
+ * weights zeroed, and dcat scattered back, its first D columns onto du at
+ * the positions o and the last E added to the embedding gradient de. */
+void sbi__made_backward(sbi_mlp *net, sbi_real *const *mask, sbi_real *dcat, const sbi_real *cat, const int *o,
+                        sbi_real *du, sbi_real *de, int B, int D, int E);
 
 /* Conditional elementwise affine on the dims idx[0..n) of (B, D) rows
  * (idx NULL: dims 0..n):

@@ -36,3 +36,19 @@ void sbi__made_gather(sbi_real *cat, const int *o, const sbi_real *v, const sbi_
         memcpy(cb + D, e + (size_t)b * e_ld, (size_t)E * sizeof(*cb));
     }
 }
+
+void sbi__made_backward(sbi_mlp *net, sbi_real *const *mask, sbi_real *dcat, const sbi_real *cat, const int *o,
+                        sbi_real *du, sbi_real *de, int B, int D, int E)
+{
+    sbi_mlp_backward(net, dcat, cat, B);
+    for (int l = 0; l < net->n_layers; ++l) {
+        size_t n = (size_t)net->widths[l] * net->widths[l + 1];
+        for (size_t i = 0; i < n; ++i) net->dw[l][i] *= mask[l][i];
+    }
+    for (int b = 0; b < B; ++b) {
+        const sbi_real *gb = dcat + (size_t)b * (D + E);
+        sbi_real *ub = du + (size_t)b * D, *eb = de + (size_t)b * E;
+        for (int j = 0; j < D; ++j) ub[o[j]] += gb[j];
+        for (int q = 0; q < E; ++q) eb[q] += gb[D + q];
+    }
+}

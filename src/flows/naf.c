@@ -345,17 +345,7 @@ static int naf_backward(void *impl, const sbi_real *dlogq, int B)
         naf_layer *m = &f->layers[k];
         const int *o = f->order + (size_t)k * D;
         sbi__dsf_backward(f->du[k], m->net.dout, f->du[k + 1], dlogq, f->u[k], m->net.out, m->cache, o, D, C, B, D);
-        sbi_mlp_backward(&m->net, m->dcat, m->cat, B);
-        for (int l = 0; l < m->net.n_layers; ++l) {
-            size_t n = (size_t)m->net.widths[l] * m->net.widths[l + 1];
-            for (size_t i = 0; i < n; ++i) m->net.dw[l][i] *= m->mask[l][i];
-        }
-        for (int b = 0; b < B; ++b) {
-            const sbi_real *gb = m->dcat + (size_t)b * (D + E);
-            sbi_real *ub = f->du[k] + (size_t)b * D, *eb = f->embed.dout + (size_t)b * E;
-            for (int j = 0; j < D; ++j) ub[o[j]] += gb[j];
-            for (int q = 0; q < E; ++q) eb[q] += gb[D + q];
-        }
+        sbi__made_backward(&m->net, m->mask, m->dcat, m->cat, o, f->du[k], f->embed.dout, B, D, E);
     }
     sbi__embedding_backward(&f->embed, f->xin, B);
     return 0;
