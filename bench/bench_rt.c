@@ -14,9 +14,10 @@
  *                  emission: vertical optical depth and formal solution;
  *   instrument     line-spread convolution and binning.
  * The line-by-line rows interpolate the line tables with weights taken once
- * per layer (sbi_rt_line_terms), and lbl_block > 0 takes each block of
- * wavelengths through all layers, so that each table row is read from
- * memory once per spectrum.
+ * per layer; lbl_block > 0 takes each block of wavelengths through all
+ * layers, so that each table row is read from memory once per spectrum, and
+ * sums the species on the table rows the layers use before interpolating
+ * (sbi_rt_lines_add_summed: the five tables share one (P, T) grid).
  * The tables are synthetic, made in memory on a petitRADTRANS-like grid (10
  * pressures x 13 temperatures): five species with the band structure of the
  * built-in band model, each k-distribution a smooth rising curve in g whose
@@ -137,7 +138,9 @@ int main(int argc, char **argv)
     float *kappa = xmalloc((size_t)n * w * sizeof *kappa), *chord = xmalloc((size_t)n * n * sizeof *chord);
     float *tau = xmalloc(sbi_rt_transit_kappa_work(n, blk_tr) * sizeof *tau);
     const float **lrows = xmalloc((size_t)n * NS * 4 * sizeof *lrows);
-    float *lcoef = xmalloc((size_t)n * NS * 4 * sizeof *lcoef);
+    float *lcoef = xmalloc((size_t)n * NS * 4 * sizeof *lcoef), *lwork;
+    int *liwork;
+    const sbi_rt_line_table *linep[NS];
     float *kck = xmalloc((size_t)n * w * G * sizeof *kck), *ack = xmalloc((size_t)n * w * G * sizeof *ack);
     float *trans = xmalloc((size_t)n * w * sizeof *trans);
     float *tck = xmalloc((size_t)n * w * G * sizeof *tck), *gray = xmalloc((size_t)n * w * sizeof *gray), wg[G];
@@ -198,7 +201,10 @@ int main(int argc, char **argv)
             }
         }
         mu_mol += vmr[k] * sbi_rt_builtin_mass(s);
+        linep[k] = &lines[k];
     }
+    lwork = xmalloc(sbi_rt_lines_summed_work(&lines[0], n, blk_lbl) * sizeof *lwork);
+    liwork = xmalloc(sbi_rt_lines_summed_iwork(&lines[0], n) * sizeof *liwork);
     {
         /* Synthetic H2-H2 and H2-He CIA: smooth in wavenumber, rising with T. */
         enum { CT = 8, CN = 400 };
@@ -248,21 +254,17 @@ int main(int argc, char **argv)
                 sbi_rt_cia_add(&cia[1], t[i], n_h2 * n_he / rho, cwork, ki);
                 if (do_ck) /* the part that ck overlaps with */
                     memcpy(gray + (size_t)i * w, ki, (size_t)w * sizeof *ki);
+                if (blk_lbl > 0) continue;
                 /* The layer's (P, T) rows and weights of every line table. */
                 for (int k = 0; k < NS; ++k)
                     sbi_rt_line_terms(&lines[k], p[i], t[i], c[k], lrows + ((size_t)i * NS + k) * 4,
                                       lcoef + ((size_t)i * NS + k) * 4);
-                if (blk_lbl <= 0)
-                    sbi_rt_lines_add_block(NS, lrows + (size_t)i * NS * 4, lcoef + (size_t)i * NS * 4, 0, w, ki);
+                sbi_rt_lines_add_block(NS, lrows + (size_t)i * NS * 4, lcoef + (size_t)i * NS * 4, 0, w, ki);
             }
             /* The line tables: per layer over all wavelengths (blk_lbl 0),
-             * or blocked so that each table row is read once. */
-            for (int l0 = 0; blk_lbl > 0 && l0 < w; l0 += blk_lbl) {
-                const int l1 = l0 + blk_lbl < w ? l0 + blk_lbl : w;
-                for (int i = 0; i < n; ++i)
-                    sbi_rt_lines_add_block(NS, lrows + (size_t)i * NS * 4, lcoef + (size_t)i * NS * 4, l0, l1,
-                                           kappa + (size_t)i * w + l0);
-            }
+             * or blocked so that each table row is read once, the species
+             * summed on the rows the layers use (one (P, T) grid). */
+            if (blk_lbl > 0) sbi_rt_lines_add_summed(NS, linep, c, n, p, t, blk_lbl, lwork, liwork, kappa);
             t1 = now();
             lt.interp += t1 - t0;
             le.interp += t1 - t0;
@@ -430,6 +432,7 @@ int main(int argc, char **argv)
     sbi_rt_cia_free(&cia[1]);
     free(p), free(t), free(mm), free(r), free(lam), free(nu), free(nuhz), free(tmp), free(sh2), free(she);
     free(spec), free(conv), free(out), free(ework), free(lo), free(hi), free(kappa), free(lrows), free(lcoef);
+    free(lwork), free(liwork);
     free(tau), free(chord), free(kck), free(ack), free(tck), free(ckwork), free(ckework), free(gray), free(trans), free(rhos), free(pework);
     return 0;
 }

@@ -307,6 +307,19 @@ void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, double t,
 void sbi_rt_line_terms(const sbi_rt_line_table *tab, double p_bar, double t, double c, const float **rows,
                        float *coef);
 void sbi_rt_lines_add_block(int n_tabs, const float *const *rows, const float *coef, int l0, int l1, float *out);
+/* kappa (N, W) += sum_k c_k sigma_k(p_i, t_i) for line tables on one (P, T)
+ * grid and scheme (sbi_rt_line_tables_same_grid) with the abundances c_k
+ * the same in every layer: over blocks of blk wavelengths (0: all), the
+ * species are summed on each table row that a layer uses, and each layer
+ * then interpolates four summed rows rather than four rows per species
+ * (src/forward/rt/lbl.c).  Equal to the per-species sum to float rounding.
+ * work: sbi_rt_lines_summed_work(tabs[0], n, blk) floats, iwork:
+ * sbi_rt_lines_summed_iwork(tabs[0], n) ints; at most 64 tables. */
+int sbi_rt_line_tables_same_grid(const sbi_rt_line_table *a, const sbi_rt_line_table *b);
+size_t sbi_rt_lines_summed_work(const sbi_rt_line_table *tab, int n, int blk);
+size_t sbi_rt_lines_summed_iwork(const sbi_rt_line_table *tab, int n);
+void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *tabs, const double *c, int n,
+                             const double *p_bar, const double *t, int blk, float *work, int *iwork, float *kappa);
 
 /* The other way to combine species, petitRADTRANS's own without scattering
  * (`compute_transit_radii`, `compute_ck_flux`, the "mean transmission

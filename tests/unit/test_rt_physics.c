@@ -388,6 +388,35 @@ static void test_lbl_kernels(void)
             sbi_rt_lines_add_block(NS, rows, coef, l0, l0 + 256 < W ? l0 + 256 : W, kb + i * W + l0);
     }
     for (int m = 0; m < N * W; ++m) SBI_ASSERT_NEAR(kb[m], ka[m], 1e-6, 1e-30);
+    /* The species summed on the used rows first, for the two tables on one
+     * grid and scheme (the third, TauREx's, is not). */
+    SBI_ASSERT(sbi_rt_line_tables_same_grid(&tab[0], &tab[1]));
+    SBI_ASSERT(!sbi_rt_line_tables_same_grid(&tab[0], &tab[2]));
+    {
+        const sbi_rt_line_table *two[2] = {&tab[0], &tab[1]};
+        const double c2[2] = {1e20, 2e20};
+        double pl[N], tl[N];
+        float *lw = malloc(sbi_rt_lines_summed_work(&tab[0], N, 256) * sizeof *lw);
+        int *liw = malloc(sbi_rt_lines_summed_iwork(&tab[0], N) * sizeof *liw);
+        for (int blk = 0; blk <= 256; blk += 256) {
+            memset(ka, 0, sizeof ka);
+            for (int i = 0; i < N; ++i) {
+                pl[i] = 1e-7 * pow(10.0, 10.0 * i / (N - 1));
+                tl[i] = 150.0 + 20.0 * i;
+                for (int k = 0; k < 2; ++k) sbi_rt_line_add_block(&tab[k], pl[i], tl[i], c2[k], 0, W, ka + i * W);
+            }
+            /* It adds to what is there: zero, then the sum itself. */
+            for (int m = 0; m < N * W; ++m) kb[m] = blk == 0 ? 0.0f : ka[m];
+            if (blk == 0) {
+                free(lw);
+                lw = malloc(sbi_rt_lines_summed_work(&tab[0], N, 0) * sizeof *lw);
+            }
+            sbi_rt_lines_add_summed(2, two, c2, N, pl, tl, blk, lw, liw, kb);
+            for (int m = 0; m < N * W; ++m) SBI_ASSERT_NEAR(kb[m], (blk == 0 ? 1.0 : 2.0) * ka[m], 1e-6, 1e-30);
+        }
+        free(lw);
+        free(liw);
+    }
     for (int k = 0; k < NS; ++k) sbi_rt_line_table_free(&tab[k]);
 
     /* Emission, several wavelength blocks, against the formal solution in

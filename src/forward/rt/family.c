@@ -142,6 +142,10 @@ typedef struct rt_state {
     float *kappa, *tau, *chord;
     const float **line_rows; /* (N, RT_MAX_SPECIES, 4) each layer's line-table rows */
     float *line_coef;        /* (N, RT_MAX_SPECIES, 4) and their weights */
+    const sbi_rt_line_table *line_tabs[RT_MAX_SPECIES];
+    int n_lines, lines_summed; /* line tables; all on one (P, T) grid */
+    float *lines_work;         /* (sbi_rt_lines_summed_work) */
+    int *lines_iwork;          /* (sbi_rt_lines_summed_iwork) */
     double *rho;             /* (N) [g cm^-3] */
 } rt_state;
 
@@ -1102,6 +1106,8 @@ static void rt_destroy(void *state)
     free(s->chord);
     free(s->line_rows);
     free(s->line_coef);
+    free(s->lines_work);
+    free(s->lines_iwork);
     free(s->rho);
     sbi_rt_ck_mixer_free(&s->mixer);
     free(s->ck_kappa);
@@ -1196,6 +1202,17 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_MALLOC(s->line_rows, (size_t)s->n * RT_MAX_SPECIES * 4);
     SBI_MALLOC(s->line_coef, (size_t)s->n * RT_MAX_SPECIES * 4);
     SBI_MALLOC(s->rho, s->n);
+    /* Line tables on one (P, T) grid are summed over the species on the
+     * rows the layers use before the interpolation (rt_opacity). */
+    for (int k = 0; k < s->n_species; ++k)
+        if (s->lines[k]) s->line_tabs[s->n_lines++] = s->lines[k];
+    s->lines_summed = s->n_lines > 1;
+    for (int j = 1; j < s->n_lines; ++j)
+        if (!sbi_rt_line_tables_same_grid(s->line_tabs[0], s->line_tabs[j])) s->lines_summed = 0;
+    if (s->lines_summed) {
+        SBI_MALLOC(s->lines_work, sbi_rt_lines_summed_work(s->line_tabs[0], s->n, RT_LBL_BLOCK));
+        SBI_MALLOC(s->lines_iwork, sbi_rt_lines_summed_iwork(s->line_tabs[0], s->n));
+    }
     if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, sbi_rt_emission_work(s->w, s->n_mu));
     if (s->n_ck) {
         const size_t nwg = (size_t)s->n * (size_t)s->w * (size_t)s->n_g;
@@ -1342,7 +1359,18 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
     }
     /* Line tables, blocked over wavelength so that each table row is read
      * from memory once per spectrum rather than once per layer; each
-     * layer's rows and weights are found once. */
+     * layer's rows and weights are found once.  On one (P, T) grid the
+     * species are summed on the used rows first (composition is constant
+     * with altitude). */
+    if (s->lines_summed) {
+        double c[RT_MAX_SPECIES];
+        int j = 0;
+        for (int k = 0; k < s->n_species; ++k)
+            if (s->lines[k]) c[j++] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+        sbi_rt_lines_add_summed(s->n_lines, s->line_tabs, c, s->n, s->p_bar, s->t, RT_LBL_BLOCK, s->lines_work,
+                                s->lines_iwork, s->kappa);
+        return;
+    }
     for (int i = 0; i < s->n; ++i) {
         n_lines = 0;
         for (int k = 0; k < s->n_species; ++k) {

@@ -58,6 +58,73 @@ void sbi_rt_lines_add_block(int n_tabs, const float *const *rows, const float *c
                  coef + 4 * k, out);
 }
 
+int sbi_rt_line_tables_same_grid(const sbi_rt_line_table *a, const sbi_rt_line_table *b)
+{
+    if (a->scheme != b->scheme || a->n_p != b->n_p || a->n_t != b->n_t || a->w != b->w) return 0;
+    for (int i = 0; i < a->n_p; ++i)
+        if (a->p[i] != b->p[i]) return 0;
+    for (int i = 0; i < a->n_t; ++i)
+        if (a->t[i] != b->t[i]) return 0;
+    return 1;
+}
+
+size_t sbi_rt_lines_summed_work(const sbi_rt_line_table *tab, int n, int blk)
+{
+    return 4 * (size_t)n + (size_t)tab->n_p * (size_t)tab->n_t * (size_t)(blk > 0 ? blk : tab->w);
+}
+
+size_t sbi_rt_lines_summed_iwork(const sbi_rt_line_table *tab, int n)
+{
+    return 4 * (size_t)n + (size_t)tab->n_p * (size_t)tab->n_t;
+}
+
+RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *tabs, const double *c, int n,
+                                    const double *p_bar, const double *t, int blk, float *work, int *iwork,
+                                    float *kappa)
+{
+    const sbi_rt_line_table *tab = tabs[0];
+    const int w = tab->w, n_rows = tab->n_p * tab->n_t;
+    float *coef = work, *sum = work + 4 * (size_t)n;
+    int *row = iwork, *slot = iwork + 4 * (size_t)n, n_used = 0;
+    float ck[64];
+
+    if (n_tabs <= 0) return;
+    if (n_tabs > 64) n_tabs = 64;
+    if (blk <= 0) blk = w;
+    for (int k = 0; k < n_tabs; ++k) ck[k] = (float)c[k];
+    /* Each layer's four rows and weights, and the rows any layer uses. */
+    for (int r = 0; r < n_rows; ++r) slot[r] = -1;
+    for (int i = 0; i < n; ++i) {
+        double wt[4];
+        sbi_rt_line_weights(tab, p_bar[i], t[i], row + 4 * i, wt);
+        for (int q = 0; q < 4; ++q) {
+            coef[4 * i + q] = (float)wt[q];
+            if (slot[row[4 * i + q]] < 0) slot[row[4 * i + q]] = n_used++;
+        }
+    }
+    for (int l0 = 0; l0 < w; l0 += blk) {
+        const int nb = l0 + blk < w ? blk : w - l0;
+        /* The species' sum of each used row over the block... */
+        for (int r = 0; r < n_rows; ++r) {
+            if (slot[r] < 0) continue;
+            float *restrict dst = sum + (size_t)slot[r] * (size_t)nb;
+            for (int l = 0; l < nb; ++l) dst[l] = 0.0f;
+            for (int k = 0; k < n_tabs; ++k) {
+                const float *restrict src = tabs[k]->sigma + (size_t)r * (size_t)w + (size_t)l0;
+                const float cc = ck[k];
+                for (int l = 0; l < nb; ++l) dst[l] += cc * src[l];
+            }
+        }
+        /* ... then four rows per layer. */
+        for (int i = 0; i < n; ++i) {
+            const int *ri = row + 4 * i;
+            add_rows(nb, sum + (size_t)slot[ri[0]] * (size_t)nb, sum + (size_t)slot[ri[1]] * (size_t)nb,
+                     sum + (size_t)slot[ri[2]] * (size_t)nb, sum + (size_t)slot[ri[3]] * (size_t)nb, coef + 4 * i,
+                     kappa + (size_t)i * (size_t)w + (size_t)l0);
+        }
+    }
+}
+
 /* ---- transmission ------------------------------------------------------------- */
 
 size_t sbi_rt_transit_kappa_work(int n, int blk)
