@@ -427,6 +427,11 @@ static void test_lbl_kernels(void)
     sbi_rt_emission_flux(N, W, p, t, kappa, 2500.0, nu, 3, mu, wmu, ework, fa);
     emission_ref(N, W, p, t, kappa, 2500.0, nu, 3, mu, wmu, fb);
     for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(fa[l], fb[l], 1e-4, 0);
+    /* Opaque from mid-atmosphere down, so that the blocks stop early. */
+    for (int m = 0; m < N * W; ++m) ka[m] = 1.0f + 1e3f * kappa[m];
+    sbi_rt_emission_flux(N, W, p, t, ka, 2500.0, nu, 3, mu, wmu, ework, fa);
+    emission_ref(N, W, p, t, ka, 2500.0, nu, 3, mu, wmu, fb);
+    for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(fa[l], fb[l], 1e-4, 0);
 
     /* Convolution: the vectorised interior and the edges against the
      * point-by-point form, also where the kernel is wider than the grid. */

@@ -200,6 +200,7 @@ RT_INLINE float planck_f(float c1, float x)
  * end. */
 RT_INLINE void emission_block(int n, int w, int l0, int l1, const double *p_bar, const double *t,
                               const float *kappa, double g, const int n_mu, const float *neg_inv_mu,
+                              float nim_top, int deeper_thicker,
                               const float *restrict c1, const float *restrict hk, float *restrict b,
                               float *restrict tau, float *restrict trp, float *restrict inten)
 {
@@ -213,6 +214,7 @@ RT_INLINE void emission_block(int n, int w, int l0, int l1, const double *p_bar,
         const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
         const float inv_t = (float)(1.0 / t[i]);
         const float *restrict k0 = kappa + (size_t)(i - 1) * (size_t)w, *restrict k1 = kappa + (size_t)i * (size_t)w;
+        int thick = 0;
         for (int l = l0; l < l1; ++l) {
             const float tl = tau[l] + (k0[l] + k1[l]) * dp, b1 = planck_f(c1[l], hk[l] * inv_t);
             const float bm = 0.5f * (b[l] + b1);
@@ -224,6 +226,16 @@ RT_INLINE void emission_block(int n, int w, int l0, int l1, const double *p_bar,
                 tr[l] = e;
             }
             b[l] = b1;
+            thick += tl * nim_top < -87.0f;
+        }
+        /* Where every angle of every wavelength in the block is at the fast
+         * exponential's floor e^-87, it stays there below (tau only grows),
+         * so the deeper layers add exactly nothing but the deepest layer's
+         * B_nu, which the surface term takes. */
+        if (deeper_thicker && thick == l1 - l0 && i + 1 < n) {
+            const float inv_tn = (float)(1.0 / t[n - 1]);
+            for (int l = l0; l < l1; ++l) b[l] = planck_f(c1[l], hk[l] * inv_tn);
+            break;
         }
     }
 }
@@ -239,6 +251,10 @@ RT_HOT void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double
     float *restrict c1 = work, *restrict hk = c1 + w, *restrict b = hk + w;
     float *restrict tau = b + 2 * (size_t)w, *restrict trp = tau + w, *restrict inten = trp + (size_t)n_mu * (size_t)w;
     float neg_inv_mu[RT_MU_MAX];
+    int increasing = g > 0; /* pressure, and so tau, grows downwards (kappa >= 0) */
+
+    for (int i = 1; i < n; ++i)
+        if (!(p_bar[i] >= p_bar[i - 1])) increasing = 0;
 
     for (int l = 0; l < w; ++l) {
         c1[l] = (float)(2.0 * SBI_RT_H * nu[l] * nu[l] * nu[l] / (SBI_RT_C * SBI_RT_C));
@@ -254,16 +270,22 @@ RT_HOT void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double
      * repeat the optical depth and Planck function per group. */
     for (int a0 = 0; a0 < n_mu; a0 += RT_MU_MAX) {
         const int na = n_mu - a0 < RT_MU_MAX ? n_mu - a0 : RT_MU_MAX;
-        for (int a = 0; a < na; ++a) neg_inv_mu[a] = (float)(-1.0 / mu[a0 + a]);
+        float nim_top = -INFINITY; /* of the largest mu, the least attenuated angle */
+        for (int a = 0; a < na; ++a) {
+            neg_inv_mu[a] = (float)(-1.0 / mu[a0 + a]);
+            nim_top = neg_inv_mu[a] > nim_top ? neg_inv_mu[a] : nim_top;
+        }
         if (a0 > 0)
             for (int l = 0; l < w; ++l) tau[l] = 0.0f;
         for (int l0 = 0; l0 < w; l0 += RT_EMISSION_BLOCK) {
             const int l1 = l0 + RT_EMISSION_BLOCK < w ? l0 + RT_EMISSION_BLOCK : w;
             float *tr = trp + (size_t)a0 * (size_t)w, *in = inten + (size_t)a0 * (size_t)w;
             if (na == 3)
-                emission_block(n, w, l0, l1, p_bar, t, kappa, g, 3, neg_inv_mu, c1, hk, b, tau, tr, in);
+                emission_block(n, w, l0, l1, p_bar, t, kappa, g, 3, neg_inv_mu, nim_top, increasing, c1, hk, b, tau,
+                               tr, in);
             else
-                emission_block(n, w, l0, l1, p_bar, t, kappa, g, na, neg_inv_mu, c1, hk, b, tau, tr, in);
+                emission_block(n, w, l0, l1, p_bar, t, kappa, g, na, neg_inv_mu, nim_top, increasing, c1, hk, b,
+                               tau, tr, in);
             for (int a = 0; a < na; ++a) {
                 const double c = 2.0 * SBI_RT_PI * mu[a0 + a] * w_mu[a0 + a];
                 const float *tra = tr + (size_t)a * (size_t)w, *ina = in + (size_t)a * (size_t)w;
