@@ -412,14 +412,15 @@ int main(int argc, char **argv)
         const double lbl_unique = (double)NS * rows_lbl * row_bytes, lbl_reads = (double)NS * n * 4 * row_bytes;
         printf("  overlaps per spectrum: %.0f done, %.0f skipped (pRT's 1e-3 rule) of %d layers x %d bins x %d\n",
                (double)overlaps / reps, (double)skipped / reps, n, w, NS - 1);
+        const double lbl_summed = (double)n * 4 * row_bytes, kappa_bytes = (double)n * w * sizeof(float);
         printf("  table bytes per spectrum: lbl %.1f MB distinct rows (%d of %d rows per species), %.1f MB read by "
                "the layer loop; ck %.1f MB distinct, %.1f MB read; one-core read bandwidth %.1f GB/s\n",
                lbl_unique / 1e6, rows_lbl, NP * NT, lbl_reads / 1e6, G * lbl_unique / 1e6, G * lbl_reads / 1e6,
                bw / 1e9);
-        printf("  at that bandwidth: lbl distinct rows %.3f ms, all layer reads %.3f ms; kappa (N, W) once %.3f ms "
-               "(%.1f MB)\n",
-               1e3 * lbl_unique / bw, 1e3 * lbl_reads / bw, 1e3 * (double)n * w * sizeof(float) / bw,
-               (double)n * w * sizeof(float) / 1e6);
+        printf("  lbl with lbl_block > 0: the distinct rows are read once (%.3f ms at that bandwidth) and summed over "
+               "the species; the layer loop reads %.1f MB of summed rows from cache instead of %.1f MB; kappa (N, W) "
+               "%.1f MB, %.3f ms at that bandwidth\n",
+               1e3 * lbl_unique / bw, lbl_summed / 1e6, lbl_reads / 1e6, kappa_bytes / 1e6, 1e3 * kappa_bytes / bw);
         printf("  (checksum %.6g)\n", checksum);
     }
     sbi_rt_binning_destroy(&bin);
