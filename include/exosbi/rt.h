@@ -303,7 +303,8 @@ void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, double t,
  * sbi_rt_line_terms writes the four rows (pointers to the start of each
  * table row) and their weights times c; sbi_rt_lines_add_block adds
  * out (l1 - l0) += sum_k coef[k] rows[k][l0..l1) for n_tabs tables, four
- * terms each, in the order and float arithmetic of sbi_rt_line_add_block. */
+ * terms each, in the order of sbi_rt_line_add_block (with fused
+ * multiply-adds: equal to float rounding). */
 void sbi_rt_line_terms(const sbi_rt_line_table *tab, double p_bar, double t, double c, const float **rows,
                        float *coef);
 void sbi_rt_lines_add_block(int n_tabs, const float *const *rows, const float *coef, int l0, int l1, float *out);

@@ -152,7 +152,7 @@ RT_HOT void sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *ka
 
 RT_HOT void sbi_rt_transit_block(int n, int nb, float *tau, const double *r, double *rt2)
 {
-    for (size_t m = 0; m < (size_t)n * (size_t)nb; ++m) tau[m] = 1.0f * sbi__rt_absorbed(tau[m]);
+    for (size_t m = 0; m < (size_t)n * (size_t)nb; ++m) tau[m] = sbi__rt_absorbed(tau[m]);
     for (int l = 0; l < nb; ++l) rt2[l] = r[n - 1] * r[n - 1];
     for (int i = 1; i < n; ++i) {
         const float *restrict a0 = tau + (size_t)(i - 1) * (size_t)nb, *restrict a1 = a0 + nb;
