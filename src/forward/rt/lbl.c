@@ -152,7 +152,17 @@ RT_HOT void sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *ka
 
 RT_HOT void sbi_rt_transit_block(int n, int nb, float *tau, const double *r, double *rt2)
 {
-    for (size_t m = 0; m < (size_t)n * (size_t)nb; ++m) tau[m] = sbi__rt_absorbed(tau[m]);
+    /* A ray opaque at every wavelength of the block (tau > 18: e^-tau below
+     * half a float ulp of 1) absorbs exactly 1, without the exponentials. */
+    for (int i = 0; i < n; ++i) {
+        float *restrict a = tau + (size_t)i * (size_t)nb;
+        int opaque = 0;
+        for (int l = 0; l < nb; ++l) opaque += a[l] > 18.0f;
+        if (opaque == nb)
+            for (int l = 0; l < nb; ++l) a[l] = 1.0f;
+        else
+            for (int l = 0; l < nb; ++l) a[l] = sbi__rt_absorbed(a[l]);
+    }
     for (int l = 0; l < nb; ++l) rt2[l] = r[n - 1] * r[n - 1];
     for (int i = 1; i < n; ++i) {
         const float *restrict a0 = tau + (size_t)(i - 1) * (size_t)nb, *restrict a1 = a0 + nb;
