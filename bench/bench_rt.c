@@ -6,10 +6,18 @@
  *   combination    ck only: random overlap of the species (resort, rebin);
  *                  the `product` rows multiply the species' g-mean
  *                  transmissions instead (settings.ck_overlap: product);
- *   optical depth  transmission: alpha = kappa rho and the chord sgemm;
- *   transfer       transmission: absorbed fraction and radius integral;
+ *   optical depth  transmission: alpha = kappa rho and the chord product
+ *                  (strmm), block by block of lbl_block wavelengths (ck: one
+ *                  product over all W x G columns);
+ *   transfer       transmission: absorbed fraction and radius integral (lbl:
+ *                  on each block while its optical depths are in cache);
  *                  emission: vertical optical depth and formal solution;
  *   instrument     line-spread convolution and binning.
+ * The line-by-line rows interpolate the line tables with weights taken once
+ * per layer; lbl_block > 0 takes each block of wavelengths through all
+ * layers, so that each table row is read from memory once per spectrum, and
+ * sums the species on the table rows the layers use before interpolating
+ * (sbi_rt_lines_add_summed: the five tables share one (P, T) grid).
  * The tables are synthetic, made in memory on a petitRADTRANS-like grid (10
  * pressures x 13 temperatures): five species with the band structure of the
  * built-in band model, each k-distribution a smooth rising curve in g whose
@@ -126,8 +134,13 @@ int main(int argc, char **argv)
     double *conv = xmalloc(w * sizeof *conv), *out = xmalloc(NBINS * sizeof *out);
     float *ework = xmalloc(sbi_rt_emission_work(w, 3) * sizeof *ework);
     double *lo = xmalloc(NBINS * sizeof *lo), *hi = xmalloc(NBINS * sizeof *hi), mu[3], wmu[3];
-    float *kappa = xmalloc((size_t)n * w * sizeof *kappa), *alpha = xmalloc((size_t)n * w * sizeof *alpha);
-    float *tau = xmalloc((size_t)n * w * sizeof *tau), *chord = xmalloc((size_t)n * n * sizeof *chord);
+    const int blk_tr = blk_lbl > 0 && blk_lbl < w ? blk_lbl : w; /* lbl transmission block */
+    float *kappa = xmalloc((size_t)n * w * sizeof *kappa), *chord = xmalloc((size_t)n * n * sizeof *chord);
+    float *tau = xmalloc(sbi_rt_transit_kappa_work(n, blk_tr) * sizeof *tau);
+    const float **lrows = xmalloc((size_t)n * NS * 4 * sizeof *lrows);
+    float *lcoef = xmalloc((size_t)n * NS * 4 * sizeof *lcoef), *lwork;
+    int *liwork;
+    const sbi_rt_line_table *linep[NS];
     float *kck = xmalloc((size_t)n * w * G * sizeof *kck), *ack = xmalloc((size_t)n * w * G * sizeof *ack);
     float *trans = xmalloc((size_t)n * w * sizeof *trans);
     float *tck = xmalloc((size_t)n * w * G * sizeof *tck), *gray = xmalloc((size_t)n * w * sizeof *gray), wg[G];
@@ -188,7 +201,10 @@ int main(int argc, char **argv)
             }
         }
         mu_mol += vmr[k] * sbi_rt_builtin_mass(s);
+        linep[k] = &lines[k];
     }
+    lwork = xmalloc(sbi_rt_lines_summed_work(&lines[0], n, blk_lbl) * sizeof *lwork);
+    liwork = xmalloc(sbi_rt_lines_summed_iwork(&lines[0], n) * sizeof *liwork);
     {
         /* Synthetic H2-H2 and H2-He CIA: smooth in wavenumber, rising with T. */
         enum { CT = 8, CN = 400 };
@@ -236,18 +252,19 @@ int main(int argc, char **argv)
                 memcpy(ki, ray, (size_t)w * sizeof *ki);
                 sbi_rt_cia_add(&cia[0], t[i], n_h2 * n_h2 / rho, cwork, ki);
                 sbi_rt_cia_add(&cia[1], t[i], n_h2 * n_he / rho, cwork, ki);
-                memcpy(gray + (size_t)i * w, ki, (size_t)w * sizeof *ki); /* the part that ck overlaps with */
-                if (blk_lbl <= 0)
-                    for (int k = 0; k < NS; ++k) sbi_rt_line_add_block(&lines[k], p[i], t[i], c[k], 0, w, ki);
+                if (do_ck) /* the part that ck overlaps with */
+                    memcpy(gray + (size_t)i * w, ki, (size_t)w * sizeof *ki);
+                if (blk_lbl > 0) continue;
+                /* The layer's (P, T) rows and weights of every line table. */
+                for (int k = 0; k < NS; ++k)
+                    sbi_rt_line_terms(&lines[k], p[i], t[i], c[k], lrows + ((size_t)i * NS + k) * 4,
+                                      lcoef + ((size_t)i * NS + k) * 4);
+                sbi_rt_lines_add_block(NS, lrows + (size_t)i * NS * 4, lcoef + (size_t)i * NS * 4, 0, w, ki);
             }
             /* The line tables: per layer over all wavelengths (blk_lbl 0),
-             * or blocked so that each table row is read once. */
-            for (int l0 = 0; blk_lbl > 0 && l0 < w; l0 += blk_lbl) {
-                const int l1 = l0 + blk_lbl < w ? l0 + blk_lbl : w;
-                for (int i = 0; i < n; ++i)
-                    for (int k = 0; k < NS; ++k)
-                        sbi_rt_line_add_block(&lines[k], p[i], t[i], c[k], l0, l1, kappa + (size_t)i * w + l0);
-            }
+             * or blocked so that each table row is read once, the species
+             * summed on the rows the layers use (one (P, T) grid). */
+            if (blk_lbl > 0) sbi_rt_lines_add_summed(NS, linep, c, n, p, t, blk_lbl, lwork, liwork, kappa);
             t1 = now();
             lt.interp += t1 - t0;
             le.interp += t1 - t0;
@@ -257,16 +274,18 @@ int main(int argc, char **argv)
             sbi_rt_hydrostatic_radii(n, p, t, mm, SBI_RT_R_JUP, 1000.0, 0.01, r);
             sbi_rt_chord_matrix(n, r, chord);
             {
-                for (int i = 0; i < n; ++i) {
-                    const float rho = (float)(mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]));
-                    for (int l = 0; l < w; ++l) alpha[(size_t)i * w + l] = kappa[(size_t)i * w + l] * rho;
+                /* sbi_rt_transit_radius2_kappa, block by block with the
+                 * two stages timed apart. */
+                for (int i = 0; i < n; ++i) rhos[i] = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
+                for (int l0 = 0; l0 < w; l0 += blk_tr) {
+                    const int l1 = l0 + blk_tr < w ? l0 + blk_tr : w;
+                    sbi_rt_chord_tau_kappa(n, w, chord, kappa, rhos, -1, 0.0f, l0, l1, tau);
+                    t1 = now();
+                    lt.depth += t1 - t0;
+                    sbi_rt_transit_block(n, l1 - l0, tau, r, spec + l0);
+                    t0 = now();
+                    lt.transfer += t0 - t1;
                 }
-                sbi_rt_chord_tau(n, w, chord, alpha, tau);
-                t1 = now();
-                lt.depth += t1 - t0;
-                sbi_rt_transit_from_tau(n, w, 1, wg, tau, r, spec);
-                t0 = now();
-                lt.transfer += t0 - t1;
                 sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
                 sbi_rt_binning_apply(&bin, conv, out);
                 t1 = now();
@@ -393,10 +412,15 @@ int main(int argc, char **argv)
         const double lbl_unique = (double)NS * rows_lbl * row_bytes, lbl_reads = (double)NS * n * 4 * row_bytes;
         printf("  overlaps per spectrum: %.0f done, %.0f skipped (pRT's 1e-3 rule) of %d layers x %d bins x %d\n",
                (double)overlaps / reps, (double)skipped / reps, n, w, NS - 1);
+        const double lbl_summed = (double)n * 4 * row_bytes, kappa_bytes = (double)n * w * sizeof(float);
         printf("  table bytes per spectrum: lbl %.1f MB distinct rows (%d of %d rows per species), %.1f MB read by "
                "the layer loop; ck %.1f MB distinct, %.1f MB read; one-core read bandwidth %.1f GB/s\n",
                lbl_unique / 1e6, rows_lbl, NP * NT, lbl_reads / 1e6, G * lbl_unique / 1e6, G * lbl_reads / 1e6,
                bw / 1e9);
+        printf("  lbl with lbl_block > 0: the distinct rows are read once (%.3f ms at that bandwidth) and summed over "
+               "the species; the layer loop reads %.1f MB of summed rows from cache instead of %.1f MB; kappa (N, W) "
+               "%.1f MB, %.3f ms at that bandwidth\n",
+               1e3 * lbl_unique / bw, lbl_summed / 1e6, lbl_reads / 1e6, kappa_bytes / 1e6, 1e3 * kappa_bytes / bw);
         printf("  (checksum %.6g)\n", checksum);
     }
     sbi_rt_binning_destroy(&bin);
@@ -408,7 +432,8 @@ int main(int argc, char **argv)
     sbi_rt_cia_free(&cia[0]);
     sbi_rt_cia_free(&cia[1]);
     free(p), free(t), free(mm), free(r), free(lam), free(nu), free(nuhz), free(tmp), free(sh2), free(she);
-    free(spec), free(conv), free(out), free(ework), free(lo), free(hi), free(kappa), free(alpha);
+    free(spec), free(conv), free(out), free(ework), free(lo), free(hi), free(kappa), free(lrows), free(lcoef);
+    free(lwork), free(liwork);
     free(tau), free(chord), free(kck), free(ack), free(tck), free(ckwork), free(ckework), free(gray), free(trans), free(rhos), free(pework);
     return 0;
 }

@@ -134,6 +134,9 @@ typedef struct sbi_rt_cia {
     double *ln_alpha;  /* (n_t, n_nu) ln alpha [cm^5 molecule^-2], floored at 1e-300 */
     int *left;         /* (W) table index of the shorter-wavelength neighbour, -1 outside the table */
     double *wt;        /* (W) weight of the longer-wavelength neighbour left + 1 */
+    float *wt_f;       /* (W) wt in float */
+    int n_runs;        /* runs of consecutive model wavelengths with the same left >= 0 */
+    int *run;          /* (n_runs, 3) first wavelength, one past the last, left */
 } sbi_rt_cia;
 
 /* nu (n_nu_all) [cm^-1] increasing, alpha (n_t, n_nu_all) [cm^5 molecule^-2],
@@ -147,6 +150,10 @@ void sbi_rt_cia_alpha(const sbi_rt_cia *cia, double t, double *work, double *alp
  * exponentials are taken relative to the largest, so that alpha ~ 1e-46 stays
  * in float range, and values below 1e-38 of it count as zero; work (n_nu). */
 void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *work, float *out);
+/* The same sum, model wavelength by wavelength with two gathers each: the
+ * former kernel, kept as the test oracle of sbi_rt_cia_add (which walks the
+ * runs of wavelengths between the same two table points, gather-free). */
+void sbi_rt_cia_add_gather(const sbi_rt_cia *cia, double t, double scale, float *work, float *out);
 void sbi_rt_cia_free(sbi_rt_cia *cia);
 
 /* How a line table is interpolated in (P, T):
@@ -291,6 +298,29 @@ void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, const doubl
  * wavelength loop over blocks reads each table row once per spectrum. */
 void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, double t, double c, int l0, int l1,
                            float *out);
+/* The same sum for several tables at once, with the bracketing done once
+ * per layer rather than once per block (src/forward/rt/lbl.c):
+ * sbi_rt_line_terms writes the four rows (pointers to the start of each
+ * table row) and their weights times c; sbi_rt_lines_add_block adds
+ * out (l1 - l0) += sum_k coef[k] rows[k][l0..l1) for n_tabs tables, four
+ * terms each, in the order of sbi_rt_line_add_block (with fused
+ * multiply-adds: equal to float rounding). */
+void sbi_rt_line_terms(const sbi_rt_line_table *tab, double p_bar, double t, double c, const float **rows,
+                       float *coef);
+void sbi_rt_lines_add_block(int n_tabs, const float *const *rows, const float *coef, int l0, int l1, float *out);
+/* kappa (N, W) += sum_k c_k sigma_k(p_i, t_i) for line tables on one (P, T)
+ * grid and scheme (sbi_rt_line_tables_same_grid) with the abundances c_k
+ * the same in every layer: over blocks of blk wavelengths (0: all), the
+ * species are summed on each table row that a layer uses, and each layer
+ * then interpolates four summed rows rather than four rows per species
+ * (src/forward/rt/lbl.c).  Equal to the per-species sum to float rounding.
+ * work: sbi_rt_lines_summed_work(tabs[0], n, blk) floats, iwork:
+ * sbi_rt_lines_summed_iwork(tabs[0], n) ints; at most 64 tables. */
+int sbi_rt_line_tables_same_grid(const sbi_rt_line_table *a, const sbi_rt_line_table *b);
+size_t sbi_rt_lines_summed_work(const sbi_rt_line_table *tab, int n, int blk);
+size_t sbi_rt_lines_summed_iwork(const sbi_rt_line_table *tab, int n);
+void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *tabs, const double *c, int n,
+                             const double *p_bar, const double *t, int blk, float *work, int *iwork, float *kappa);
 
 /* The other way to combine species, petitRADTRANS's own without scattering
  * (`compute_transit_radii`, `compute_ck_flux`, the "mean transmission
@@ -329,6 +359,21 @@ void sbi_rt_chord_matrix(int n, const double *r, float *m);
  *   R_T^2 = r_N^2 + sum_{i=2}^{N} [(1 - T_{i-1}) r_{i-1} + (1 - T_i) r_i] (r_{i-1} - r_i). */
 void sbi_rt_transit_radius2(int n, int w, const float *m, const float *alpha, const double *r, float *tau,
                             double *rt2);
+/* The same R_T^2 (W) from kappa (N, W) [cm^2 g^-1] and rho (N) [g cm^-3]
+ * (src/forward/rt/lbl.c): alpha = kappa rho (in double, rounded to float),
+ * the chord product and the radius integral over blocks of blk wavelengths
+ * (0: all), so that alpha, tau and the absorbed fraction of a block stay in
+ * cache.  Layers from deck_from on (-1: none) take alpha = deck_alpha (an
+ * opaque deck).  work: sbi_rt_transit_kappa_work(n, blk) floats. */
+size_t sbi_rt_transit_kappa_work(int n, int blk);
+/* Its two steps on the block of wavelengths [l0, l1): tau (N, l1 - l0) =
+ * m alpha; then R_T^2 (l1 - l0) from tau, which is overwritten. */
+void sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kappa, const double *rho, int deck_from,
+                            float deck_alpha, int l0, int l1, float *tau);
+void sbi_rt_transit_block(int n, int nb, float *tau, const double *r, double *rt2);
+void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kappa, const double *rho,
+                                  int deck_from, float deck_alpha, const double *r, int blk, float *work,
+                                  double *rt2);
 
 /* ---- emission ----------------------------------------------------------- */
 
@@ -340,8 +385,9 @@ int sbi_rt_gauss_legendre01(int n_mu, double *mu, double *w);
  * g-point): tau_1 = 0, tau_i = tau_{i-1} + (kappa_i + kappa_{i-1}) (P_i - P_{i-1}) / (2 g);
  * I(mu) = sum_{i<N} (B_i + B_{i+1})/2 (T_i - T_{i+1}) + B_N T_N, T_i = exp(-tau_i/mu);
  * F = 2 pi sum_mu mu w_mu I(mu).  kappa (N, W) [cm^2 g^-1], nu (W) [Hz].
- * In float (src/forward/rt/ck.c), layer by layer, with B_nu in float; the
- * sum over angles in double.  work: sbi_rt_emission_work(W, n_mu) floats. */
+ * In float (src/forward/rt/lbl.c), in blocks of wavelengths taken layer by
+ * layer, with B_nu in float; the sum over angles in double.  work:
+ * sbi_rt_emission_work(W, n_mu) floats. */
 size_t sbi_rt_emission_work(int w, int n_mu);
 void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double *t, const float *kappa, double g,
                           const double *nu, int n_mu, const double *mu, const double *w_mu, float *work,

@@ -248,6 +248,33 @@ static int test_shared(const char *data)
     return 1;
 }
 
+/* The run-by-run float kernel against the gather form it replaced, on a
+ * model grid that runs out of the table at both ends and back (runs that
+ * break and resume) and over the whole temperature range. */
+static void test_runs(void)
+{
+    enum { NT = 5, NN = 60, W = 900 };
+    static double t[NT], nu[NN], alpha[NT * NN], lam[W];
+    static float work_a[NN], work_b[NN], a[W], b[W];
+    sbi_rt_cia cia;
+    for (int q = 0; q < NT; ++q) t[q] = 100.0 + 700.0 * q;
+    for (int j = 0; j < NN; ++j) nu[j] = 1000.0 + 150.0 * j + 20.0 * sin(j);
+    for (int q = 0; q < NT; ++q)
+        for (int j = 0; j < NN; ++j)
+            alpha[q * NN + j] = j == 7 ? 0.0 : 1e-46 * (1.0 + q) * exp(-nu[j] / 4000.0) * (1.2 + sin(0.3 * j + q));
+    for (int l = 0; l < W; ++l) lam[l] = l < 600 ? 0.8 * exp(l * log(14.0) / 599) : 12.0 - 0.02 * (l - 600);
+    SBI_ASSERT_OK(sbi_rt_cia_setup(NT, t, NN, nu, alpha, W, lam, &cia));
+    SBI_ASSERT(cia.n_runs > 2 && cia.n_runs < W);
+    for (int c = 0; c < 6; ++c) {
+        const double temp = c == 0 ? 50.0 : c == 5 ? 4000.0 : 150.0 + 600.0 * c;
+        for (int l = 0; l < W; ++l) a[l] = b[l] = (float)(0.5 + 1e-3 * l);
+        sbi_rt_cia_add(&cia, temp, 3e45, work_a, a);
+        sbi_rt_cia_add_gather(&cia, temp, 3e45, work_b, b);
+        for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(a[l], b[l], 1e-6, 0);
+    }
+    sbi_rt_cia_free(&cia);
+}
+
 int main(int argc, char **argv)
 {
     int rc;
@@ -270,6 +297,7 @@ int main(int argc, char **argv)
         test_sectioned();
         test_hitran();
         test_prt_hdf5();
+        test_runs();
     }
     MPI_Finalize();
     rc = SBI_TEST_REPORT("opacity_cia");

@@ -1,7 +1,8 @@
 /* Radiative-transfer kernels against analytic limits: gray and Rayleigh
  * transit radii, isothermal emission, continuum cross sections, hydrostatic
  * radii against a direct integration, the Guillot profile against the
- * petitRADTRANS reference (argv[1]), binning and convolution. */
+ * petitRADTRANS reference (argv[1]), binning and convolution; and the
+ * blocked line-by-line kernels against the plain ones they replace. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,6 +286,165 @@ static void test_instrument(void)
     }
 }
 
+/* The former convolution, point by point with its own normalisation: the
+ * oracle of the vectorised sbi_rt_convolve. */
+static void convolve_ref(int w, double dlnl, double resolution, const double *in, double *out)
+{
+    const double sigma = (1.0 / resolution) / (2.0 * sqrt(2.0 * log(2.0))) / dlnl;
+    const int half = (int)ceil(4.0 * sigma), h = half > 256 ? 256 : half;
+    double kern[513];
+    if (sigma < 0.05) {
+        for (int l = 0; l < w; ++l) out[l] = in[l];
+        return;
+    }
+    for (int k = -h; k <= h; ++k) kern[k + h] = exp(-0.5 * (k / sigma) * (k / sigma));
+    for (int l = 0; l < w; ++l) {
+        const int k0 = l - h < 0 ? -l : -h, k1 = l + h >= w ? w - 1 - l : h;
+        double s = 0.0, norm = 0.0;
+        for (int k = k0; k <= k1; ++k) {
+            s += kern[k + h] * in[l + k];
+            norm += kern[k + h];
+        }
+        out[l] = s / norm;
+    }
+}
+
+/* Emergent flux in double, layer by layer as documented in rt.h: the oracle
+ * of the blocked float sbi_rt_emission_flux. */
+static void emission_ref(int n, int w, const double *p, const double *t, const float *kappa, double g,
+                         const double *nu, int n_mu, const double *mu, const double *w_mu, double *flux)
+{
+    for (int l = 0; l < w; ++l) {
+        double f = 0.0;
+        for (int a = 0; a < n_mu; ++a) {
+            double tau = 0.0, tr = 1.0, in = 0.0, b0 = sbi_rt_planck_nu(nu[l], t[0]);
+            for (int i = 1; i < n; ++i) {
+                const double b1 = sbi_rt_planck_nu(nu[l], t[i]);
+                double e;
+                tau += ((double)kappa[(size_t)(i - 1) * w + l] + kappa[(size_t)i * w + l]) * (p[i] - p[i - 1]) *
+                       SBI_RT_BAR / (2.0 * g);
+                e = exp(-tau / mu[a]);
+                in += 0.5 * (b0 + b1) * (tr - e);
+                tr = e;
+                b0 = b1;
+            }
+            f += 2.0 * SBI_RT_PI * mu[a] * w_mu[a] * (in + b0 * tr);
+        }
+        flux[l] = f;
+    }
+}
+
+static void test_lbl_kernels(void)
+{
+    enum { N = 60, W = 700, NS = 3, NP = 4, NT = 5 };
+    static double p[N], t[N], mm[N], r[N], rho[N], rt_a[W], rt_b[W], nu[W], fa[W], fb[W], f[W], g[W];
+    static float chord[N * N], kappa[N * W], alpha[N * W], tau[N * W], ka[N * W], kb[N * W];
+    static float ework[(5 + 2 * 3) * W];
+    double mu[3], wmu[3], pg[NP], tg[NT];
+    sbi_rt_line_table tab[NS];
+    const float *rows[4 * NS];
+    float coef[4 * NS];
+
+    /* Transmission: the blocked kernel from kappa and rho against alpha =
+     * kappa rho through sbi_rt_transit_radius2, with and without a deck,
+     * for a ragged last block, one block, and blocks of one wavelength. */
+    isothermal_column(N, 1e-8, 1e2, 900.0, 2.3, SBI_RT_R_JUP, 2500.0, p, t, mm, r, chord);
+    for (int i = 0; i < N; ++i) {
+        t[i] = 700.0 + 10.0 * i;
+        rho[i] = 2.3 * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
+        for (int l = 0; l < W; ++l) kappa[i * W + l] = (float)(1e-3 * pow(10.0, 4.0 * sin(0.05 * l + 0.1 * i) + 0.5));
+    }
+    for (int deck = -1; deck <= 45; deck += 46) {
+        for (int i = 0; i < N; ++i)
+            for (int l = 0; l < W; ++l)
+                alpha[i * W + l] = deck >= 0 && i >= deck ? 1e20f : (float)(kappa[i * W + l] * rho[i]);
+        sbi_rt_transit_radius2(N, W, chord, alpha, r, tau, rt_a);
+        for (int b = 0; b < 4; ++b) {
+            const int blk = b == 0 ? 256 : b == 1 ? 0 : b == 2 ? W : 1;
+            SBI_ASSERT(sbi_rt_transit_kappa_work(N, blk > 0 ? blk : W) <= (size_t)N * W);
+            sbi_rt_transit_radius2_kappa(N, W, chord, kappa, rho, deck, 1e20f, r, blk, tau, rt_b);
+            for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(rt_b[l], rt_a[l], 1e-7, 0);
+        }
+    }
+
+    /* Line tables: all species at once with the layer's weights against one
+     * species at a time, over blocks. */
+    sbi_rt_pressure_grid(NP, 1e-6, 1e2, pg);
+    for (int q = 0; q < NT; ++q) tg[q] = 200.0 * (q + 1);
+    for (int k = 0; k < NS; ++k) {
+        SBI_ASSERT_OK(sbi_rt_line_table_init(k == 2 ? SBI_RT_PT_TAUREX : SBI_RT_PT_PRT, NP, pg, NT, tg, W, &tab[k]));
+        for (size_t m = 0; m < (size_t)NP * NT * W; ++m)
+            tab[k].sigma[m] = (float)(1e-22 * (1.5 + sin(0.37 * (double)m + k)));
+    }
+    memset(ka, 0, sizeof ka);
+    memset(kb, 0, sizeof kb);
+    for (int i = 0; i < N; ++i) {
+        const double pi = 1e-7 * pow(10.0, 10.0 * i / (N - 1)), ti = 150.0 + 20.0 * i; /* both off the grid too */
+        for (int k = 0; k < NS; ++k) {
+            sbi_rt_line_add_block(&tab[k], pi, ti, 1e20 * (k + 1), 0, W, ka + i * W);
+            sbi_rt_line_terms(&tab[k], pi, ti, 1e20 * (k + 1), rows + 4 * k, coef + 4 * k);
+        }
+        for (int l0 = 0; l0 < W; l0 += 256)
+            sbi_rt_lines_add_block(NS, rows, coef, l0, l0 + 256 < W ? l0 + 256 : W, kb + i * W + l0);
+    }
+    for (int m = 0; m < N * W; ++m) SBI_ASSERT_NEAR(kb[m], ka[m], 1e-6, 1e-30);
+    /* The species summed on the used rows first, for the two tables on one
+     * grid and scheme (the third, TauREx's, is not). */
+    SBI_ASSERT(sbi_rt_line_tables_same_grid(&tab[0], &tab[1]));
+    SBI_ASSERT(!sbi_rt_line_tables_same_grid(&tab[0], &tab[2]));
+    {
+        const sbi_rt_line_table *two[2] = {&tab[0], &tab[1]};
+        const double c2[2] = {1e20, 2e20};
+        double pl[N], tl[N];
+        float *lw = malloc(sbi_rt_lines_summed_work(&tab[0], N, 256) * sizeof *lw);
+        int *liw = malloc(sbi_rt_lines_summed_iwork(&tab[0], N) * sizeof *liw);
+        for (int blk = 0; blk <= 256; blk += 256) {
+            memset(ka, 0, sizeof ka);
+            for (int i = 0; i < N; ++i) {
+                pl[i] = 1e-7 * pow(10.0, 10.0 * i / (N - 1));
+                tl[i] = 150.0 + 20.0 * i;
+                for (int k = 0; k < 2; ++k) sbi_rt_line_add_block(&tab[k], pl[i], tl[i], c2[k], 0, W, ka + i * W);
+            }
+            /* It adds to what is there: zero, then the sum itself. */
+            for (int m = 0; m < N * W; ++m) kb[m] = blk == 0 ? 0.0f : ka[m];
+            if (blk == 0) {
+                free(lw);
+                lw = malloc(sbi_rt_lines_summed_work(&tab[0], N, 0) * sizeof *lw);
+            }
+            sbi_rt_lines_add_summed(2, two, c2, N, pl, tl, blk, lw, liw, kb);
+            for (int m = 0; m < N * W; ++m) SBI_ASSERT_NEAR(kb[m], (blk == 0 ? 1.0 : 2.0) * ka[m], 1e-6, 1e-30);
+        }
+        free(lw);
+        free(liw);
+    }
+    for (int k = 0; k < NS; ++k) sbi_rt_line_table_free(&tab[k]);
+
+    /* Emission, several wavelength blocks, against the formal solution in
+     * double. */
+    SBI_ASSERT_OK(sbi_rt_gauss_legendre01(3, mu, wmu));
+    sbi_rt_pressure_grid(N, 1e-6, 100.0, p);
+    for (int l = 0; l < W; ++l) nu[l] = SBI_RT_C * 1e4 / (0.5 + 0.01 * l);
+    sbi_rt_emission_flux(N, W, p, t, kappa, 2500.0, nu, 3, mu, wmu, ework, fa);
+    emission_ref(N, W, p, t, kappa, 2500.0, nu, 3, mu, wmu, fb);
+    for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(fa[l], fb[l], 1e-4, 0);
+    /* Opaque from mid-atmosphere down, so that the blocks stop early. */
+    for (int m = 0; m < N * W; ++m) ka[m] = 1.0f + 1e3f * kappa[m];
+    sbi_rt_emission_flux(N, W, p, t, ka, 2500.0, nu, 3, mu, wmu, ework, fa);
+    emission_ref(N, W, p, t, ka, 2500.0, nu, 3, mu, wmu, fb);
+    for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(fa[l], fb[l], 1e-4, 0);
+
+    /* Convolution: the vectorised interior and the edges against the
+     * point-by-point form, also where the kernel is wider than the grid. */
+    for (int l = 0; l < W; ++l) f[l] = 2.0 + sin(0.1 * l) + (l % 17 == 0 ? 5.0 : 0.0);
+    for (int c = 0; c < 4; ++c) {
+        const double res = c == 0 ? 200.0 : c == 1 ? 20.0 : c == 2 ? 1.0 : 1e6;
+        const int w = c == 2 ? 50 : W;
+        convolve_ref(w, 4.8e-4, res, f, g);
+        sbi_rt_convolve(w, 4.8e-4, res, f, fa);
+        for (int l = 0; l < w; ++l) SBI_ASSERT_NEAR(fa[l], g[l], 1e-14, 0);
+    }
+}
+
 int main(int argc, char **argv)
 {
     test_gray_transit();
@@ -294,6 +454,7 @@ int main(int argc, char **argv)
     test_hydrostatic();
     test_free_profile();
     test_instrument();
+    test_lbl_kernels();
     if (argc > 1) test_guillot_reference(argv[1]);
     return SBI_TEST_REPORT("test_rt_physics");
 }

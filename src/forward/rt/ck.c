@@ -266,14 +266,13 @@ RT_HOT void sbi_rt_line_add_block(const sbi_rt_line_table *tab, double p_bar, do
     for (int l = 0; l < l1 - l0; ++l) out[l] += c0 * s0[l] + c1 * s1[l] + c2 * s2[l] + c3 * s3[l];
 }
 
-RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *restrict work, float *restrict out)
+/* work (n_nu) = alpha(t) / max alpha(t) at the table's own wavenumbers,
+ * ln alpha linear in T; returns scale * max alpha(t), 0 when nothing is left. */
+RT_INLINE float cia_work(const sbi_rt_cia *cia, double t, double scale, float *restrict work)
 {
-    const int *restrict left = cia->left;
-    const double *restrict wts = cia->wt;
     int q;
     double f, top = -INFINITY;
     const double *a0, *a1;
-    float sc;
     sbi_rt_bracket(cia->n_t, cia->t, t, &q, &f);
     a0 = cia->ln_alpha + (size_t)q * cia->n_nu;
     a1 = cia->n_t > 1 ? a0 + cia->n_nu : a0;
@@ -288,7 +287,15 @@ RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float 
         const float keep = (float)(x > -87.0f);
         work[j] = keep * sbi__rt_expf(x);
     }
-    sc = (float)(scale * exp(top));
+    return (float)(scale * exp(top));
+}
+
+RT_HOT void sbi_rt_cia_add_gather(const sbi_rt_cia *cia, double t, double scale, float *restrict work,
+                                  float *restrict out)
+{
+    const int *restrict left = cia->left;
+    const double *restrict wts = cia->wt;
+    const float sc = cia_work(cia, t, scale, work);
     if (!(sc > 0)) return;
     /* Branch-free, so that the loop vectorises with gathers: outside the
      * table (left -1) both weights are zero. */
@@ -296,6 +303,21 @@ RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float 
         const int j = left[l], jl = j < 0 ? 0 : j, jr = j < 0 ? 0 : j + 1; /* in [0, n_nu) */
         const float in = j >= 0 ? sc : 0.0f, wt = (float)wts[l];
         out[l] += in * ((1.0f - wt) * work[jl] + wt * work[jr]);
+    }
+}
+
+RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *restrict work, float *restrict out)
+{
+    const float *restrict wts = cia->wt_f;
+    const float sc = cia_work(cia, t, scale, work);
+    if (!(sc > 0)) return;
+    /* Run by run: the two table values are the same for the whole run
+     * (about 5 to 60 model wavelengths), so the loop is a broadcast and a
+     * contiguous stream, and the arithmetic that of the gather form. */
+    for (int k = 0; k < cia->n_runs; ++k) {
+        const int *run = cia->run + 3 * k;
+        const float a = work[run[2]], b = work[run[2] + 1];
+        for (int l = run[0]; l < run[1]; ++l) out[l] += sc * ((1.0f - wts[l]) * a + wts[l] * b);
     }
 }
 
@@ -523,72 +545,6 @@ void sbi_rt_transit_radius2_ck(int n, int w, int n_g, const float *wg, const flo
 }
 
 /* ---- emission ---------------------------------------------------------------- */
-
-size_t sbi_rt_emission_work(int w, int n_mu)
-{
-    return (size_t)(5 + 2 * n_mu) * (size_t)w;
-}
-
-/* B_nu(T) in float from c1 = 2 h nu^3 / c^2 and x = h nu / k T:
- * c1 e^-x / (1 - e^-x), the denominator accurate for small x too; zero where
- * x > 87 (B below 1e-38 c1). */
-RT_INLINE float planck_f(float c1, float x)
-{
-    const float keep = (float)(x < 87.0f);
-    return keep * c1 * sbi__rt_expf(-x) / sbi__rt_absorbed(x);
-}
-
-RT_HOT void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double *t, const float *kappa, double g,
-                                 const double *nu, int n_mu, const double *mu, const double *w_mu, float *work,
-                                 double *flux_nu)
-{
-    float *restrict c1 = work, *restrict hk = c1 + w, *restrict b0 = hk + w, *restrict b1 = b0 + w;
-    float *restrict tau = b1 + w, *restrict trp = tau + w, *restrict inten = trp + (size_t)n_mu * (size_t)w;
-
-    for (int l = 0; l < w; ++l) {
-        c1[l] = (float)(2.0 * SBI_RT_H * nu[l] * nu[l] * nu[l] / (SBI_RT_C * SBI_RT_C));
-        hk[l] = (float)(SBI_RT_H * nu[l] / SBI_RT_KB);
-        tau[l] = 0.0f;
-    }
-    for (size_t m = 0; m < (size_t)n_mu * (size_t)w; ++m) {
-        trp[m] = 1.0f; /* tau_1 = 0 */
-        inten[m] = 0.0f;
-    }
-    {
-        const float inv_t = (float)(1.0 / t[0]);
-        for (int l = 0; l < w; ++l) b0[l] = planck_f(c1[l], hk[l] * inv_t);
-    }
-    /* Layer by layer: vertical optical depth (trapezoid in P [dyn cm^-2],
-     * constant g), then each angle's transmission and intensity. */
-    for (int i = 1; i < n; ++i) {
-        const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
-        const float inv_t = (float)(1.0 / t[i]);
-        const float *k0 = kappa + (size_t)(i - 1) * (size_t)w, *k1 = kappa + (size_t)i * (size_t)w;
-        float *tmp;
-        for (int l = 0; l < w; ++l) {
-            tau[l] += (k0[l] + k1[l]) * dp;
-            b1[l] = planck_f(c1[l], hk[l] * inv_t);
-        }
-        for (int a = 0; a < n_mu; ++a) {
-            const float neg_inv_mu = (float)(-1.0 / mu[a]);
-            float *restrict tr = trp + (size_t)a * (size_t)w, *restrict in = inten + (size_t)a * (size_t)w;
-            for (int l = 0; l < w; ++l) {
-                const float e = sbi__rt_expf(tau[l] * neg_inv_mu);
-                in[l] += 0.5f * (b0[l] + b1[l]) * (tr[l] - e);
-                tr[l] = e;
-            }
-        }
-        tmp = b0;
-        b0 = b1;
-        b1 = tmp;
-    }
-    for (int l = 0; l < w; ++l) flux_nu[l] = 0.0;
-    for (int a = 0; a < n_mu; ++a) {
-        const double c = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
-        const float *tr = trp + (size_t)a * (size_t)w, *in = inten + (size_t)a * (size_t)w;
-        for (int l = 0; l < w; ++l) flux_nu[l] += c * ((double)in[l] + (double)b0[l] * (double)tr[l]);
-    }
-}
 
 size_t sbi_rt_emission_ck_work(int w, int n_g, int n_mu)
 {

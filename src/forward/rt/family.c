@@ -139,7 +139,14 @@ typedef struct rt_state {
     double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv; /* */
     float *ework; /* (sbi_rt_emission_work) */
     float *cia_work; /* (max n_nu of the CIA tables) */
-    float *kappa, *alpha, *tau, *chord;
+    float *kappa, *tau, *chord;
+    const float **line_rows; /* (N, RT_MAX_SPECIES, 4) each layer's line-table rows */
+    float *line_coef;        /* (N, RT_MAX_SPECIES, 4) and their weights */
+    const sbi_rt_line_table *line_tabs[RT_MAX_SPECIES];
+    int n_lines, lines_summed; /* line tables; all on one (P, T) grid */
+    float *lines_work;         /* (sbi_rt_lines_summed_work) */
+    int *lines_iwork;          /* (sbi_rt_lines_summed_iwork) */
+    double *rho;             /* (N) [g cm^-3] */
 } rt_state;
 
 /* ---- settings ------------------------------------------------------------ */
@@ -625,6 +632,7 @@ static int rt_load_line_table(rt_state *s, int k)
  * table rows of a block do). */
 #define RT_CK_BLOCK 32
 #define RT_LBL_BLOCK 1024
+#define RT_TRANSIT_BLOCK 256
 
 /* Read species k's correlated-k table and rebin each (P, T) row onto the
  * model bins (sbi_rt_ck_rebin).  Every table must share the first one's
@@ -1094,9 +1102,13 @@ static void rt_destroy(void *state)
     free(s->conv);
     free(s->ework);
     free(s->kappa);
-    free(s->alpha);
     free(s->tau);
     free(s->chord);
+    free(s->line_rows);
+    free(s->line_coef);
+    free(s->lines_work);
+    free(s->lines_iwork);
+    free(s->rho);
     sbi_rt_ck_mixer_free(&s->mixer);
     free(s->ck_kappa);
     free(s->ck_alpha);
@@ -1185,9 +1197,22 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_MALLOC(s->spec2, s->w);
     SBI_MALLOC(s->conv, s->w);
     SBI_MALLOC(s->kappa, (size_t)s->n * (size_t)s->w);
-    SBI_MALLOC(s->alpha, (size_t)s->n * (size_t)s->w);
-    SBI_MALLOC(s->tau, (size_t)s->n * (size_t)s->w);
+    SBI_MALLOC(s->tau, (size_t)s->n * (size_t)s->w); /* >= sbi_rt_transit_kappa_work(n, min(W, block)) */
     SBI_MALLOC(s->chord, (size_t)s->n * (size_t)s->n);
+    SBI_MALLOC(s->line_rows, (size_t)s->n * RT_MAX_SPECIES * 4);
+    SBI_MALLOC(s->line_coef, (size_t)s->n * RT_MAX_SPECIES * 4);
+    SBI_MALLOC(s->rho, s->n);
+    /* Line tables on one (P, T) grid are summed over the species on the
+     * rows the layers use before the interpolation (rt_opacity). */
+    for (int k = 0; k < s->n_species; ++k)
+        if (s->lines[k]) s->line_tabs[s->n_lines++] = s->lines[k];
+    s->lines_summed = s->n_lines > 1;
+    for (int j = 1; j < s->n_lines; ++j)
+        if (!sbi_rt_line_tables_same_grid(s->line_tabs[0], s->line_tabs[j])) s->lines_summed = 0;
+    if (s->lines_summed) {
+        SBI_MALLOC(s->lines_work, sbi_rt_lines_summed_work(s->line_tabs[0], s->n, RT_LBL_BLOCK));
+        SBI_MALLOC(s->lines_iwork, sbi_rt_lines_summed_iwork(s->line_tabs[0], s->n));
+    }
     if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, sbi_rt_emission_work(s->w, s->n_mu));
     if (s->n_ck) {
         const size_t nwg = (size_t)s->n * (size_t)s->w * (size_t)s->n_g;
@@ -1265,6 +1290,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
     const double c_h2 = s->rayleigh_h2 ? haze_factor * x_h2 / (SBI_RT_MASS_H2 * SBI_RT_AMU) : 0.0;
     const double c_he = s->rayleigh_he ? haze_factor * x_he / (SBI_RT_MASS_HE * SBI_RT_AMU) : 0.0;
     double *row = s->row;
+    int n_lines = 0;
 
     (void)theta;
     /* Rayleigh and haze per unit mass are the same in every layer. */
@@ -1332,26 +1358,43 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
         }
     }
     /* Line tables, blocked over wavelength so that each table row is read
-     * from memory once per spectrum rather than once per layer. */
-    for (int l0 = 0; l0 < w; l0 += RT_LBL_BLOCK) {
-        const int l1 = l0 + RT_LBL_BLOCK < w ? l0 + RT_LBL_BLOCK : w;
+     * from memory once per spectrum rather than once per layer; each
+     * layer's rows and weights are found once.  On one (P, T) grid the
+     * species are summed on the used rows first (composition is constant
+     * with altitude). */
+    if (s->lines_summed) {
+        double c[RT_MAX_SPECIES];
+        int j = 0;
+        for (int k = 0; k < s->n_species; ++k)
+            if (s->lines[k]) c[j++] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+        sbi_rt_lines_add_summed(s->n_lines, s->line_tabs, c, s->n, s->p_bar, s->t, RT_LBL_BLOCK, s->lines_work,
+                                s->lines_iwork, s->kappa);
+        return;
+    }
+    for (int i = 0; i < s->n; ++i) {
+        n_lines = 0;
         for (int k = 0; k < s->n_species; ++k) {
-            const double c = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+            const size_t at = ((size_t)i * RT_MAX_SPECIES + (size_t)n_lines) * 4;
             if (!s->lines[k]) continue;
-            for (int i = 0; i < s->n; ++i)
-                sbi_rt_line_add_block(s->lines[k], s->p_bar[i], s->t[i], c, l0, l1, s->kappa + (size_t)i * (size_t)w + l0);
+            sbi_rt_line_terms(s->lines[k], s->p_bar[i], s->t[i], x[k] / (s->species_mass[k] * SBI_RT_AMU),
+                              s->line_rows + at, s->line_coef + at);
+            ++n_lines;
         }
+    }
+    for (int l0 = 0; n_lines > 0 && l0 < w; l0 += RT_LBL_BLOCK) {
+        const int l1 = l0 + RT_LBL_BLOCK < w ? l0 + RT_LBL_BLOCK : w;
+        for (int i = 0; i < s->n; ++i)
+            sbi_rt_lines_add_block(n_lines, s->line_rows + (size_t)i * RT_MAX_SPECIES * 4,
+                                   s->line_coef + (size_t)i * RT_MAX_SPECIES * 4, l0, l1,
+                                   s->kappa + (size_t)i * (size_t)w + l0);
     }
 }
 
-/* The transit radius squared or the emergent flux from s->alpha or s->kappa
- * (line-by-line: (N, W)) or their correlated-k twins (N, W, G). */
+/* The transit radius squared from the correlated-k s->ck_alpha (N, W, G)
+ * (line-by-line: sbi_rt_transit_radius2_kappa in rt_one). */
 static void rt_transit(rt_state *s, double *rt2)
 {
-    if (s->n_ck)
-        sbi_rt_transit_radius2_ck(s->n, s->w, s->n_g, s->ck_wf, s->chord, s->ck_alpha, s->r, s->ck_tau, rt2);
-    else
-        sbi_rt_transit_radius2(s->n, s->w, s->chord, s->alpha, s->r, s->tau, rt2);
+    sbi_rt_transit_radius2_ck(s->n, s->w, s->n_g, s->ck_wf, s->chord, s->ck_alpha, s->r, s->ck_tau, rt2);
 }
 
 /* Product of the species' g-mean transmissions (settings.ck_overlap:
@@ -1469,7 +1512,7 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         if (!(r_star > 0)) return 1;
         if (sbi_rt_hydrostatic_radii(n, s->p_bar, s->t, s->mmw, r_pl, g0, p_ref, s->r)) return 1;
         const size_t cols = s->n_ck ? (size_t)w * (size_t)s->n_g : (size_t)w;
-        float *alpha = s->n_ck ? s->ck_alpha : s->alpha;
+        float *alpha = s->ck_alpha;
         const float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
         sbi_rt_chord_matrix(n, s->r, s->chord);
         for (int i = 0; s->ck_product && i < n; ++i)
@@ -1478,13 +1521,25 @@ static int rt_one(rt_state *s, const double *theta, double *out)
             if (fcloud < 1.0) rt_transit_product(s, -1, s->spec2);
             rt_transit_product(s, deck_from, s->spec);
         }
-        for (int i = 0; !s->ck_product && i < n; ++i) {
+        if (!s->n_ck) {
+            /* Line-by-line: alpha = kappa rho, the chord product and the
+             * radius integral block by block; the deck from layer deck_from. */
+            const int blk = w < RT_TRANSIT_BLOCK ? w : RT_TRANSIT_BLOCK;
+            for (int i = 0; i < n; ++i)
+                s->rho[i] = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
+            if (fcloud < 1.0)
+                sbi_rt_transit_radius2_kappa(n, w, s->chord, s->kappa, s->rho, -1, RT_DECK_ALPHA, s->r, blk, s->tau,
+                                             s->spec2);
+            sbi_rt_transit_radius2_kappa(n, w, s->chord, s->kappa, s->rho, deck_from, RT_DECK_ALPHA, s->r, blk,
+                                         s->tau, s->spec);
+        }
+        for (int i = 0; s->n_ck && !s->ck_product && i < n; ++i) {
             const double rho = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
             const float *k = kappa + (size_t)i * cols;
             float *a = alpha + (size_t)i * cols;
             for (size_t l = 0; l < cols; ++l) a[l] = (float)(k[l] * rho);
         }
-        if (!s->ck_product) {
+        if (s->n_ck && !s->ck_product) {
             if (fcloud < 1.0) rt_transit(s, s->spec2);
             if (deck)
                 for (int i = 0; i < n; ++i)

@@ -64,6 +64,8 @@ void sbi_rt_cia_free(sbi_rt_cia *cia)
     free(cia->ln_alpha);
     free(cia->left);
     free(cia->wt);
+    free(cia->wt_f);
+    free(cia->run);
     memset(cia, 0, sizeof *cia);
 }
 
@@ -101,6 +103,23 @@ int sbi_rt_cia_setup(int n_t, const double *t, int n_nu_all, const double *nu, c
     cia->n_nu = j_hi - j_lo + 1;
     for (int l = 0; l < w; ++l)
         if (cia->left[l] >= 0) cia->left[l] -= j_lo;
+    SBI_MALLOC(cia->wt_f, w);
+    SBI_MALLOC(cia->run, (size_t)3 * (size_t)w);
+    /* Runs of consecutive model wavelengths between the same two table
+     * points, so that the float kernel reads them once per run. */
+    for (int l = 0; l < w; ++l) {
+        int *last = cia->n_runs > 0 ? cia->run + 3 * (cia->n_runs - 1) : NULL;
+        cia->wt_f[l] = (float)cia->wt[l];
+        if (cia->left[l] < 0) continue;
+        if (last && last[1] == l && last[2] == cia->left[l]) {
+            last[1] = l + 1;
+        } else {
+            int *run = cia->run + 3 * cia->n_runs++;
+            run[0] = l;
+            run[1] = l + 1;
+            run[2] = cia->left[l];
+        }
+    }
     SBI_MALLOC(cia->t, n_t);
     memcpy(cia->t, t, (size_t)n_t * sizeof *t);
     SBI_MALLOC(cia->ln_alpha, (size_t)n_t * (size_t)cia->n_nu);
