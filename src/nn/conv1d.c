@@ -182,6 +182,7 @@ static inline conv_vec vec_select(conv_mask m, conv_vec a, conv_vec b)
     return (conv_vec)(((conv_mask)a & m) | ((conv_mask)b & ~m));
 }
 
+
 void sbi_conv1d_pool_1ch_forward(sbi_real *q, sbi_real *arg, const sbi_real *inp, const sbi_real *w,
                                  const sbi_real *b, int B, int L, int C_out, int K, int P)
 {
@@ -220,35 +221,51 @@ void sbi_conv1d_pool_1ch_forward(sbi_real *q, sbi_real *arg, const sbi_real *inp
     }
 }
 
+/* The single-channel backward takes up to CONV_1CH_GROUP vectors of
+ * channels per pass over the rows, so that a window's pooled values, window
+ * positions and gradients (rows of C_out) are read whole. */
+enum { CONV_1CH_GROUP = 4 };
+
 void sbi_conv1d_pool_1ch_backward(sbi_real *dw, sbi_real *db, const sbi_real *dq, const sbi_real *q,
                                   const sbi_real *arg, const sbi_real *inp, int B, int L, int C_out, int K, int P)
 {
     int Q = (L - K + 1) / P;
     const conv_vec zero = {0};
-    conv_vec gw[SBI_CONV_MAX_KERNEL];
-    for (int o0 = 0; o0 < C_out; o0 += CONV_LANES) {
-        int nl = C_out - o0 < CONV_LANES ? C_out - o0 : CONV_LANES;
-        conv_vec gb = zero;
-        for (int k = 0; k < K; ++k) gw[k] = zero;
+    conv_vec gw[CONV_1CH_GROUP][SBI_CONV_MAX_KERNEL], gb[CONV_1CH_GROUP];
+    for (int g0 = 0; g0 < C_out; g0 += CONV_1CH_GROUP * CONV_LANES) {
+        int ng = 0, nl[CONV_1CH_GROUP];
+        for (int o0 = g0; o0 < C_out && ng < CONV_1CH_GROUP; o0 += CONV_LANES, ++ng) {
+            nl[ng] = C_out - o0 < CONV_LANES ? C_out - o0 : CONV_LANES;
+            gb[ng] = zero;
+            for (int k = 0; k < K; ++k) gw[ng][k] = zero;
+        }
         for (int n = 0; n < B; ++n) {
             const sbi_real *x = inp + (size_t)n * L;
             for (int t = 0; t < Q; ++t) {
-                size_t o = ((size_t)n * Q + t) * C_out + o0;
-                /* The ReLU passes the gradient where the pooled value is positive. */
-                conv_vec g = vec_select(vec_load(q + o, nl) > zero, vec_load(dq + o, nl), zero);
-                conv_vec a = vec_load(arg + o, nl);
-                gb += g;
-                for (int p = 0; p < P; ++p) {
-                    const sbi_real *xl = x + (size_t)t * P + p;
-                    conv_vec gp = vec_select(a == zero + (sbi_real)p, g, zero);
-                    for (int k = 0; k < K; ++k) gw[k] += gp * xl[k];
+                size_t o = ((size_t)n * Q + t) * C_out + g0;
+                const sbi_real *xt = x + (size_t)t * P;
+                for (int v = 0; v < ng; ++v) {
+                    size_t ov = o + (size_t)v * CONV_LANES;
+                    /* The ReLU passes the gradient where the pooled value is
+                     * positive; it reaches the window's maximum only, so each
+                     * lane takes the inputs at its own window position. */
+                    conv_vec g = vec_select(vec_load(q + ov, nl[v]) > zero, vec_load(dq + ov, nl[v]), zero);
+                    conv_vec a = vec_load(arg + ov, nl[v]);
+                    gb[v] += g;
+                    for (int k = 0; k < K; ++k) {
+                        conv_vec xk = zero + xt[k];
+                        for (int p = 1; p < P; ++p) xk = vec_select(a == zero + (sbi_real)p, zero + xt[p + k], xk);
+                        gw[v][k] += g * xk;
+                    }
                 }
             }
         }
-        for (int j = 0; j < nl; ++j) {
-            db[o0 + j] += gb[j];
-            for (int k = 0; k < K; ++k) dw[(size_t)(o0 + j) * K + k] += gw[k][j];
-        }
+        for (int v = 0; v < ng; ++v)
+            for (int j = 0; j < nl[v]; ++j) {
+                int oj = g0 + v * CONV_LANES + j;
+                db[oj] += gb[v][j];
+                for (int k = 0; k < K; ++k) dw[(size_t)oj * K + k] += gw[v][k][j];
+            }
     }
 }
 
