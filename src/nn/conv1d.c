@@ -328,6 +328,27 @@ static inline int pack_lanes(float *dg, int *doff, __m256 g, __m256i off, unsign
     _mm256_storeu_si256((__m256i *)doff, _mm256_permutevar8x32_epi32(off, perm));
     return __builtin_popcount(bits);
 }
+
+/* r[0..8) = the columns of the 8 x 8 matrix with rows r[0..8). */
+static inline void transpose8(__m256 *r)
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
 #define CONV_PACK 1
 #else
 #define CONV_PACK 0
@@ -383,10 +404,40 @@ static void relu_pool_lists(sbi_real *pg, int *po, int *pstart, sbi_real *cg, in
         }
     }
     pstart[Q * P] = m;
+    int t0 = 0;
+#if CONV_PACK
+    /* Blocks of 8 windows x 8 channels, transposed so that a vector holds
+     * one channel's windows, and packed onto the channel lists.  A list
+     * has room for the eight lanes: it holds at most t0 entries of the row
+     * before the block (and the block ends by Q). */
+    if (C_out % 8 == 0) {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1);
+        for (; t0 + 8 <= Q; t0 += 8) {
+            __m256i tp = _mm256_mullo_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(t0)), _mm256_set1_epi32(P));
+            for (int o0 = 0; o0 < C_out; o0 += 8) {
+                __m256 sv[8], gv[8];
+                for (int i = 0; i < 8; ++i) {
+                    sv[i] = _mm256_loadu_ps((const float *)(sel + (size_t)(t0 + i) * C_out + o0));
+                    gv[i] = _mm256_loadu_ps(dq + (size_t)(t0 + i) * C_out + o0);
+                }
+                transpose8(sv);
+                transpose8(gv);
+                for (int j = 0; j < 8; ++j) {
+                    int o = o0 + j, n = ccnt[o];
+                    __m256i st = _mm256_castps_si256(sv[j]);
+                    __m256i off = _mm256_add_epi32(_mm256_set1_epi32(base),
+                                                   _mm256_mullo_epi32(_mm256_add_epi32(tp, st), _mm256_set1_epi32(C_in)));
+                    unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(st, none)));
+                    ccnt[o] = n + pack_lanes(cg + (size_t)o * cap + n, co + (size_t)o * cap + n, gv[j], off, bits);
+                }
+            }
+        }
+    }
+#endif
     for (int o = 0; o < C_out; ++o) {
         sbi_real *lg = cg + (size_t)o * cap;
         int *lo = co + (size_t)o * cap, n = ccnt[o];
-        for (int t = 0; t < Q; ++t) {
+        for (int t = t0; t < Q; ++t) {
             int s = sel[(size_t)t * C_out + o];
             lg[n] = dq[(size_t)t * C_out + o];
             lo[n] = base + (t * P + s) * C_in;
