@@ -248,7 +248,8 @@ void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *scratch, cons
  * input inp and its q, arg; scratch holds sbi_conv1d_pool_scratch(L, C_in,
  * C_out, K, P) scalars.  Only the positions the pooling selected and the ReLU
  * passed carry a gradient, so both gradients are sums over those entries
- * alone (the dense gemms would do about 2 P times the work). */
+ * alone (the dense gemms would do about 3 times the work at the reference
+ * shape). */
 void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch, const sbi_real *dq,
                               const sbi_real *q, const sbi_real *arg, const sbi_real *inp, const sbi_real *w, int B,
                               int L, int C_in, int C_out, int K, int P);

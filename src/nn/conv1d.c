@@ -299,13 +299,14 @@ static void bias_relu_pool(sbi_real *q, sbi_real *arg, const sbi_real *c, const 
  * After ReLU and max pooling, the gradient at the convolution's
  * pre-activation is non-zero at most at one position of each window (its
  * maximum) and only where the ReLU passed it: at most 1 / P of the
- * positions of each channel, about half of those at the reference shape.
+ * positions of each channel, 69% of those at the reference shape with its
+ * initial weights.
  * The backward lists those entries, per batch row, by position (for the
  * input gradient) and by channel (for the weight gradient), and sums only
  * them: dw[o] += g x[l .. l + K) over the listed (l, g) of channel o, and
  * dinp[j] = sum over k of g w[o, k] over the listed (o, g) of position
- * j - k.  The dense gemms over all positions do about 2 P times the
- * flops. */
+ * j - k.  The dense gemms over all positions do P / (the share of windows
+ * the ReLU passes) times the flops, about 3 times at the reference shape. */
 
 /* Unaligned full-vector load. */
 static inline conv_vec vec_loadu(const sbi_real *p)
@@ -318,7 +319,9 @@ static inline conv_vec vec_loadu(const sbi_real *p)
 #if defined(__AVX2__) && defined(__BMI2__) && !defined(SBI_REAL_DOUBLE)
 /* Stores the lanes of g and off that bits selects, in order, at dg and
  * doff (all eight lanes are written) and returns their number: the
- * permutation that packs them comes from pext on the byte indices. */
+ * permutation that packs them comes from pext on the byte indices (pdep and
+ * pext take a few cycles on Intel since Haswell and AMD since Zen 3; Zen 1
+ * and 2 microcode them). */
 static inline int pack_lanes(float *dg, int *doff, __m256 g, __m256i off, unsigned bits)
 {
     uint64_t keep = _pdep_u64(bits, 0x0101010101010101ull) * 0xff;
@@ -646,10 +649,10 @@ void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *scratch, cons
     }
 }
 
-/* Batch rows per weight-gradient pass: their input stays in the L1 cache. */
-#ifndef CONV_DW_ROWS
-#define CONV_DW_ROWS 1
-#endif
+/* Batch rows per weight-gradient pass.  One row's input (14.6 KB at the
+ * reference shape) stays in the L1 cache; blocks of 2, 4 and 8 rows (longer
+ * lists, but their input in L2) were slower. */
+enum { CONV_DW_ROWS = 1 };
 
 /* The backward's lists (in scalars; the offsets and counts are ints in
  * slots of sbi_real): the channel lists of a block of rows, 2 C_out
