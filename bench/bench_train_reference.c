@@ -116,8 +116,8 @@ static int breakdown(int reps, double step_time)
           sbi_conv1d_pool_1ch_forward(c.q0, c.arg0, c.xin, c.w0, c.b0, BATCH, X, 32, 5, 2),
           sbi_conv1d_pool_1ch_backward(c.dw0, c.db0, c.dq0, c.q0, c.arg0, c.xin, BATCH, X, 32, 5, 2));
     STAGE("encoder conv1+relu+pool1",
-          sbi_conv1d_pool_forward(c.q1, c.arg1, c.cols1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5, 2),
-          sbi_conv1d_pool_backward(c.dq0, c.dw1, c.db1, c.scratch, c.dq1, c.q1, c.arg1, c.cols1, c.w1, BATCH, c.Q1,
+          sbi_conv1d_pool_forward(c.q1, c.arg1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5, 2),
+          sbi_conv1d_pool_backward(c.dq0, c.dw1, c.db1, c.scratch, c.dq1, c.q1, c.arg1, c.q0, c.w1, BATCH, c.Q1,
                                    32, 64, 5, 2));
     STAGE("encoder linear (3520->64)", sbi_linear_forward(c.out, c.q1, c.wp, c.bp, BATCH, c.Q2 * 64, E),
           sbi_linear_backward(c.dq1, c.dwp, c.dbp, c.dout, c.q1, c.wp, BATCH, c.Q2 * 64, E));
@@ -138,10 +138,20 @@ static int breakdown(int reps, double step_time)
     /* The fused kernel (register-blocked direct convolution in the single-
      * precision AVX2 build, else im2col + gemm) against the naive loops. */
     TIME_PER_CALL(f, reps,
-                  sbi_conv1d_pool_forward(c.q1, c.arg1, c.cols1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5, 2));
+                  sbi_conv1d_pool_forward(c.q1, c.arg1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5, 2));
     TIME_PER_CALL(b, 2, sbi_conv1d_forward_ref(c1, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5));
     printf("conv1 forward: fused conv + relu + pool %.3f ms, naive convolution loops %.3f ms (%.1fx)\n", 1e3 * f,
            1e3 * b, b / f);
+    /* The backward without the input gradient (dinp NULL) is the weight
+     * gradient with the ReLU/pool routing; the input gradient is the rest. */
+    TIME_PER_CALL(f, reps,
+                  sbi_conv1d_pool_backward(c.dq0, c.dw1, c.db1, c.scratch, c.dq1, c.q1, c.arg1, c.q0, c.w1, BATCH,
+                                           c.Q1, 32, 64, 5, 2));
+    TIME_PER_CALL(b, reps,
+                  sbi_conv1d_pool_backward(NULL, c.dw1, c.db1, c.scratch, c.dq1, c.q1, c.arg1, c.q0, c.w1, BATCH,
+                                           c.Q1, 32, 64, 5, 2));
+    printf("conv1 backward: %.3f ms = weight gradient (with the relu/pool routing) %.3f ms + input gradient %.3f ms\n",
+           1e3 * f, 1e3 * b, 1e3 * (f - b));
     sbi_layout_free(&lay);
     return 0;
 }

@@ -202,7 +202,10 @@ typedef struct sbi_estimator_ops {
     int (*backward)(void *impl, const sbi_real *dlogq, int B);
     /* n_obs observations x (n_obs, X), B rows in n_obs equal consecutive
      * groups (row b belongs to observation b / (B / n_obs)); z (B, D) ->
-     * theta (B, D) and logq (B) (NULL allowed).  n_obs <= B <= max_batch. */
+     * theta (B, D) and logq (B) (NULL allowed).  n_obs <= B <= max_batch.
+     * x NULL (with n_obs = 1): the observation of the previous sample call,
+     * whose embedding the family still holds; sbi_estimator_sample and
+     * sbi_estimator_inverse pass it for every chunk after the first. */
     int (*sample)(void *impl, const sbi_real *x, int n_obs, int B, const sbi_real *z, sbi_real *theta,
                   sbi_real *logq);
     /* Optional, for families whose forward is not log q ("fmpe"): the true

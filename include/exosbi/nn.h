@@ -234,24 +234,24 @@ void sbi_conv1d_pool_1ch_forward(sbi_real *q, sbi_real *arg, const sbi_real *inp
  * input gradient (the input is data). */
 void sbi_conv1d_pool_1ch_backward(sbi_real *dw, sbi_real *db, const sbi_real *dq, const sbi_real *q,
                                   const sbi_real *arg, const sbi_real *inp, int B, int L, int C_out, int K, int P);
-/* Scalars of scratch that sbi_conv1d_pool_forward and _backward need (in
- * the double-precision build, which always takes the gemm form, already
- * SBI_CONV_BLOCK_ROWS L_out (C_out + K C_in) suffice). */
-size_t sbi_conv1d_pool_scratch(int L, int C_in, int C_out, int K);
-/* im2col + gemm in blocks of SBI_CONV_BLOCK_ROWS rows: q, arg (B, Q, C_out)
- * from inp (B, L, C_in); cols (B, L_out, K C_in) receives the im2col matrix
- * for backward; scratch holds sbi_conv1d_pool_scratch(L, C_in, C_out, K)
- * scalars.  The single-precision AVX2 build convolves directly where C_out
- * is a multiple of 16. */
-void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *cols, sbi_real *scratch, const sbi_real *inp,
-                             const sbi_real *w, const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P);
-/* dw, db += the weight gradients and dinp (B, L, C_in) = (overwritten) the
- * input gradient from dq (B, Q, C_out); scratch holds
- * sbi_conv1d_pool_scratch(L, C_in, C_out, K) scalars.  The single-precision
- * AVX2 build forms the input gradient directly where C_in is a multiple of
- * 16. */
+/* Scalars of scratch that sbi_conv1d_pool_forward and _backward need. */
+size_t sbi_conv1d_pool_scratch(int L, int C_in, int C_out, int K, int P);
+/* q, arg (B, Q, C_out) from inp (B, L, C_in), in blocks of
+ * SBI_CONV_BLOCK_ROWS rows: im2col + gemm, or in the single-precision AVX2
+ * build, where C_out is a multiple of 16, a register-blocked direct
+ * convolution; scratch holds sbi_conv1d_pool_scratch(L, C_in, C_out, K,
+ * P) scalars. */
+void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *scratch, const sbi_real *inp, const sbi_real *w,
+                             const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P);
+/* dw, db += the weight gradients and dinp (B, L, C_in) = (overwritten; may
+ * be NULL) the input gradient from dq (B, Q, C_out), given the forward's
+ * input inp and its q, arg; scratch holds sbi_conv1d_pool_scratch(L, C_in,
+ * C_out, K, P) scalars.  Only the positions the pooling selected and the ReLU
+ * passed carry a gradient, so both gradients are sums over those entries
+ * alone (the dense gemms would do about 3 times the work at the reference
+ * shape). */
 void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch, const sbi_real *dq,
-                              const sbi_real *q, const sbi_real *arg, const sbi_real *cols, const sbi_real *w, int B,
+                              const sbi_real *q, const sbi_real *arg, const sbi_real *inp, const sbi_real *w, int B,
                               int L, int C_in, int C_out, int K, int P);
 
 /* The convolutional encoder of a single-channel sequence of L values:
@@ -268,10 +268,9 @@ typedef struct sbi_conv_encoder {
     sbi_real *xin;                      /* (max_batch, L) the forward's input */
     sbi_real *q0, *dq0;                 /* (max_batch, Q1, C1) pooled; dq0 overwritten by backward */
     sbi_real *arg0;                     /* (max_batch, Q1, C1) window position of each maximum */
-    sbi_real *cols1;                    /* (max_batch, L2, K C1) im2col of q0 */
     sbi_real *q1, *dq1;                 /* (max_batch, Q2, C2) pooled, read flat as (Q2 C2); dq1 overwritten */
     sbi_real *arg1;                     /* (max_batch, Q2, C2) */
-    sbi_real *scratch;                  /* SBI_CONV_BLOCK_ROWS L2 (C2 + K C1) */
+    sbi_real *scratch;                  /* sbi_conv1d_pool_scratch(Q1, C1, C2, K, P) */
     sbi_real *out, *dout;               /* (max_batch, E) */
 } sbi_conv_encoder;
 

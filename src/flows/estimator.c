@@ -370,7 +370,8 @@ int sbi_estimator_inverse(sbi_estimator est, const sbi_real *x, const sbi_real *
     est->last_B = -1;
     for (int off = 0; off < n; off += chunk) {
         int B = n - off < chunk ? n - off : chunk;
-        SBI_CALL(est->ops->sample(est->impl, x, 1, B, z + (size_t)off * D, theta + (size_t)off * D,
+        /* Chunks after the first reuse the observation's embedding. */
+        SBI_CALL(est->ops->sample(est->impl, off ? NULL : x, 1, B, z + (size_t)off * D, theta + (size_t)off * D,
                                   logq ? logq + off : NULL));
     }
     return 0;
@@ -385,7 +386,8 @@ int sbi_estimator_sample(sbi_estimator est, const sbi_real *x, int n, sbi_rng *r
     for (int off = 0; off < n; off += chunk) {
         int B = n - off < chunk ? n - off : chunk;
         for (size_t i = 0; i < (size_t)B * D; ++i) est->z[i] = (sbi_real)sbi_rng_normal(rng);
-        SBI_CALL(est->ops->sample(est->impl, x, 1, B, est->z, theta + (size_t)off * D, logq ? logq + off : NULL));
+        SBI_CALL(est->ops->sample(est->impl, off ? NULL : x, 1, B, est->z, theta + (size_t)off * D,
+                                  logq ? logq + off : NULL));
     }
     return 0;
 }

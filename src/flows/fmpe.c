@@ -231,8 +231,10 @@ static int fmpe_sample(void *impl, const sbi_real *x, int n_obs, int B, const sb
 {
     sbi__fmpe *f = impl;
     int D = f->D;
-    memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
-    sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    if (x) {
+        memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
+        sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    }
     f->e_ld = sbi__spread_rows(f->embed.out, n_obs, B, f->E);
     for (size_t i = 0; i < (size_t)B * D; ++i) f->state[i] = (double)z[i];
     if (logq) memset(f->state + (size_t)B * D, 0, (size_t)B * sizeof(*f->state));

@@ -160,8 +160,10 @@ static int maf_sample(void *impl, const sbi_real *x, int n_obs, int B, const sbi
     const sbi_real c = (sbi_real)SBI_AFFINE_CLAMP;
     for (int k = 0; k < f->K; ++k)
         sbi__made_refresh(&f->layers[k].net, f->layers[k].w, f->layers[k].wm, f->layers[k].mask);
-    memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
-    sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    if (x) {
+        memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
+        sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    }
     e_ld = sbi__spread_rows(f->embed.out, n_obs, B, E);
     memcpy(f->u[K], z, (size_t)B * D * sizeof(*z));
     memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));

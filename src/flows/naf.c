@@ -362,8 +362,10 @@ static int naf_sample(void *impl, const sbi_real *x, int n_obs, int B, const sbi
     int D = f->D, E = f->E, K = f->K, C = f->C, P = SBI__DSF_PARAMS(C), e_ld;
     for (int k = 0; k < f->K; ++k)
         sbi__made_refresh(&f->layers[k].net, f->layers[k].w, f->layers[k].wm, f->layers[k].mask);
-    memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
-    sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    if (x) {
+        memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
+        sbi__embedding_forward(&f->embed, f->xin, n_obs);
+    }
     e_ld = sbi__spread_rows(f->embed.out, n_obs, B, E);
     memcpy(f->u[K], z, (size_t)B * D * sizeof(*z));
     memset(f->logdet, 0, (size_t)B * sizeof(*f->logdet));

@@ -139,9 +139,11 @@ static int nsf_sample(void *impl, const sbi_real *x, int n_obs, int B, const sbi
 {
     nsf_flow *f = impl;
     int D = f->D, E = f->E, K = f->K, e_ld, h_ld;
-    memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
-    sbi__embedding_forward(&f->embed, f->xin, n_obs);
-    sbi_linear_forward(f->head_out, f->embed.out, f->head_w, f->head_b, n_obs, E, 2 * D);
+    if (x) {
+        memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
+        sbi__embedding_forward(&f->embed, f->xin, n_obs);
+        sbi_linear_forward(f->head_out, f->embed.out, f->head_w, f->head_b, n_obs, E, 2 * D);
+    }
     e_ld = sbi__spread_rows(f->embed.out, n_obs, B, E);
     h_ld = sbi__spread_rows(f->head_out, n_obs, B, 2 * D);
     memcpy(f->u[K + 1], z, (size_t)B * D * sizeof(*z));

@@ -9,10 +9,12 @@
  * of rows for several input channels, direct vector loops for one input
  * channel, where a gemm over K = 5 is all overhead); the unfused kernels and
  * the direct loops stay as their test oracle.  In the single-precision
- * AVX2 build the fused kernels of several input channels replace the
- * forward gemm and the input-gradient gemm + col2im by a register-blocked
- * direct kernel (conv_direct below); the weight gradient stays one gemm
- * per block. */
+ * AVX2 build the forward of several input channels is a register-blocked
+ * direct kernel (conv_direct below).  The backward of several input
+ * channels sums only the entries that the pooling selected and the ReLU
+ * passed (the sparse backward below): on the reference encoder's conv1
+ * that is about a third of the dense gemms' multiply-adds, and it reads the
+ * forward's input where the gemms read a K times larger im2col copy. */
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
@@ -180,6 +182,7 @@ static inline conv_vec vec_select(conv_mask m, conv_vec a, conv_vec b)
     return (conv_vec)(((conv_mask)a & m) | ((conv_mask)b & ~m));
 }
 
+
 void sbi_conv1d_pool_1ch_forward(sbi_real *q, sbi_real *arg, const sbi_real *inp, const sbi_real *w,
                                  const sbi_real *b, int B, int L, int C_out, int K, int P)
 {
@@ -218,35 +221,51 @@ void sbi_conv1d_pool_1ch_forward(sbi_real *q, sbi_real *arg, const sbi_real *inp
     }
 }
 
+/* The single-channel backward takes up to CONV_1CH_GROUP vectors of
+ * channels per pass over the rows, so that a window's pooled values, window
+ * positions and gradients (rows of C_out) are read whole. */
+enum { CONV_1CH_GROUP = 4 };
+
 void sbi_conv1d_pool_1ch_backward(sbi_real *dw, sbi_real *db, const sbi_real *dq, const sbi_real *q,
                                   const sbi_real *arg, const sbi_real *inp, int B, int L, int C_out, int K, int P)
 {
     int Q = (L - K + 1) / P;
     const conv_vec zero = {0};
-    conv_vec gw[SBI_CONV_MAX_KERNEL];
-    for (int o0 = 0; o0 < C_out; o0 += CONV_LANES) {
-        int nl = C_out - o0 < CONV_LANES ? C_out - o0 : CONV_LANES;
-        conv_vec gb = zero;
-        for (int k = 0; k < K; ++k) gw[k] = zero;
+    conv_vec gw[CONV_1CH_GROUP][SBI_CONV_MAX_KERNEL], gb[CONV_1CH_GROUP];
+    for (int g0 = 0; g0 < C_out; g0 += CONV_1CH_GROUP * CONV_LANES) {
+        int ng = 0, nl[CONV_1CH_GROUP];
+        for (int o0 = g0; o0 < C_out && ng < CONV_1CH_GROUP; o0 += CONV_LANES, ++ng) {
+            nl[ng] = C_out - o0 < CONV_LANES ? C_out - o0 : CONV_LANES;
+            gb[ng] = zero;
+            for (int k = 0; k < K; ++k) gw[ng][k] = zero;
+        }
         for (int n = 0; n < B; ++n) {
             const sbi_real *x = inp + (size_t)n * L;
             for (int t = 0; t < Q; ++t) {
-                size_t o = ((size_t)n * Q + t) * C_out + o0;
-                /* The ReLU passes the gradient where the pooled value is positive. */
-                conv_vec g = vec_select(vec_load(q + o, nl) > zero, vec_load(dq + o, nl), zero);
-                conv_vec a = vec_load(arg + o, nl);
-                gb += g;
-                for (int p = 0; p < P; ++p) {
-                    const sbi_real *xl = x + (size_t)t * P + p;
-                    conv_vec gp = vec_select(a == zero + (sbi_real)p, g, zero);
-                    for (int k = 0; k < K; ++k) gw[k] += gp * xl[k];
+                size_t o = ((size_t)n * Q + t) * C_out + g0;
+                const sbi_real *xt = x + (size_t)t * P;
+                for (int v = 0; v < ng; ++v) {
+                    size_t ov = o + (size_t)v * CONV_LANES;
+                    /* The ReLU passes the gradient where the pooled value is
+                     * positive; it reaches the window's maximum only, so each
+                     * lane takes the inputs at its own window position. */
+                    conv_vec g = vec_select(vec_load(q + ov, nl[v]) > zero, vec_load(dq + ov, nl[v]), zero);
+                    conv_vec a = vec_load(arg + ov, nl[v]);
+                    gb[v] += g;
+                    for (int k = 0; k < K; ++k) {
+                        conv_vec xk = zero + xt[k];
+                        for (int p = 1; p < P; ++p) xk = vec_select(a == zero + (sbi_real)p, zero + xt[p + k], xk);
+                        gw[v][k] += g * xk;
+                    }
                 }
             }
         }
-        for (int j = 0; j < nl; ++j) {
-            db[o0 + j] += gb[j];
-            for (int k = 0; k < K; ++k) dw[(size_t)(o0 + j) * K + k] += gw[k][j];
-        }
+        for (int v = 0; v < ng; ++v)
+            for (int j = 0; j < nl[v]; ++j) {
+                int oj = g0 + v * CONV_LANES + j;
+                db[oj] += gb[v][j];
+                for (int k = 0; k < K; ++k) dw[(size_t)oj * K + k] += gw[v][k][j];
+            }
     }
 }
 
@@ -276,27 +295,266 @@ static void bias_relu_pool(sbi_real *q, sbi_real *arg, const sbi_real *c, const 
         }
 }
 
-/* dc (B, L, C): the pooled gradient dq (B, Q, C) routed to each window's
- * maximum where the ReLU passed it, zero elsewhere; db += its column sums. */
-static void relu_pool_scatter(sbi_real *dc, sbi_real *db, const sbi_real *dq, const sbi_real *q, const sbi_real *arg,
-                              int B, int L, int C, int P)
+/* ---- the sparse backward of the fused kernel ----------------------------
+ * After ReLU and max pooling, the gradient at the convolution's
+ * pre-activation is non-zero at most at one position of each window (its
+ * maximum) and only where the ReLU passed it: at most 1 / P of the
+ * positions of each channel, 69% of those at the reference shape with its
+ * initial weights.
+ * The backward lists those entries, per batch row, by position (for the
+ * input gradient) and by channel (for the weight gradient), and sums only
+ * them: dw[o] += g x[l .. l + K) over the listed (l, g) of channel o, and
+ * dinp[j] = sum over k of g w[o, k] over the listed (o, g) of position
+ * j - k.  The dense gemms over all positions do P / (the share of windows
+ * the ReLU passes) times the flops, about 3 times at the reference shape. */
+
+/* Unaligned full-vector load. */
+static inline conv_vec vec_loadu(const sbi_real *p)
 {
-    int Q = L / P;
-    const conv_vec zero = {0};
-    for (int n = 0; n < B; ++n) {
-        sbi_real *dcn = dc + (size_t)n * L * C;
-        for (int t = 0; t < Q; ++t) {
-            size_t o = ((size_t)n * Q + t) * C;
-            for (int o0 = 0; o0 < C; o0 += CONV_LANES) {
-                int nl = C - o0 < CONV_LANES ? C - o0 : CONV_LANES;
-                conv_vec g = vec_select(vec_load(q + o + o0, nl) > zero, vec_load(dq + o + o0, nl), zero);
-                conv_vec a = vec_load(arg + o + o0, nl);
-                vec_store(db + o0, vec_load(db + o0, nl) + g, nl);
-                for (int p = 0; p < P; ++p)
-                    vec_store(dcn + ((size_t)t * P + p) * C + o0, vec_select(a == zero + (sbi_real)p, g, zero), nl);
+    conv_vec v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+#if defined(__AVX2__) && defined(__BMI2__) && !defined(SBI_REAL_DOUBLE)
+/* Stores the lanes of g and off that bits selects, in order, at dg and
+ * doff (all eight lanes are written) and returns their number: the
+ * permutation that packs them comes from pext on the byte indices (pdep and
+ * pext take a few cycles on Intel since Haswell and AMD since Zen 3; Zen 1
+ * and 2 microcode them). */
+static inline int pack_lanes(float *dg, int *doff, __m256 g, __m256i off, unsigned bits)
+{
+    uint64_t keep = _pdep_u64(bits, 0x0101010101010101ull) * 0xff;
+    __m128i idx = _mm_cvtsi64_si128((long long)_pext_u64(0x0706050403020100ull, keep));
+    __m256i perm = _mm256_cvtepu8_epi32(idx);
+    _mm256_storeu_ps(dg, _mm256_permutevar8x32_ps(g, perm));
+    _mm256_storeu_si256((__m256i *)doff, _mm256_permutevar8x32_epi32(off, perm));
+    return __builtin_popcount(bits);
+}
+
+/* r[0..8) = the columns of the 8 x 8 matrix with rows r[0..8). */
+static inline void transpose8(__m256 *r)
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+#define CONV_PACK 1
+#else
+#define CONV_PACK 0
+#endif
+
+/* The listed entries of one batch row from its pooled gradient dq, pooled
+ * values q and window positions arg (Q, C_out).  By position: the entries
+ * of position l (of Lp = Q P) are pg, po [pstart[l] .. pstart[l + 1]), the
+ * gradient and o K C_in - l C_in, so that the weights w[o, j - l] that input
+ * position j needs are at w + j C_in + po[e]; the lists of neighbouring
+ * positions are contiguous.  By channel: channel o's entries are appended to
+ * cg, co [o cap + ccnt[o] ..), the gradient and base + l C_in, the offset of
+ * the entry's receptive field in the input of the block of rows.  sel
+ * (Q, C_out) receives the window position that takes each gradient, -1 where
+ * the ReLU passed none.  db += the column sums of the routed gradient. */
+static void relu_pool_lists(sbi_real *pg, int *po, int *pstart, sbi_real *cg, int *co, int *ccnt, int cap, int base,
+                            int *sel, sbi_real *db, const sbi_real *dq, const sbi_real *q, const sbi_real *arg, int Q,
+                            int C_in, int C_out, int K, int P)
+{
+    int KC = K * C_in, m = 0;
+    for (int t = 0; t < Q; ++t) {
+        const sbi_real *g = dq + (size_t)t * C_out, *y = q + (size_t)t * C_out, *a = arg + (size_t)t * C_out;
+        int *st = sel + (size_t)t * C_out;
+        for (int o = 0; o < C_out; ++o) {
+            int ai = (int)a[o];
+            sbi_real gi = g[o];
+            st[o] = y[o] > 0 ? ai : -1;
+            db[o] += y[o] > 0 ? gi : 0;
+        }
+        for (int p = 0; p < P; ++p) {
+            int l = t * P + p, o0 = 0;
+            pstart[l] = m;
+#if CONV_PACK
+            if (C_out % 8 == 0) {
+                __m256i off = _mm256_sub_epi32(
+                    _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(KC)),
+                    _mm256_set1_epi32(l * C_in));
+                __m256i step = _mm256_set1_epi32(8 * KC), pv = _mm256_set1_epi32(p);
+                for (; o0 < C_out; o0 += 8, off = _mm256_add_epi32(off, step)) {
+                    __m256i sv = _mm256_loadu_si256((const __m256i *)(st + o0));
+                    unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(sv, pv)));
+                    m += pack_lanes(pg + m, po + m, _mm256_loadu_ps(g + o0), off, bits);
+                }
+            }
+#endif
+            /* Branch-free appends: the slot is written, the count moves on
+             * only where the entry is listed. */
+            for (int o = o0; o < C_out; ++o) {
+                pg[m] = g[o];
+                po[m] = o * KC - l * C_in;
+                m += st[o] == p;
             }
         }
-        memset(dcn + (size_t)Q * P * C, 0, (size_t)(L - Q * P) * C * sizeof(*dc));
+    }
+    pstart[Q * P] = m;
+    int t0 = 0;
+#if CONV_PACK
+    /* Blocks of 8 windows x 8 channels, transposed so that a vector holds
+     * one channel's windows, and packed onto the channel lists.  A list
+     * has room for the eight lanes: it holds at most t0 entries of the row
+     * before the block (and the block ends by Q). */
+    if (C_out % 8 == 0) {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1);
+        for (; t0 + 8 <= Q; t0 += 8) {
+            __m256i tp = _mm256_mullo_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(t0)), _mm256_set1_epi32(P));
+            for (int o0 = 0; o0 < C_out; o0 += 8) {
+                __m256 sv[8], gv[8];
+                for (int i = 0; i < 8; ++i) {
+                    sv[i] = _mm256_loadu_ps((const float *)(sel + (size_t)(t0 + i) * C_out + o0));
+                    gv[i] = _mm256_loadu_ps(dq + (size_t)(t0 + i) * C_out + o0);
+                }
+                transpose8(sv);
+                transpose8(gv);
+                for (int j = 0; j < 8; ++j) {
+                    int o = o0 + j, n = ccnt[o];
+                    __m256i st = _mm256_castps_si256(sv[j]);
+                    __m256i off = _mm256_add_epi32(_mm256_set1_epi32(base),
+                                                   _mm256_mullo_epi32(_mm256_add_epi32(tp, st), _mm256_set1_epi32(C_in)));
+                    unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(st, none)));
+                    ccnt[o] = n + pack_lanes(cg + (size_t)o * cap + n, co + (size_t)o * cap + n, gv[j], off, bits);
+                }
+            }
+        }
+    }
+#endif
+    for (int o = 0; o < C_out; ++o) {
+        sbi_real *lg = cg + (size_t)o * cap;
+        int *lo = co + (size_t)o * cap, n = ccnt[o];
+        for (int t = t0; t < Q; ++t) {
+            int s = sel[(size_t)t * C_out + o];
+            lg[n] = dq[(size_t)t * C_out + o];
+            lo[n] = base + (t * P + s) * C_in;
+            n += s >= 0;
+        }
+        ccnt[o] = n;
+    }
+}
+
+/* dw (C_out, K C_in) += the channel lists of a block of rows with input x.
+ * Chunks of four vectors of a channel's weights stay in registers;
+ * successive entries go to two sets of accumulators, so that eight
+ * multiply-add chains are in flight. */
+static void sparse_dw(sbi_real *dw, const sbi_real *cg, const int *co, const int *ccnt, int cap, const sbi_real *x,
+                      int KC, int C_out)
+{
+    const conv_vec zero = {0};
+    for (int o = 0; o < C_out; ++o) {
+        const sbi_real *g = cg + (size_t)o * cap;
+        const int *off = co + (size_t)o * cap;
+        sbi_real *d = dw + (size_t)o * KC;
+        int m = ccnt[o], c0 = 0;
+        for (; c0 + 4 * CONV_LANES <= KC; c0 += 4 * CONV_LANES) {
+            const sbi_real *xc = x + c0;
+            sbi_real *dc = d + c0;
+            conv_vec a0 = vec_loadu(dc), a1 = vec_loadu(dc + CONV_LANES), a2 = vec_loadu(dc + 2 * CONV_LANES);
+            conv_vec a3 = vec_loadu(dc + 3 * CONV_LANES), b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+            int e = 0;
+            for (; e + 1 < m; e += 2) {
+                const sbi_real *u = xc + off[e], *v = xc + off[e + 1];
+                sbi_real gu = g[e], gv = g[e + 1];
+                a0 += gu * vec_loadu(u);
+                a1 += gu * vec_loadu(u + CONV_LANES);
+                a2 += gu * vec_loadu(u + 2 * CONV_LANES);
+                a3 += gu * vec_loadu(u + 3 * CONV_LANES);
+                b0 += gv * vec_loadu(v);
+                b1 += gv * vec_loadu(v + CONV_LANES);
+                b2 += gv * vec_loadu(v + 2 * CONV_LANES);
+                b3 += gv * vec_loadu(v + 3 * CONV_LANES);
+            }
+            if (e < m) {
+                const sbi_real *u = xc + off[e];
+                sbi_real gu = g[e];
+                a0 += gu * vec_loadu(u);
+                a1 += gu * vec_loadu(u + CONV_LANES);
+                a2 += gu * vec_loadu(u + 2 * CONV_LANES);
+                a3 += gu * vec_loadu(u + 3 * CONV_LANES);
+            }
+            vec_store(dc, a0 + b0, CONV_LANES);
+            vec_store(dc + CONV_LANES, a1 + b1, CONV_LANES);
+            vec_store(dc + 2 * CONV_LANES, a2 + b2, CONV_LANES);
+            vec_store(dc + 3 * CONV_LANES, a3 + b3, CONV_LANES);
+        }
+        for (; c0 < KC; c0 += CONV_LANES) {
+            int nl = KC - c0 < CONV_LANES ? KC - c0 : CONV_LANES;
+            conv_vec a = vec_load(d + c0, nl);
+            for (int e = 0; e < m; ++e) a += g[e] * vec_load(x + c0 + off[e], nl);
+            vec_store(d + c0, a, nl);
+        }
+    }
+}
+
+/* dx (L, C_in) = (overwritten) the input gradient of one batch row from its
+ * position lists; w (C_out, K, C_in).  Input position j takes the entries of
+ * positions j - K + 1 .. j, one contiguous run of the lists.  Chunks of four
+ * vectors of the row's channels stay in registers, with two sets of
+ * accumulators as in sparse_dw. */
+static void sparse_dinp_row(sbi_real *dx, const sbi_real *pg, const int *po, const int *pstart, const sbi_real *w,
+                            int L, int Lp, int C_in, int K)
+{
+    const conv_vec zero = {0};
+    int c0 = 0;
+    for (; c0 + 4 * CONV_LANES <= C_in; c0 += 4 * CONV_LANES)
+        for (int j = 0; j < L; ++j) {
+            conv_vec a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+            int l0 = j - K + 1 < 0 ? 0 : j - K + 1 > Lp ? Lp : j - K + 1, l1 = j + 1 < Lp ? j + 1 : Lp;
+            int e = pstart[l0], e1 = pstart[l1];
+            const sbi_real *wj = w + c0;
+            sbi_real *dc = dx + (size_t)j * C_in + c0;
+            ptrdiff_t jo = (ptrdiff_t)j * C_in;
+            for (; e + 1 < e1; e += 2) {
+                const sbi_real *u = wj + (jo + po[e]), *v = wj + (jo + po[e + 1]);
+                sbi_real gu = pg[e], gv = pg[e + 1];
+                a0 += gu * vec_loadu(u);
+                a1 += gu * vec_loadu(u + CONV_LANES);
+                a2 += gu * vec_loadu(u + 2 * CONV_LANES);
+                a3 += gu * vec_loadu(u + 3 * CONV_LANES);
+                b0 += gv * vec_loadu(v);
+                b1 += gv * vec_loadu(v + CONV_LANES);
+                b2 += gv * vec_loadu(v + 2 * CONV_LANES);
+                b3 += gv * vec_loadu(v + 3 * CONV_LANES);
+            }
+            if (e < e1) {
+                const sbi_real *u = wj + (jo + po[e]);
+                sbi_real gu = pg[e];
+                a0 += gu * vec_loadu(u);
+                a1 += gu * vec_loadu(u + CONV_LANES);
+                a2 += gu * vec_loadu(u + 2 * CONV_LANES);
+                a3 += gu * vec_loadu(u + 3 * CONV_LANES);
+            }
+            vec_store(dc, a0 + b0, CONV_LANES);
+            vec_store(dc + CONV_LANES, a1 + b1, CONV_LANES);
+            vec_store(dc + 2 * CONV_LANES, a2 + b2, CONV_LANES);
+            vec_store(dc + 3 * CONV_LANES, a3 + b3, CONV_LANES);
+        }
+    for (; c0 < C_in; c0 += CONV_LANES) {
+        int nl = C_in - c0 < CONV_LANES ? C_in - c0 : CONV_LANES;
+        for (int j = 0; j < L; ++j) {
+            conv_vec a = zero;
+            int l0 = j - K + 1 < 0 ? 0 : j - K + 1 > Lp ? Lp : j - K + 1, l1 = j + 1 < Lp ? j + 1 : Lp;
+            ptrdiff_t jo = (ptrdiff_t)j * C_in + c0;
+            for (int e = pstart[l0]; e < pstart[l1]; ++e) a += pg[e] * vec_load(w + (jo + po[e]), nl);
+            vec_store(dx + (size_t)j * C_in + c0, a, nl);
+        }
     }
 }
 
@@ -355,8 +613,8 @@ static void conv_direct(float *c, const float *inp, const float *wt, int nb, int
 {
     int L_out = L - K + 1;
     for (int n = 0; n < nb; ++n)
-        for (int l0 = 0; l0 < L_out; l0 += CONV_TILE)
-            for (int o0 = 0; o0 < C_out; o0 += 16)
+        for (int o0 = 0; o0 < C_out; o0 += 16)
+            for (int l0 = 0; l0 < L_out; l0 += CONV_TILE)
                 conv_direct_tile(c + ((size_t)n * L_out + l0) * C_out + o0, inp + ((size_t)n * L + l0) * C_in,
                                  wt + o0, L_out - l0 < CONV_TILE ? L_out - l0 : CONV_TILE, C_in, C_out, K);
 }
@@ -365,86 +623,73 @@ static void conv_direct(float *c, const float *inp, const float *wt, int nb, int
 #define CONV_DIRECT 0
 #endif
 
-void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *cols, sbi_real *scratch, const sbi_real *inp,
-                             const sbi_real *w, const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P)
+void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *scratch, const sbi_real *inp, const sbi_real *w,
+                             const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P)
 {
     int L_out = L - K + 1, Q = L_out / P, KC = K * C_in;
     int direct = CONV_DIRECT && C_out % 16 == 0;
-    sbi_real *wt = scratch + (size_t)SBI_CONV_BLOCK_ROWS * L_out * C_out; /* (K C_in, C_out) */
+    sbi_real *rest = scratch + (size_t)SBI_CONV_BLOCK_ROWS * L_out * C_out; /* wt (K C_in, C_out) or cols */
     if (direct)
         for (int o = 0; o < C_out; ++o)
-            for (int j = 0; j < KC; ++j) wt[(size_t)j * C_out + o] = w[(size_t)o * KC + j];
+            for (int j = 0; j < KC; ++j) rest[(size_t)j * C_out + o] = w[(size_t)o * KC + j];
     for (int n0 = 0; n0 < B; n0 += SBI_CONV_BLOCK_ROWS) {
         int nb = B - n0 < SBI_CONV_BLOCK_ROWS ? B - n0 : SBI_CONV_BLOCK_ROWS;
-        sbi_real *cb = cols + (size_t)n0 * L_out * KC;
-        im2col(cb, inp + (size_t)n0 * L * C_in, nb, L, C_in, K);
 #if CONV_DIRECT
         if (direct)
-            conv_direct(scratch, inp + (size_t)n0 * L * C_in, wt, nb, L, C_in, C_out, K);
+            conv_direct(scratch, inp + (size_t)n0 * L * C_in, rest, nb, L, C_in, C_out, K);
         else
 #endif
+        {
             /* scratch (nb L_out, C_out) = cols (nb L_out, K C_in) @ w^T */
-            sbi__gemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb * L_out, C_out, KC, 1, cb, KC, w, KC, 0, scratch,
+            im2col(rest, inp + (size_t)n0 * L * C_in, nb, L, C_in, K);
+            sbi__gemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb * L_out, C_out, KC, 1, rest, KC, w, KC, 0, scratch,
                       C_out);
+        }
         bias_relu_pool(q + (size_t)n0 * Q * C_out, arg + (size_t)n0 * Q * C_out, scratch, b, nb, L_out, C_out, P);
     }
 }
 
-size_t sbi_conv1d_pool_scratch(int L, int C_in, int C_out, int K)
+/* Batch rows per weight-gradient pass.  One row's input (14.6 KB at the
+ * reference shape) stays in the L1 cache; blocks of 2, 4 and 8 rows (longer
+ * lists, but their input in L2) were slower. */
+enum { CONV_DW_ROWS = 1 };
+
+/* The backward's lists (in scalars; the offsets and counts are ints in
+ * slots of sbi_real): the channel lists of a block of rows, 2 C_out
+ * CONV_DW_ROWS Q, and their counts C_out; one row's position lists,
+ * 2 (Q C_out + 8) (the packed stores write eight lanes), their starts
+ * Q P + 1, and sel, Q C_out. */
+static size_t lists_size(int L, int C_out, int K, int P)
+{
+    size_t Q = (size_t)((L - K + 1) / P);
+    return 2 * (size_t)C_out * CONV_DW_ROWS * Q + (size_t)C_out + 2 * (Q * C_out + 8) + Q * P + 1 + Q * C_out;
+}
+
+size_t sbi_conv1d_pool_scratch(int L, int C_in, int C_out, int K, int P)
 {
     size_t L_out = (size_t)(L - K + 1), rows = SBI_CONV_BLOCK_ROWS * L_out, wsize = (size_t)K * C_in * C_out;
-    size_t cols = rows * K * C_in, padded = (size_t)SBI_CONV_BLOCK_ROWS * (L + K - 1) * C_out + wsize;
-    size_t rest = cols > wsize ? cols : wsize;
-    return rows * C_out + (rest > padded ? rest : padded);
+    size_t cols = rows * K * C_in, fwd = rows * C_out + (cols > wsize ? cols : wsize), bwd = lists_size(L, C_out, K, P);
+    return fwd > bwd ? fwd : bwd;
 }
 
 void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch, const sbi_real *dq,
-                              const sbi_real *q, const sbi_real *arg, const sbi_real *cols, const sbi_real *w, int B,
+                              const sbi_real *q, const sbi_real *arg, const sbi_real *inp, const sbi_real *w, int B,
                               int L, int C_in, int C_out, int K, int P)
 {
-    int L_out = L - K + 1, Q = L_out / P, KC = K * C_in, Lp = L + K - 1;
-    int direct = CONV_DIRECT && C_in % 16 == 0 && dinp;
-    sbi_real *dc = scratch;                                                  /* (nb, L_out, C_out) */
-    sbi_real *dcols = scratch + (size_t)SBI_CONV_BLOCK_ROWS * L_out * C_out; /* (nb, L_out, K C_in) */
-    /* The direct form reuses the dcols region: dcp (nb, L + K - 1, C_out) is
-     * dc with K - 1 zero rows on both sides of every batch row, wf (K C_out,
-     * C_in) the taps reversed, so dinp = conv(dcp, wf) of length L. */
-#if CONV_DIRECT
-    sbi_real *dcp = dcols, *wf = dcols + (size_t)SBI_CONV_BLOCK_ROWS * Lp * C_out;
-    if (direct)
-        for (int k = 0; k < K; ++k)
-            for (int o = 0; o < C_out; ++o)
-                memcpy(wf + ((size_t)k * C_out + o) * C_in, w + ((size_t)o * K + K - 1 - k) * C_in,
-                       (size_t)C_in * sizeof(*wf));
-#else
-    (void)Lp;
-    (void)direct;
-#endif
-    for (int n0 = 0; n0 < B; n0 += SBI_CONV_BLOCK_ROWS) {
-        int nb = B - n0 < SBI_CONV_BLOCK_ROWS ? B - n0 : SBI_CONV_BLOCK_ROWS;
-        const sbi_real *cb = cols + (size_t)n0 * L_out * KC;
-        relu_pool_scatter(dc, db, dq + (size_t)n0 * Q * C_out, q + (size_t)n0 * Q * C_out,
-                          arg + (size_t)n0 * Q * C_out, nb, L_out, C_out, P);
-        /* dw (C_out, K C_in) += dc^T @ cols;  dcols = dc @ w, then col2im. */
-        sbi__gemm(CblasRowMajor, CblasTrans, CblasNoTrans, C_out, KC, nb * L_out, 1, dc, C_out, cb, KC, 1, dw, KC);
-        if (!dinp) continue;
-#if CONV_DIRECT
-        if (direct) {
-            size_t pad = (size_t)(K - 1) * C_out;
-            for (int n = 0; n < nb; ++n) {
-                sbi_real *dn = dcp + (size_t)n * Lp * C_out;
-                memset(dn, 0, pad * sizeof(*dn));
-                memcpy(dn + pad, dc + (size_t)n * L_out * C_out, (size_t)L_out * C_out * sizeof(*dn));
-                memset(dn + pad + (size_t)L_out * C_out, 0, pad * sizeof(*dn));
-            }
-            conv_direct(dinp + (size_t)n0 * L * C_in, dcp, wf, nb, Lp, C_out, C_in, K);
-            continue;
+    int L_out = L - K + 1, Q = L_out / P, Lp = Q * P, cap = CONV_DW_ROWS * Q;
+    sbi_real *cg = scratch, *pg = cg + (size_t)C_out * cap;
+    int *co = (int *)(pg + (size_t)Q * C_out + 8), *po = co + (size_t)C_out * cap, *ccnt = po + (size_t)Q * C_out + 8;
+    int *pstart = ccnt + C_out, *sel = pstart + Lp + 1;
+    for (int n0 = 0; n0 < B; n0 += CONV_DW_ROWS) {
+        int nb = B - n0 < CONV_DW_ROWS ? B - n0 : CONV_DW_ROWS;
+        for (int o = 0; o < C_out; ++o) ccnt[o] = 0;
+        for (int n = n0; n < n0 + nb; ++n) {
+            size_t o = (size_t)n * Q * C_out;
+            relu_pool_lists(pg, po, pstart, cg, co, ccnt, cap, (n - n0) * L * C_in, sel, db, dq + o, q + o, arg + o,
+                            Q, C_in, C_out, K, P);
+            if (dinp) sparse_dinp_row(dinp + (size_t)n * L * C_in, pg, po, pstart, w, L, Lp, C_in, K);
         }
-#endif
-        sbi__gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * L_out, KC, C_out, 1, dc, C_out, w, KC, 0, dcols,
-                  KC);
-        memset(dinp + (size_t)n0 * L * C_in, 0, (size_t)nb * L * C_in * sizeof(*dinp));
-        col2im(dinp + (size_t)n0 * L * C_in, dcols, nb, L, C_in, K);
+        sparse_dw(dw, cg, co, ccnt, cap, inp + (size_t)n0 * L * C_in, K * C_in, C_out);
     }
 }
 
@@ -482,10 +727,9 @@ int sbi_conv_encoder_layout(sbi_conv_encoder *c, sbi_layout *lay, const char *na
     c->xin = sbi_layout_act(lay, NULL, L);
     c->q0 = sbi_layout_act_overwritten(lay, &c->dq0, c->Q1 * C1);
     c->arg0 = sbi_layout_act(lay, NULL, c->Q1 * C1);
-    c->cols1 = sbi_layout_act(lay, NULL, c->L2 * K * C1);
     c->q1 = sbi_layout_act_overwritten(lay, &c->dq1, c->Q2 * C2);
     c->arg1 = sbi_layout_act(lay, NULL, c->Q2 * C2);
-    c->scratch = sbi_layout_scratch(lay, sbi_conv1d_pool_scratch(c->Q1, C1, C2, K));
+    c->scratch = sbi_layout_scratch(lay, sbi_conv1d_pool_scratch(c->Q1, C1, C2, K, P));
     c->out = sbi_layout_act(lay, &c->dout, E);
     return 0;
 }
@@ -494,8 +738,7 @@ void sbi_conv_encoder_forward(sbi_conv_encoder *c, const sbi_real *inp, int B)
 {
     memcpy(c->xin, inp, (size_t)B * c->L * sizeof(*inp));
     sbi_conv1d_pool_1ch_forward(c->q0, c->arg0, c->xin, c->w0, c->b0, B, c->L, c->C1, c->K, c->P);
-    sbi_conv1d_pool_forward(c->q1, c->arg1, c->cols1, c->scratch, c->q0, c->w1, c->b1, B, c->Q1, c->C1, c->C2, c->K,
-                            c->P);
+    sbi_conv1d_pool_forward(c->q1, c->arg1, c->scratch, c->q0, c->w1, c->b1, B, c->Q1, c->C1, c->C2, c->K, c->P);
     sbi_linear_forward(c->out, c->q1, c->wp, c->bp, B, c->Q2 * c->C2, c->E);
 }
 
@@ -506,7 +749,7 @@ void sbi_conv_encoder_backward(sbi_conv_encoder *c, int B)
     sbi_linear_backward(NULL, c->dwp, c->dbp, c->dout, c->q1, c->wp, B, F, c->E);
     /* dq1 (B, F) = dout (B, E) @ wp (E, F), overwritten. */
     sbi__gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, F, c->E, 1, c->dout, c->E, c->wp, F, 0, c->dq1, F);
-    sbi_conv1d_pool_backward(c->dq0, c->dw1, c->db1, c->scratch, c->dq1, c->q1, c->arg1, c->cols1, c->w1, B, c->Q1,
-                             c->C1, c->C2, c->K, c->P);
+    sbi_conv1d_pool_backward(c->dq0, c->dw1, c->db1, c->scratch, c->dq1, c->q1, c->arg1, c->q0, c->w1, B, c->Q1, c->C1,
+                             c->C2, c->K, c->P);
     sbi_conv1d_pool_1ch_backward(c->dw0, c->db0, c->dq0, c->q0, c->arg0, c->xin, B, c->L, c->C1, c->K, c->P);
 }
