@@ -316,12 +316,13 @@ static inline conv_vec vec_loadu(const sbi_real *p)
     return v;
 }
 
-#if defined(__AVX2__) && defined(__BMI2__) && !defined(SBI_REAL_DOUBLE)
+#if defined(__AVX2__) && defined(__BMI2__) && !defined(SBI_REAL_DOUBLE) && !defined(__znver1__) && \
+    !defined(__znver2__)
 /* Stores the lanes of g and off that bits selects, in order, at dg and
  * doff (all eight lanes are written) and returns their number: the
  * permutation that packs them comes from pext on the byte indices (pdep and
  * pext take a few cycles on Intel since Haswell and AMD since Zen 3; Zen 1
- * and 2 microcode them). */
+ * and 2 microcode them, so a build for those takes the scalar path). */
 static inline int pack_lanes(float *dg, int *doff, __m256 g, __m256i off, unsigned bits)
 {
     uint64_t keep = _pdep_u64(bits, 0x0101010101010101ull) * 0xff;
