@@ -6,6 +6,10 @@
  *   combination    ck only: random overlap of the species (resort, rebin);
  *                  the `product` rows multiply the species' g-mean
  *                  transmissions instead (settings.ck_overlap: product);
+ *                  the `aee` rows keep one major absorber's k(g) per
+ *                  (layer, bin) and add the others as gray (adaptive
+ *                  equivalent extinction, settings.ck_overlap: aee), which
+ *                  is counted under interpolation;
  *   optical depth  transmission: alpha = kappa rho and the chord sgemm;
  *   transfer       transmission: absorbed fraction and radius integral;
  *                  emission: vertical optical depth and formal solution;
@@ -15,9 +19,12 @@
  * built-in band model, each k-distribution a smooth rising curve in g whose
  * steepness varies with species and wavelength.  It also prints the bytes
  * of table each spectrum touches and the machine's read bandwidth, which
- * bound the interpolation.
+ * bound the interpolation, and how far the product and aee transit depths
+ * and aee emission fluxes lie from resort's (relative difference over the
+ * model bins, before the instrument).
  *
- * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block] [lbl_block (0: per layer)] [ck (0: skip)]
+ * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block] [lbl_block (0: per layer)]
+ *                 [ck (0: skip; 2: skip resort's overlap, which takes seconds, and the comparison with it)]
  * Set OPENBLAS_NUM_THREADS=1 for per-core numbers.
  */
 #include <math.h>
@@ -98,6 +105,16 @@ static int rows_touched(int n, const double *p, const double *t, const double *p
     return count;
 }
 
+/* d[0] = max(d[0], max_l |a - b| / |b|), d[1] += sum_l |a - b| / |b|. */
+static void relative_difference(int w, const double *a, const double *b, double *d)
+{
+    for (int l = 0; l < w; ++l) {
+        const double e = fabs(a[l] - b[l]) / fabs(b[l]);
+        if (e > d[0]) d[0] = e;
+        d[1] += e;
+    }
+}
+
 typedef struct stages {
     double interp, combine, depth, transfer, instrument;
 } stages;
@@ -139,7 +156,12 @@ int main(int argc, char **argv)
     sbi_rt_cia cia[2];
     sbi_rt_ck_mixer mx;
     sbi_rt_binning bin;
-    stages lt = {0}, le = {0}, ct = {0}, ce = {0}, cp = {0}, pe = {0};
+    stages lt = {0}, le = {0}, ct = {0}, ce = {0}, cp = {0}, pe = {0}, at = {0}, ae_st = {0};
+    sbi_rt_ck_aee ae;
+    float *aework = xmalloc(sbi_rt_ck_aee_work(NS, n, blk) * sizeof *aework);
+    float *aeework = xmalloc(sbi_rt_emission_ck_aee_work(NS, n, G, 3, blk) * sizeof *aeework);
+    double *ref_t = xmalloc(w * sizeof *ref_t), *ref_e = xmalloc(w * sizeof *ref_e);
+    double diff[3][2] = {{0, 0}, {0, 0}, {0, 0}}; /* product, aee transit depth; aee flux: max, sum */
     double *rhos = xmalloc(n * sizeof *rhos);
     float *pework = xmalloc(sbi_rt_emission_ck_product_work(w, G, NS, 3) * sizeof *pework);
     double checksum = 0, dlnl, bw;
@@ -214,6 +236,8 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < n; ++i) mm[i] = mu_mol;
     sbi_rt_ck_mixer_init(G, prt_g, prt_w, &mx);
+    memset(kck, 0, (size_t)n * w * G * sizeof *kck);
+    sbi_rt_ck_aee_init(NS, ckp, prt_w, &ae);
     {
         float *cwork = xmalloc(1000 * sizeof *cwork), *ray = xmalloc(w * sizeof *ray);
 
@@ -301,7 +325,7 @@ int main(int argc, char **argv)
                  * is its time less that of the interpolation alone. */
                 const double t_interp = t1 - t0;
                 mx.n_overlaps = mx.n_skipped = 0;
-                sbi_rt_ck_kappa(&mx, NS, ckp, c, n, w, p, t, gray, blk, ckwork, kck);
+                if (do_ck == 1) sbi_rt_ck_kappa(&mx, NS, ckp, c, n, w, p, t, gray, blk, ckwork, kck);
                 overlaps += mx.n_overlaps;
                 skipped += mx.n_skipped;
                 t0 = now();
@@ -321,6 +345,7 @@ int main(int argc, char **argv)
             sbi_rt_transit_from_tau(n, w, G, wg, tck, r, spec);
             t0 = now();
             ct.transfer += t0 - t1;
+            memcpy(ref_t, spec, (size_t)w * sizeof *spec);
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
             t1 = now();
@@ -338,7 +363,7 @@ int main(int argc, char **argv)
                 sbi_rt_chord_tau(n, w * G, chord, ack, tck);
                 t0 = now();
                 cp.depth += t0 - t1;
-                sbi_rt_ck_absorbed(n, w, G, wg, tck);
+                sbi_rt_ck_absorbed_g(n, w, G, wg, tck);
                 for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] *= 1.0f - tck[m];
                 t1 = now();
                 cp.transfer += t1 - t0;
@@ -348,6 +373,7 @@ int main(int argc, char **argv)
             sbi_rt_transit_from_absorbed(n, w, trans, r, spec);
             t1 = now();
             cp.transfer += t1 - t0;
+            relative_difference(w, spec, ref_t, diff[0]);
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
             t0 = now();
@@ -365,13 +391,46 @@ int main(int argc, char **argv)
             pe.instrument += t1 - t0;
             checksum += out[NBINS / 2];
             /* ---- correlated-k emission ---- */
-            sbi_rt_emission_flux_ck(n, w, G, wg, p, t, kck, 1000.0, nuhz, 3, mu, wmu, ckework, spec);
+            if (do_ck == 1) sbi_rt_emission_flux_ck(n, w, G, wg, p, t, kck, 1000.0, nuhz, 3, mu, wmu, ckework, spec);
             t0 = now();
             ce.transfer += t0 - t1;
+            memcpy(ref_e, spec, (size_t)w * sizeof *spec);
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
             t1 = now();
             ce.instrument += t1 - t0;
+            checksum += out[NBINS / 2];
+            /* ---- correlated-k transmission, adaptive equivalent
+             * extinction: alpha of the mixture straight from the tables,
+             * one chord product ---- */
+            t0 = now();
+            sbi_rt_ck_kappa_aee(&ae, c, n, w, p, t, gray, rhos, blk, aework, ack);
+            t1 = now();
+            at.interp += t1 - t0;
+            sbi_rt_chord_tau(n, w * G, chord, ack, tck);
+            t0 = now();
+            at.depth += t0 - t1;
+            sbi_rt_ck_absorbed_g(n, w, G, wg, tck);
+            sbi_rt_transit_from_absorbed(n, w, tck, r, spec);
+            t1 = now();
+            at.transfer += t1 - t0;
+            relative_difference(w, spec, ref_t, diff[1]);
+            t0 = now();
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t1 = now();
+            at.instrument += t1 - t0;
+            checksum += out[0];
+            /* ---- correlated-k emission, aee ---- */
+            sbi_rt_emission_flux_ck_aee(&ae, c, gray, n, w, p, t, 1000.0, -1, 0.0f, nuhz, 3, mu, wmu, blk, aeework,
+                                        spec);
+            t0 = now();
+            ae_st.transfer += t0 - t1;
+            relative_difference(w, spec, ref_e, diff[2]);
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t1 = now();
+            ae_st.instrument += t1 - t0;
             checksum += out[NBINS / 2];
         }
         free(cwork), free(ray);
@@ -386,8 +445,15 @@ int main(int argc, char **argv)
     report("ck emission", &ce, reps);
     report("ck transm. product", &cp, reps);
     report("ck emiss. product", &pe, reps);
-    printf("  (ck emission with the product interpolates layer by layer inside its transfer kernel: its\n"
+    report("ck transm. aee", &at, reps);
+    report("ck emiss. aee", &ae_st, reps);
+    printf("  (ck emission with the product or aee interpolates layer by layer inside its transfer kernel: its\n"
            "   interpolation is counted under transfer)\n");
+    if (do_ck == 1 && reps > 0)
+        printf("  against resort, relative difference max / mean over %d bins x %d repeats: transit depth product "
+               "%.2e / %.2e, aee %.2e / %.2e; emission flux aee %.2e / %.2e\n",
+               w, reps, diff[0][0], diff[0][1] / ((double)w * reps), diff[1][0], diff[1][1] / ((double)w * reps),
+               diff[2][0], diff[2][1] / ((double)w * reps));
     {
         const double row_bytes = (double)w * sizeof(float);
         const double lbl_unique = (double)NS * rows_lbl * row_bytes, lbl_reads = (double)NS * n * 4 * row_bytes;
@@ -401,6 +467,8 @@ int main(int argc, char **argv)
     }
     sbi_rt_binning_destroy(&bin);
     sbi_rt_ck_mixer_free(&mx);
+    sbi_rt_ck_aee_free(&ae);
+    free(aework), free(aeework), free(ref_t), free(ref_e);
     for (int k = 0; k < NS; ++k) {
         sbi_rt_line_table_free(&lines[k]);
         sbi_rt_ck_table_free(&ck[k]);

@@ -130,8 +130,10 @@ typedef struct rt_state {
     float ck_wf[SBI_RT_CK_MAX_G];
     char ck_first[SBI_PATH_MAX];
     const sbi_rt_ck_table *ck_tabs[RT_MAX_SPECIES];
-    int ck_product;  /* settings.ck_overlap: 0 resort (random overlap), 1 product */
+    int ck_product;  /* settings.ck_overlap: product of the species' g-mean transmissions */
+    int ck_aee;      /* settings.ck_overlap: adaptive equivalent extinction (else resort) */
     sbi_rt_ck_mixer mixer;
+    sbi_rt_ck_aee aee;
     float *ck_kappa, *ck_alpha, *ck_tau, *ck_work, *ck_ework;
     double *ck_c, *ck_rho, *ck_trans; /* (S) per spectrum, (N), (N, W) for the product */
 
@@ -773,7 +775,10 @@ static int rt_load_tables(const sbi_task *task, rt_state *s)
                   "%s: forward_model.settings.species[%d] (%s): a line-by-line table cannot be combined with "
                   "correlated-k tables (species[%d] (%s)); give every species tables of one kind",
                   origin, k, s->species_name[k], s->ck_species[0], s->species_name[s->ck_species[0]]);
-    if (s->n_ck) SBI_CALL(sbi_rt_ck_mixer_init(s->n_g, s->ck_g, s->ck_w, &s->mixer));
+    if (s->n_ck && s->ck_aee)
+        SBI_CALL(sbi_rt_ck_aee_init(s->n_ck, s->ck_tabs, s->ck_w, &s->aee));
+    else if (s->n_ck)
+        SBI_CALL(sbi_rt_ck_mixer_init(s->n_g, s->ck_g, s->ck_w, &s->mixer));
     if (s->n_cia) {
         SBI_MALLOC(s->cia_work, max_nu);
     }
@@ -1098,6 +1103,7 @@ static void rt_destroy(void *state)
     free(s->tau);
     free(s->chord);
     sbi_rt_ck_mixer_free(&s->mixer);
+    sbi_rt_ck_aee_free(&s->aee);
     free(s->ck_kappa);
     free(s->ck_alpha);
     free(s->ck_tau);
@@ -1127,9 +1133,11 @@ static int rt_parse(const sbi_task *task, rt_state *s)
         const char *v = cJSON_IsString(e) ? e->valuestring : "";
         if (!strcmp(v, "product"))
             s->ck_product = 1;
+        else if (!strcmp(v, "aee"))
+            s->ck_aee = 1;
         else
             SBI_CHECK(!strcmp(v, "resort"), SBI_ERR_INPUT,
-                      "%s: forward_model.settings.ck_overlap: expected resort or product", origin);
+                      "%s: forward_model.settings.ck_overlap: '%s': expected resort, product or aee", origin, v);
     }
     s->n_params = task->n_params;
     s->output = RT_OUT_FLUX;
@@ -1192,19 +1200,22 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     if (s->n_ck) {
         const size_t nwg = (size_t)s->n * (size_t)s->w * (size_t)s->n_g;
         SBI_MALLOC(s->ck_c, s->n_ck);
-        if (!s->ck_product) {
+        if (s->ck_aee) {
+            /* Transmission: alpha straight from the tables; emission: the
+             * opacity made inside the formal solution. */
+            SBI_MALLOC(s->ck_work, sbi_rt_ck_aee_work(s->n_ck, s->n, RT_CK_BLOCK));
+        } else if (!s->ck_product) {
             SBI_MALLOC(s->ck_kappa, nwg);
             SBI_MALLOC(s->ck_work, sbi_rt_ck_kappa_work(s->n_ck, s->n_g, RT_CK_BLOCK));
         }
         if (s->mode == RT_TRANSMISSION) {
             SBI_MALLOC(s->ck_alpha, nwg);
             SBI_MALLOC(s->ck_tau, nwg);
-            if (s->ck_product) {
-                SBI_MALLOC(s->ck_rho, s->n);
-                SBI_MALLOC(s->ck_trans, (size_t)s->n * (size_t)s->w);
-            }
+            if (s->ck_product || s->ck_aee) SBI_MALLOC(s->ck_rho, s->n);
+            if (s->ck_product) SBI_MALLOC(s->ck_trans, (size_t)s->n * (size_t)s->w);
         } else {
             SBI_MALLOC(s->ck_ework, s->ck_product ? sbi_rt_emission_ck_product_work(s->w, s->n_g, s->n_ck, s->n_mu)
+                                    : s->ck_aee   ? sbi_rt_emission_ck_aee_work(s->n_ck, s->n, s->n_g, s->n_mu, RT_CK_BLOCK)
                                                   : sbi_rt_emission_ck_work(s->w, s->n_g, s->n_mu));
         }
     }
@@ -1366,7 +1377,7 @@ static void rt_transit_product(rt_state *s, int deck_from, double *rt2)
         if (j == 0 && deck_from >= 0)
             for (size_t m = (size_t)deck_from * cols; m < (size_t)s->n * cols; ++m) s->ck_alpha[m] = RT_DECK_ALPHA;
         sbi_rt_chord_tau(s->n, (int)cols, s->chord, s->ck_alpha, s->ck_tau);
-        sbi_rt_ck_absorbed(s->n, s->w, s->n_g, s->ck_wf, s->ck_tau);
+        sbi_rt_ck_absorbed_g(s->n, s->w, s->n_g, s->ck_wf, s->ck_tau);
         for (size_t m = 0; m < nw; ++m) s->ck_trans[m] = (j ? s->ck_trans[m] : 1.0) * (1.0 - (double)s->ck_tau[m]);
     }
     for (size_t m = 0; m < nw; ++m) s->ck_tau[m] = (float)(1.0 - s->ck_trans[m]);
@@ -1375,7 +1386,10 @@ static void rt_transit_product(rt_state *s, int deck_from, double *rt2)
 
 static void rt_flux(rt_state *s, double g0, int deck_from, double *flux)
 {
-    if (s->n_ck && s->ck_product)
+    if (s->n_ck && s->ck_aee)
+        sbi_rt_emission_flux_ck_aee(&s->aee, s->ck_c, s->kappa, s->n, s->w, s->p_bar, s->t, g0, deck_from,
+                                    RT_DECK_KAPPA, s->nu_hz, s->n_mu, s->mu, s->w_mu, RT_CK_BLOCK, s->ck_ework, flux);
+    else if (s->n_ck && s->ck_product)
         sbi_rt_emission_flux_ck_product(s->n, s->w, s->n_g, s->ck_wf, s->n_ck, s->ck_tabs, s->ck_c, s->kappa, s->p_bar,
                                         s->t, g0, deck_from, RT_DECK_KAPPA, s->nu_hz, s->n_mu, s->mu, s->w_mu,
                                         s->ck_ework, flux);
@@ -1456,7 +1470,7 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         const int k = s->ck_species[j];
         s->ck_c[j] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
     }
-    if (s->n_ck && !s->ck_product)
+    if (s->n_ck && !s->ck_product && !s->ck_aee)
         /* The correlated-k species overlap on top of the gray opacity. */
         sbi_rt_ck_kappa(&s->mixer, s->n_ck, s->ck_tabs, s->ck_c, n, w, s->p_bar, s->t, s->kappa, RT_CK_BLOCK,
                         s->ck_work, s->ck_kappa);
@@ -1472,13 +1486,16 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         float *alpha = s->n_ck ? s->ck_alpha : s->alpha;
         const float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
         sbi_rt_chord_matrix(n, s->r, s->chord);
-        for (int i = 0; s->ck_product && i < n; ++i)
+        for (int i = 0; (s->ck_product || s->ck_aee) && i < n; ++i)
             s->ck_rho[i] = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
         if (s->ck_product) {
             if (fcloud < 1.0) rt_transit_product(s, -1, s->spec2);
             rt_transit_product(s, deck_from, s->spec);
         }
-        for (int i = 0; !s->ck_product && i < n; ++i) {
+        if (s->n_ck && s->ck_aee)
+            sbi_rt_ck_kappa_aee(&s->aee, s->ck_c, n, w, s->p_bar, s->t, s->kappa, s->ck_rho, RT_CK_BLOCK, s->ck_work,
+                                s->ck_alpha);
+        for (int i = 0; !s->ck_product && !(s->n_ck && s->ck_aee) && i < n; ++i) {
             const double rho = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
             const float *k = kappa + (size_t)i * cols;
             float *a = alpha + (size_t)i * cols;
@@ -1503,7 +1520,7 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         const size_t cols = s->n_ck ? (size_t)w * (size_t)s->n_g : (size_t)w;
         float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
         if (fcloud < 1.0) rt_flux(s, g0, -1, s->spec2);
-        if (deck && !s->ck_product)
+        if (deck && !s->ck_product && !(s->n_ck && s->ck_aee))
             for (int i = 0; i < n; ++i)
                 if (s->p_bar[i] > p_cloud)
                     for (size_t l = 0; l < cols; ++l) kappa[(size_t)i * cols + l] = RT_DECK_KAPPA;
