@@ -629,80 +629,69 @@ static int rt_load_line_table(rt_state *s, int k)
 #define RT_LBL_BLOCK 1024
 
 /* Read species k's correlated-k table and rebin each (P, T) row onto the
- * model bins (sbi_rt_ck_rebin).  Every table must share the first one's
- * g-points and weights, since the species are overlapped on one g-grid. */
+ * model bins (sbi_rt_ck_rebin): rank 0 of s->comm reads and every rank gets
+ * the same table (sbi_ck_table_rebin_on).  Every table must share the first
+ * one's g-points and weights, since the species are combined on one g-grid. */
 static int rt_load_ck_table(rt_state *s, int k)
 {
-    sbi_ck_file f = NULL;
-    sbi_ck_info info;
+    sbi_ck_rebinned rb;
     sbi_rt_ck_table *tab;
-    double *nu_lo = NULL, *nu_hi = NULL, *buf = NULL;
-    int64_t j0 = 0, j1;
+    double *nu_lo = NULL, *nu_hi = NULL;
     int err = 0;
 
-    SBI_CALL(sbi_ck_file_open(s->species_path[k], &f, &info));
+    nu_lo = malloc((size_t)s->w * sizeof *nu_lo);
+    nu_hi = malloc((size_t)s->w * sizeof *nu_hi);
+    if (!nu_lo || !nu_hi) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
+    if (!err) sbi_rt_ck_model_bins(s->w, s->lambda_um, nu_lo, nu_hi);
+    /* Collective: every rank calls it (an allocation failure above only
+     * happens with the machine out of memory, where the job aborts). */
+    if (!err) err = sbi_ck_table_rebin_on(s->comm, s->species_path[k], s->w, nu_lo, nu_hi, &rb);
+    free(nu_lo);
+    free(nu_hi);
+    if (err) return sbi__trace(err, __FILE__, __LINE__, __func__);
     if (s->species_mass_setting[k] > 0)
         s->species_mass[k] = s->species_mass_setting[k];
-    else if (info.mol_mass > 0)
-        s->species_mass[k] = info.mol_mass;
+    else if (rb.mol_mass > 0)
+        s->species_mass[k] = rb.mol_mass;
     if (!(s->species_mass[k] > 0))
         err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
                          "%s: no dataset 'mol_mass' and '%s' is not built in: give {mass: AMU}", s->species_path[k],
                          s->species_name[k]);
     if (!err && s->n_ck == 0) {
-        s->n_g = info.n_g;
-        for (int q = 0; q < info.n_g; ++q) {
-            s->ck_g[q] = info.g[q];
-            s->ck_w[q] = info.weights[q];
-            s->ck_wf[q] = (float)info.weights[q];
+        s->n_g = rb.n_g;
+        for (int q = 0; q < rb.n_g; ++q) {
+            s->ck_g[q] = rb.g[q];
+            s->ck_w[q] = rb.weights[q];
+            s->ck_wf[q] = (float)rb.weights[q];
         }
         snprintf(s->ck_first, sizeof s->ck_first, "%s", s->species_path[k]);
     } else if (!err) {
-        int same = info.n_g == s->n_g;
-        for (int q = 0; same && q < info.n_g; ++q)
-            same = fabs(info.g[q] - s->ck_g[q]) <= 1e-6 && fabs(info.weights[q] - s->ck_w[q]) <= 1e-6;
+        int same = rb.n_g == s->n_g;
+        for (int q = 0; same && q < rb.n_g; ++q)
+            same = fabs(rb.g[q] - s->ck_g[q]) <= 1e-6 && fabs(rb.weights[q] - s->ck_w[q]) <= 1e-6;
         if (!same)
             err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
                              "%s: datasets 'samples' and 'weights': %d g-points that differ from the %d of %s; "
                              "correlated-k species are combined on one g-grid",
-                             s->species_path[k], info.n_g, s->n_g, s->ck_first);
+                             s->species_path[k], rb.n_g, s->n_g, s->ck_first);
     }
+    if (!err && !(tab = calloc(1, sizeof *tab)))
+        err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
     if (err) {
-        sbi_ck_file_close(&f);
+        sbi_ck_rebinned_free(&rb);
         return err;
     }
-    SBI_CALLOC(tab, 1);
+    /* The table takes over the rebinned arrays. */
+    tab->n_p = rb.n_p;
+    tab->n_t = rb.n_t;
+    tab->w = rb.w;
+    tab->n_g = rb.n_g;
+    tab->p = rb.p;
+    tab->t = rb.t;
+    tab->k = rb.k;
     s->ck[k] = tab;
     s->ck_tabs[s->n_ck] = tab;
     s->ck_species[s->n_ck++] = k;
-    /* Table bins j0 .. j1 reach the model grid (with half a model bin). */
-    nu_lo = malloc((size_t)s->w * sizeof *nu_lo);
-    nu_hi = malloc((size_t)s->w * sizeof *nu_hi);
-    if (!nu_lo || !nu_hi) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
-    if (!err) {
-        sbi_rt_ck_model_bins(s->w, s->lambda_um, nu_lo, nu_hi);
-        while (j0 + 1 < info.n_nu && info.edges[j0 + 1] <= nu_lo[s->w - 1]) ++j0;
-        for (j1 = info.n_nu - 1; j1 > j0 && info.edges[j1] >= nu_hi[0]; --j1) {
-        }
-        err = sbi_rt_ck_table_init(info.n_p, info.p, info.n_t, info.t, s->w, info.n_g, tab);
-    }
-    if (!err) {
-        buf = malloc((size_t)(j1 - j0 + 1) * (size_t)info.n_g * sizeof *buf);
-        if (!buf) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
-    }
-    for (int ip = 0; !err && ip < info.n_p; ++ip)
-        for (int it = 0; !err && it < info.n_t; ++it) {
-            float *dst = tab->k + ((size_t)ip * (size_t)info.n_t + (size_t)it) * (size_t)s->w * (size_t)info.n_g;
-            err = sbi_ck_file_read(f, ip, it, j0, j1 - j0 + 1, buf);
-            if (!err)
-                err = sbi_rt_ck_rebin(info.n_g, info.g, info.weights, j1 - j0 + 1, info.edges + j0, buf, s->w, nu_lo,
-                                      nu_hi, dst);
-        }
-    free(buf);
-    free(nu_lo);
-    free(nu_hi);
-    sbi_ck_file_close(&f);
-    if (err) return sbi__trace(err, __FILE__, __LINE__, __func__);
     return SBI_OK;
 }
 
@@ -758,7 +747,8 @@ static int rt_load_tables(const sbi_task *task, rt_state *s)
         snprintf(what, sizeof what, "species[%d] (%s)", k, s->species_name[k]);
         err = s->species_prt[k] ? rt_find_prt_table(s, k) : 0;
         if (!err)
-            err = sbi_opacity_file_is_ck(s->species_path[k]) ? rt_load_ck_table(s, k) : rt_load_line_table(s, k);
+            err = sbi_opacity_file_is_ck_on(s->comm, s->species_path[k]) ? rt_load_ck_table(s, k)
+                                                                          : rt_load_line_table(s, k);
         if (err) return rt_wrap(err, origin, what);
     }
     for (int c = 0; c < s->n_cia; ++c) {
