@@ -10,7 +10,9 @@
  *                  (layer, bin) and add the others as gray (adaptive
  *                  equivalent extinction, settings.ck_overlap: aee), which
  *                  is counted under interpolation;
- *   optical depth  transmission: alpha = kappa rho and the chord sgemm;
+ *   optical depth  transmission: alpha = kappa rho and the chord sgemm
+ *                  (product and aee: with interpolation and transfer, a
+ *                  chunk of bins at a time);
  *   transfer       transmission: absorbed fraction and radius integral;
  *                  emission: vertical optical depth and formal solution;
  *   instrument     line-spread convolution and binning.
@@ -35,7 +37,9 @@
 
 #include "exosbi/rt.h"
 
-enum { NS = 5, NP = 10, NT = 13, G = 16, NBINS = 100 };
+/* CHUNK: model bins per chunk of the correlated-k transmission with the
+ * product or aee, as the families use. */
+enum { NS = 5, NP = 10, NT = 13, G = 16, NBINS = 100, CHUNK = 128 };
 
 static const double prt_g[G] = {0.0178695646, 0.0915000852, 0.2135104155, 0.3674544109, 0.5325455891, 0.6864895845,
                                 0.8084999148, 0.8821304354, 0.9019855072, 0.9101666761, 0.9237233795, 0.9408282679,
@@ -146,7 +150,6 @@ int main(int argc, char **argv)
     float *kappa = xmalloc((size_t)n * w * sizeof *kappa), *alpha = xmalloc((size_t)n * w * sizeof *alpha);
     float *tau = xmalloc((size_t)n * w * sizeof *tau), *chord = xmalloc((size_t)n * n * sizeof *chord);
     float *kck = xmalloc((size_t)n * w * G * sizeof *kck), *ack = xmalloc((size_t)n * w * G * sizeof *ack);
-    float *trans = xmalloc((size_t)n * w * sizeof *trans);
     float *tck = xmalloc((size_t)n * w * G * sizeof *tck), *gray = xmalloc((size_t)n * w * sizeof *gray), wg[G];
     float *ckwork = xmalloc(sbi_rt_ck_kappa_work(NS, G, blk) * sizeof *ckwork);
     float *ckework = xmalloc(sbi_rt_emission_ck_work(w, G, 3) * sizeof *ckework);
@@ -158,12 +161,13 @@ int main(int argc, char **argv)
     sbi_rt_binning bin;
     stages lt = {0}, le = {0}, ct = {0}, ce = {0}, cp = {0}, pe = {0}, at = {0}, ae_st = {0};
     sbi_rt_ck_aee ae;
-    float *aework = xmalloc(sbi_rt_ck_aee_work(NS, n, blk) * sizeof *aework);
+    float *tcwork = xmalloc(sbi_rt_transit_ck_work(NS, n, w, G, CHUNK) * sizeof *tcwork);
     float *aeework = xmalloc(sbi_rt_emission_ck_aee_work(NS, n, G, 3, blk) * sizeof *aeework);
     double *ref_t = xmalloc(w * sizeof *ref_t), *ref_e = xmalloc(w * sizeof *ref_e);
     double diff[3][2] = {{0, 0}, {0, 0}, {0, 0}}; /* product, aee transit depth; aee flux: max, sum */
+    double chord_alone = 0, absorbed_alone = 0;
     double *rhos = xmalloc(n * sizeof *rhos);
-    float *pework = xmalloc(sbi_rt_emission_ck_product_work(w, G, NS, 3) * sizeof *pework);
+    float *pework = xmalloc(sbi_rt_emission_ck_product_work(n, w, G, NS, 3) * sizeof *pework);
     double checksum = 0, dlnl, bw;
     long long overlaps = 0, skipped = 0;
     int rows_lbl = 0;
@@ -353,26 +357,12 @@ int main(int argc, char **argv)
             checksum += out[0];
             /* ---- correlated-k transmission, the product of the species'
              * g-mean transmissions (pRT without scattering) ---- */
-            for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] = 1.0f;
             for (int i = 0; i < n; ++i) rhos[i] = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
-            for (int k = 0; k < NS; ++k) {
-                t0 = now();
-                sbi_rt_ck_alpha_species(&ck[k], c[k], n, w, p, t, rhos, k == 0 ? gray : NULL, blk, ack);
-                t1 = now();
-                cp.interp += t1 - t0;
-                sbi_rt_chord_tau(n, w * G, chord, ack, tck);
-                t0 = now();
-                cp.depth += t0 - t1;
-                sbi_rt_ck_absorbed_g(n, w, G, wg, tck);
-                for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] *= 1.0f - tck[m];
-                t1 = now();
-                cp.transfer += t1 - t0;
-            }
             t0 = now();
-            for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] = 1.0f - trans[m];
-            sbi_rt_transit_from_absorbed(n, w, trans, r, spec);
+            sbi_rt_transit_ck_product(n, w, G, wg, NS, ckp, c, p, t, gray, rhos, -1, 0.0f, chord, r, CHUNK, tcwork,
+                                      spec);
             t1 = now();
-            cp.transfer += t1 - t0;
+            cp.depth += t1 - t0;
             relative_difference(w, spec, ref_t, diff[0]);
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
@@ -404,16 +394,31 @@ int main(int argc, char **argv)
              * extinction: alpha of the mixture straight from the tables,
              * one chord product ---- */
             t0 = now();
-            sbi_rt_ck_kappa_aee(&ae, c, n, w, p, t, gray, rhos, blk, aework, ack);
+            sbi_rt_transit_ck_aee(&ae, c, n, w, p, t, gray, rhos, -1, 0.0f, chord, r, CHUNK, tcwork, spec);
             t1 = now();
-            at.interp += t1 - t0;
-            sbi_rt_chord_tau(n, w * G, chord, ack, tck);
-            t0 = now();
-            at.depth += t0 - t1;
-            sbi_rt_ck_absorbed_g(n, w, G, wg, tck);
-            sbi_rt_transit_from_absorbed(n, w, tck, r, spec);
-            t1 = now();
-            at.transfer += t1 - t0;
+            at.depth += t1 - t0;
+            {
+                /* What bounds it: the chord products and absorbed fractions
+                 * alone, on the last chunk's alpha repeated over W. */
+                float *ca = tcwork + sbi_rt_ck_aee_work(NS, n, CHUNK), *cq = ca + (size_t)n * CHUNK * G;
+                float *cc = xmalloc((size_t)n * CHUNK * G * sizeof *cc);
+                double ta = 0, tb = 0;
+                memcpy(cc, ca, (size_t)n * CHUNK * G * sizeof *cc);
+                for (int l0 = 0; l0 < w; l0 += CHUNK) {
+                    const int nb = l0 + CHUNK < w ? CHUNK : w - l0;
+                    const double u0 = now();
+                    sbi_rt_chord_tau(n, nb * G, chord, cc, cq);
+                    {
+                        const double u1 = now();
+                        sbi_rt_ck_absorbed_g(n, nb, G, wg, cq);
+                        ta += u1 - u0;
+                        tb += now() - u1;
+                    }
+                }
+                chord_alone += ta;
+                absorbed_alone += tb;
+                free(cc);
+            }
             relative_difference(w, spec, ref_t, diff[1]);
             t0 = now();
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
@@ -447,8 +452,13 @@ int main(int argc, char **argv)
     report("ck emiss. product", &pe, reps);
     report("ck transm. aee", &at, reps);
     report("ck emiss. aee", &ae_st, reps);
-    printf("  (ck emission with the product or aee interpolates layer by layer inside its transfer kernel: its\n"
-           "   interpolation is counted under transfer)\n");
+    printf("  (ck transmission with the product or aee interpolates, takes the chord product and the absorbed\n"
+           "   fraction a chunk of %d bins at a time in one kernel, counted under optical depth; ck emission with\n"
+           "   them interpolates layer by layer inside its transfer kernel, counted under transfer)\n", CHUNK);
+    if (do_ck && reps > 0)
+        printf("  ck chord product alone (strmm over W x %d columns, in chunks of %d bins) %.1f ms, absorbed fraction "
+               "alone %.1f ms per pass: aee transmission takes one pass, the product one per species\n",
+               G, CHUNK, 1e3 * chord_alone / reps, 1e3 * absorbed_alone / reps);
     if (do_ck == 1 && reps > 0)
         printf("  against resort, relative difference max / mean over %d bins x %d repeats: transit depth product "
                "%.2e / %.2e, aee %.2e / %.2e; emission flux aee %.2e / %.2e\n",
@@ -460,7 +470,8 @@ int main(int argc, char **argv)
         printf("  overlaps per spectrum: %.0f done, %.0f skipped (pRT's 1e-3 rule) of %d layers x %d bins x %d\n",
                (double)overlaps / reps, (double)skipped / reps, n, w, NS - 1);
         printf("  table bytes per spectrum: lbl %.1f MB distinct rows (%d of %d rows per species), %.1f MB read by "
-               "the layer loop; ck %.1f MB distinct, %.1f MB read; one-core read bandwidth %.1f GB/s\n",
+               "the layer loop; ck %.1f MB distinct, %.1f MB if read layer by layer (the blocked ck kernels read "
+               "each row from memory once); one-core read bandwidth %.1f GB/s\n",
                lbl_unique / 1e6, rows_lbl, NP * NT, lbl_reads / 1e6, G * lbl_unique / 1e6, G * lbl_reads / 1e6,
                bw / 1e9);
         printf("  (checksum %.6g)\n", checksum);
@@ -468,7 +479,7 @@ int main(int argc, char **argv)
     sbi_rt_binning_destroy(&bin);
     sbi_rt_ck_mixer_free(&mx);
     sbi_rt_ck_aee_free(&ae);
-    free(aework), free(aeework), free(ref_t), free(ref_e);
+    free(tcwork), free(aeework), free(ref_t), free(ref_e);
     for (int k = 0; k < NS; ++k) {
         sbi_rt_line_table_free(&lines[k]);
         sbi_rt_ck_table_free(&ck[k]);
@@ -477,6 +488,6 @@ int main(int argc, char **argv)
     sbi_rt_cia_free(&cia[1]);
     free(p), free(t), free(mm), free(r), free(lam), free(nu), free(nuhz), free(tmp), free(sh2), free(she);
     free(spec), free(conv), free(out), free(ework), free(lo), free(hi), free(kappa), free(alpha);
-    free(tau), free(chord), free(kck), free(ack), free(tck), free(ckwork), free(ckework), free(gray), free(trans), free(rhos), free(pework);
+    free(tau), free(chord), free(kck), free(ack), free(tck), free(ckwork), free(ckework), free(gray), free(rhos), free(pework);
     return 0;
 }

@@ -310,8 +310,10 @@ void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n, int w,
 /* Emergent flux with the product of the species' g-mean transmissions in
  * the formal solution of sbi_rt_emission_flux; species 0 carries gray (N, W)
  * and, from layer deck_from on (-1: none), the deck opacity deck_kappa.
- * work: sbi_rt_emission_ck_product_work floats. */
-size_t sbi_rt_emission_ck_product_work(int w, int n_g, int n_s, int n_mu);
+ * Blocked in wavelength with the layers inside, as the aee kernel; g-rows
+ * whose exp(-tau / mu) reached the fast exp's floor (2e-38) in a whole
+ * block are dropped.  work: sbi_rt_emission_ck_product_work floats. */
+size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu);
 void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
                                      const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
                                      const double *p_bar, const double *t, double g, int deck_from,
@@ -364,6 +366,22 @@ void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c, const
                                  const double *p_bar, const double *t, double g, int deck_from, float deck_kappa,
                                  const double *nu, int n_mu, const double *mu, const double *w_mu, int blk,
                                  float *work, double *flux_nu);
+
+/* Transit radius squared rt2 (W) of the aee mixture or of the product of
+ * the species' g-mean transmissions, made a chunk of `cb` bins at a time:
+ * alpha (N, cb, G) from the tables, its chord product (sbi_rt_chord_tau),
+ * the absorbed fraction over g, so that nothing of size N W G is stored or
+ * read from memory.  rho (N) [g cm^-3]; from layer deck_from on (-1: none)
+ * alpha = deck_alpha (the product: species 0's).  The same spectra as the
+ * whole-grid kernels above.  work: sbi_rt_transit_ck_work floats. */
+size_t sbi_rt_transit_ck_work(int n_s, int n, int w, int n_g, int cb);
+void sbi_rt_transit_ck_aee(const sbi_rt_ck_aee *ae, const double *c, int n, int w, const double *p_bar,
+                           const double *t, const float *gray, const double *rho, int deck_from, float deck_alpha,
+                           const float *chord, const double *r, int cb, float *work, double *rt2);
+void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, int n_s, const sbi_rt_ck_table *const *tabs,
+                               const double *c, const double *p_bar, const double *t, const float *gray,
+                               const double *rho, int deck_from, float deck_alpha, const float *chord,
+                               const double *r, int cb, float *work, double *rt2);
 
 /* ---- transmission ------------------------------------------------------- */
 

@@ -432,7 +432,8 @@ static void test_aee(void)
         SBI_ASSERT_OK(sbi_rt_ck_aee_init(S, tp, prt_w, &ae));
         sbi_rt_ck_kappa(&mx, S, tp, c, N, W, p, t, gray, BLK, rwork, k_res);
         for (int i = 0; i < N; ++i)
-            for (int m = 0; m < W * G; ++m) alpha[(size_t)i * W * G + m] = (float)(k_res[(size_t)i * W * G + m] * rho[i]);
+            for (int m = 0; m < W * G; ++m)
+                alpha[(size_t)i * W * G + m] = (float)(k_res[(size_t)i * W * G + m] * rho[i]);
         sbi_rt_transit_radius2_ck(N, W, G, wg, chord, alpha, r, tau, rt_res);
         sbi_rt_emission_flux_ck(N, W, G, wg, p, t, k_res, 1000.0, nu_hz, 3, mu, wmu, ework, f_res);
         sbi_rt_ck_kappa_aee(&ae, c, N, W, p, t, gray, rho, BLK, awork, alpha);

@@ -519,6 +519,17 @@ static RT_HOT RT_NOINLINE float absorbed_mean(float *tg, const float *wg, int n_
     return lane_sum(tg, n_g);
 }
 
+/* absorbed_mean where every tau < 1e-3: sbi__rt_absorbed's series alone,
+ * without the exponential it would compute and discard. */
+static RT_HOT RT_NOINLINE float absorbed_mean_thin(float *tg, const float *wg, int n_g)
+{
+    for (int q = 0; q < n_g; ++q) {
+        const float ts = tg[q];
+        tg[q] = wg[q] * (ts * (1.0f - ts * (0.5f - ts * 0.166666667f)));
+    }
+    return lane_sum(tg, n_g);
+}
+
 RT_HOT void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *tau)
 {
     if (n_g == 1) {
@@ -544,6 +555,8 @@ RT_HOT void sbi_rt_ck_absorbed_g(int n, int w, int n_g, const float *wg, float *
          * tau exceeds 18 each absorbed fraction rounds to 1. */
         if (lo > 18.0f)
             tau[m] = wsum;
+        else if (hi < 1e-3f)
+            tau[m] = absorbed_mean_thin(tg, wg, n_g);
         else
             tau[m] = absorbed_mean(tg, wg, n_g);
     }
@@ -718,75 +731,6 @@ RT_HOT void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n,
     }
 }
 
-RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
-                                            const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
-                                            const double *p_bar, const double *t, double g, int deck_from,
-                                            float deck_kappa, const double *nu, int n_mu, const double *mu,
-                                            const double *w_mu, float *work, double *flux_nu)
-{
-    const size_t wgn = (size_t)w * (size_t)n_g, sw = (size_t)n_s * wgn;
-    float *tau = work, *kprev = tau + sw, *kcur = kprev + sw, *tprev = kcur + sw, *b0 = tprev + (size_t)n_mu * w;
-    float *b1 = b0 + w, *inten = b1 + w;
-
-    for (size_t m = 0; m < sw; ++m) tau[m] = 0.0f;
-    for (size_t m = 0; m < (size_t)n_mu * (size_t)w; ++m) {
-        tprev[m] = 1.0f;
-        inten[m] = 0.0f;
-    }
-    for (int l = 0; l < w; ++l) b0[l] = (float)sbi_rt_planck_nu(nu[l], t[0]);
-    for (int i = 0; i < n; ++i) {
-        float *tmp;
-        /* kappa of every species in layer i (species 0 with the gray part). */
-        for (int s = 0; s < n_s; ++s) {
-            float *k = kcur + (size_t)s * wgn;
-            sbi_rt_ck_interp(tabs[s], p_bar[i], t[i], c[s], 0, w, k);
-            if (s == 0) {
-                const float *gr = gray + (size_t)i * (size_t)w;
-                for (int l = 0; l < w; ++l)
-                    for (int q = 0; q < n_g; ++q) k[(size_t)l * n_g + q] += gr[l];
-                if (deck_from >= 0 && i >= deck_from)
-                    for (size_t m = 0; m < wgn; ++m) k[m] = deck_kappa;
-            }
-        }
-        if (i > 0) {
-            const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
-            for (size_t m = 0; m < sw; ++m) tau[m] += (kprev[m] + kcur[m]) * dp;
-            for (int l = 0; l < w; ++l) b1[l] = (float)sbi_rt_planck_nu(nu[l], t[i]);
-            for (int a = 0; a < n_mu; ++a) {
-                const float neg_inv_mu = (float)(-1.0 / mu[a]);
-                float *tp = tprev + (size_t)a * w, *in = inten + (size_t)a * w;
-                for (int l = 0; l < w; ++l) {
-                    float tr = 1.0f;
-                    for (int s = 0; s < n_s; ++s) {
-                        const float *tl = tau + (size_t)s * wgn + (size_t)l * n_g;
-                        float d[SBI_RT_CK_MAX_G];
-                        for (int q = 0; q < n_g; ++q) d[q] = wg[q] * sbi__rt_expf(tl[q] * neg_inv_mu);
-                        tr *= lane_sum(d, n_g);
-                    }
-                    in[l] += 0.5f * (b0[l] + b1[l]) * (tp[l] - tr);
-                    tp[l] = tr;
-                }
-            }
-            tmp = b0;
-            b0 = b1;
-            b1 = tmp;
-        }
-        tmp = kprev;
-        kprev = kcur;
-        kcur = tmp;
-    }
-    for (int l = 0; l < w; ++l) flux_nu[l] = 0.0;
-    for (int a = 0; a < n_mu; ++a) {
-        const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
-        const float *tp = tprev + (size_t)a * w, *in = inten + (size_t)a * w;
-        for (int l = 0; l < w; ++l) flux_nu[l] += cm * ((double)in[l] + (double)b0[l] * tp[l]);
-    }
-}
-
-size_t sbi_rt_emission_ck_product_work(int w, int n_g, int n_s, int n_mu)
-{
-    return 3 * (size_t)n_s * (size_t)w * (size_t)n_g + (size_t)n_mu * (size_t)w * 2 + 2 * (size_t)w;
-}
 
 /* ---- adaptive equivalent extinction ----------------------------------------- */
 
@@ -852,8 +796,9 @@ static size_t aee_corner_floats(int n_s, int n)
 
 size_t sbi_rt_ck_aee_work(int n_s, int n, int blk)
 {
-    /* Corners; then the g-means and mean deviations of a block (2 S blk). */
-    return aee_corner_floats(n_s, n) + 2 * (size_t)(n_s > 0 ? n_s : 1) * (size_t)blk;
+    /* Corners; then the g-means and mean deviations of a block (2 S blk),
+     * and per bin the largest deviation, the gray sum and the major. */
+    return aee_corner_floats(n_s, n) + (2 * (size_t)(n_s > 0 ? n_s : 1) + 3) * (size_t)blk;
 }
 
 static void aee_bracket(const sbi_rt_ck_table *tab, double p_bar, double t, double c, aee_corner *k)
@@ -900,7 +845,7 @@ RT_INLINE void aee_bilinear(const aee_corner *k, const float *v, int nb, float *
 
 /* out (l1 - l0, G) = scale (kappa_g of the mixture) in one layer over the
  * bins [l0, l1), cn the layer's corners (S): the species' g-means and mean
- * deviations interpolated into work (2 S (l1 - l0)), the major absorber
+ * deviations interpolated into work ((2 S + 3) (l1 - l0)), the major absorber
  * picked per bin, its G values interpolated and the others' g-means added
  * to gray (l1 - l0; NULL: none). */
 RT_INLINE void aee_layer(const sbi_rt_ck_aee *ae, const aee_corner *cn, int l0, int l1, const float *gray,
@@ -912,27 +857,39 @@ RT_INLINE void aee_layer(const sbi_rt_ck_aee *ae, const aee_corner *cn, int l0, 
         aee_bilinear(cn + s, ae->mean[s] + l0, nb, mean + (size_t)s * (size_t)nb);
         aee_bilinear(cn + s, ae->dev[s] + l0, nb, dev + (size_t)s * (size_t)nb);
     }
-    for (int l = 0; l < nb; ++l) {
-        int major = 0;
-        float top = dev[l], grey = gray ? gray[l] : 0.0f;
-        for (int s = 1; s < n_s; ++s)
-            if (dev[(size_t)s * (size_t)nb + (size_t)l] > top) {
-                top = dev[(size_t)s * (size_t)nb + (size_t)l];
-                major = s;
+    /* The major absorber of each bin and the gray sum of the others, as
+     * selects over the bins (vectorised); then the major's G values. */
+    {
+        float *restrict top = dev + (size_t)n_s * (size_t)nb, *restrict grey = top + nb;
+        int *restrict major = (int *)(void *)(grey + nb);
+        for (int l = 0; l < nb; ++l) {
+            top[l] = dev[l];
+            major[l] = 0;
+        }
+        for (int s = 1; s < n_s; ++s) {
+            const float *restrict ds = dev + (size_t)s * (size_t)nb;
+            for (int l = 0; l < nb; ++l) {
+                const int up = ds[l] > top[l];
+                top[l] = up ? ds[l] : top[l];
+                major[l] = up ? s : major[l];
             }
-        for (int s = 0; s < n_s; ++s)
-            if (s != major) grey += mean[(size_t)s * (size_t)nb + (size_t)l];
-        {
-            const aee_corner *k = cn + major;
-            const float *kt = ae->tabs[major]->k + (size_t)(l0 + l) * (size_t)n_g;
+        }
+        for (int l = 0; l < nb; ++l) grey[l] = gray ? gray[l] : 0.0f;
+        for (int s = 0; s < n_s; ++s) {
+            const float *restrict ms = mean + (size_t)s * (size_t)nb;
+            for (int l = 0; l < nb; ++l) grey[l] += major[l] != s ? ms[l] : 0.0f;
+        }
+        for (int l = 0; l < nb; ++l) {
+            const aee_corner *k = cn + major[l];
+            const float *kt = ae->tabs[major[l]]->k + (size_t)(l0 + l) * (size_t)n_g;
             const float *restrict k00 = kt + k->row[0] * (size_t)n_g, *restrict k01 = kt + k->row[1] * (size_t)n_g;
             const float *restrict k10 = kt + k->row[2] * (size_t)n_g, *restrict k11 = kt + k->row[3] * (size_t)n_g;
-            const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3];
+            const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3], gl = grey[l];
             float *restrict o = out + (size_t)l * (size_t)n_g;
             for (int q = 0; q < n_g; ++q) {
                 const float v = c00 * k00[q] + c01 * k01[q] + c10 * k10[q] + c11 * k11[q];
                 const float keep = (float)(v >= 1e-30f); /* as sbi_rt_ck_interp */
-                o[q] = (keep * v + grey) * scale;
+                o[q] = (keep * v + gl) * scale;
             }
         }
     }
@@ -968,7 +925,7 @@ RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c
     const size_t bg = (size_t)blk * (size_t)n_g;
     aee_corner *cn;
     float *lw = aee_corners(ae, c, n, p_bar, t, work, &cn);
-    float *kprev = lw + 2 * (size_t)ae->n_s * (size_t)blk, *kcur = kprev + bg, *tau = kcur + bg;
+    float *kprev = lw + (2 * (size_t)ae->n_s + 3) * (size_t)blk, *kcur = kprev + bg, *tau = kcur + bg;
     float *trp = tau + bg, *inq = trp + (size_t)n_mu * bg, *c1 = inq + (size_t)n_mu * bg;
     float *hk = c1 + blk, *b0 = hk + blk, *b1 = b0 + blk;
     int *live = (int *)(void *)(b1 + blk); /* (blk) g-points [0, live) not yet dark */
@@ -1017,7 +974,8 @@ RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c
                     for (int l = 0; l < nb; ++l) {
                         const float src = 0.5f * (b0[l] + b1[l]);
                         const float *restrict tl = tau + (size_t)l * (size_t)n_g;
-                        float *restrict trl = tr + (size_t)l * (size_t)n_g, *restrict inl = in + (size_t)l * (size_t)n_g;
+                        float *restrict trl = tr + (size_t)l * (size_t)n_g;
+                        float *restrict inl = in + (size_t)l * (size_t)n_g;
                         const int nq = live[l];
                         for (int q = 0; q < nq; ++q) {
                             const float e = sbi__rt_expf(tl[q] * neg_inv_mu);
@@ -1061,4 +1019,241 @@ RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c
             }
         }
     }
+}
+
+/* ---- emission with the product of the species' g-mean transmissions ------- */
+
+/* Bins per block of the product's formal solution: the S G bins of
+ * optical depth stay in cache across the layers. */
+#define RT_PRODUCT_BLOCK 32
+
+size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
+{
+    const size_t b = RT_PRODUCT_BLOCK, sgb = (size_t)(n_s > 0 ? n_s : 1) * (size_t)n_g * b;
+    (void)w;
+    return aee_corner_floats(n_s, n) + (size_t)n_g * b + 3 * sgb + 2 * (size_t)n_mu * b + 6 * b +
+           (size_t)(n_s > 0 ? n_s : 1);
+}
+
+RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
+                                            const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
+                                            const double *p_bar, const double *t, double g, int deck_from,
+                                            float deck_kappa, const double *nu, int n_mu, const double *mu,
+                                            const double *w_mu, float *work, double *flux_nu)
+{
+    const int blk = RT_PRODUCT_BLOCK;
+    const size_t gb = (size_t)n_g * (size_t)blk, sgb = (size_t)n_s * gb;
+    aee_corner *cn = (aee_corner *)(void *)work;
+    float *kq = work + aee_corner_floats(n_s, n), *kprev = kq + gb, *kcur = kprev + sgb, *tau = kcur + sgb;
+    float *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk, *acc = inten + (size_t)n_mu * (size_t)blk;
+    float *tr = acc + blk, *c1 = tr + blk, *hk = c1 + blk, *b0 = hk + blk, *b1 = b0 + blk;
+    int *live = (int *)(void *)(b1 + blk); /* (S) g-rows [0, live) of the block not yet dark */
+    float inv_mu_min = INFINITY;
+
+    for (int a = 0; a < n_mu; ++a) inv_mu_min = fminf(inv_mu_min, (float)(1.0 / mu[a]));
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
+    /* Blocks of bins, the layers inside, so that the table rows of a block
+     * are read once per spectrum and the optical depths stay in cache.  The
+     * optical depths are g-major in a block (S, G, blk), so that the g-sum
+     * of each species is a loop over bins with no reduction. */
+    for (int l0 = 0; l0 < w; l0 += blk) {
+        const int nb = l0 + blk < w ? blk : w - l0;
+        for (int l = 0; l < nb; ++l) {
+            const double v = nu[l0 + l];
+            c1[l] = (float)(2.0 * SBI_RT_H * v * v * v / (SBI_RT_C * SBI_RT_C));
+            hk[l] = (float)(SBI_RT_H * v / SBI_RT_KB);
+        }
+        for (size_t m = 0; m < sgb; ++m) tau[m] = 0.0f;
+        for (size_t m = 0; m < (size_t)n_mu * (size_t)blk; ++m) {
+            tprev[m] = 1.0f;
+            inten[m] = 0.0f;
+        }
+        for (int s = 0; s < n_s; ++s) live[s] = n_g;
+        for (int i = 0; i < n; ++i) {
+            const float inv_t = (float)(1.0 / t[i]);
+            float *tmp;
+            /* kappa of every species in layer i (species 0 with the gray
+             * part and the deck), transposed to (G, blk). */
+            for (int s = 0; s < n_s; ++s) {
+                const aee_corner *k = cn + (size_t)i * n_s + s;
+                const float *kt = tabs[s]->k + (size_t)l0 * (size_t)n_g;
+                const float *restrict k00 = kt + k->row[0] * (size_t)n_g, *restrict k01 = kt + k->row[1] * (size_t)n_g;
+                const float *restrict k10 = kt + k->row[2] * (size_t)n_g, *restrict k11 = kt + k->row[3] * (size_t)n_g;
+                const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3];
+                float *restrict ks = kcur + (size_t)s * gb;
+                for (size_t m = 0; m < (size_t)nb * (size_t)n_g; ++m) {
+                    const float v = c00 * k00[m] + c01 * k01[m] + c10 * k10[m] + c11 * k11[m];
+                    kq[m] = v < 1e-30f ? 0.0f : v; /* as sbi_rt_ck_interp */
+                }
+                if (s == 0) {
+                    const float *gr = gray + (size_t)i * (size_t)w + (size_t)l0;
+                    for (int l = 0; l < nb; ++l)
+                        for (int q = 0; q < n_g; ++q) kq[(size_t)l * n_g + q] += gr[l];
+                    if (deck_from >= 0 && i >= deck_from)
+                        for (size_t m = 0; m < (size_t)nb * (size_t)n_g; ++m) kq[m] = deck_kappa;
+                }
+                for (int q = 0; q < n_g; ++q)
+                    for (int l = 0; l < nb; ++l) ks[(size_t)q * blk + l] = kq[(size_t)l * n_g + q];
+            }
+            for (int l = 0; l < nb; ++l) b1[l] = planck_f(c1[l], hk[l] * inv_t);
+            if (i > 0) {
+                const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
+                for (int s = 0; s < n_s; ++s)
+                    for (size_t m = 0; m < (size_t)live[s] * (size_t)blk; ++m) {
+                        const size_t o = (size_t)s * gb + m;
+                        tau[o] += (kprev[o] + kcur[o]) * dp;
+                    }
+                for (int a = 0; a < n_mu; ++a) {
+                    const float neg_inv_mu = (float)(-1.0 / mu[a]);
+                    float *tp = tprev + (size_t)a * blk, *in = inten + (size_t)a * blk;
+                    for (int l = 0; l < nb; ++l) tr[l] = 1.0f;
+                    for (int s = 0; s < n_s; ++s) {
+                        for (int l = 0; l < nb; ++l) acc[l] = 0.0f;
+                        for (int q = 0; q < live[s]; ++q) {
+                            const float wq = wg[q];
+                            const float *restrict tq = tau + (size_t)s * gb + (size_t)q * blk;
+                            for (int l = 0; l < nb; ++l) acc[l] += wq * sbi__rt_expf(tq[l] * neg_inv_mu);
+                        }
+                        for (int l = 0; l < nb; ++l) tr[l] *= acc[l];
+                    }
+                    for (int l = 0; l < nb; ++l) {
+                        in[l] += 0.5f * (b0[l] + b1[l]) * (tp[l] - tr[l]);
+                        tp[l] = tr[l];
+                    }
+                }
+                /* A g-row is dark once exp(-tau / mu) is at the fast exp's
+                 * floor, exp(-87), in every bin of the block and for every
+                 * angle: it adds below 2e-38 to its species' transmission
+                 * from then on, and is dropped. */
+                for (int s = 0; s < n_s; ++s)
+                    while (live[s] > 0) {
+                        const float *tq = tau + (size_t)s * gb + (size_t)(live[s] - 1) * blk;
+                        float lo = tq[0];
+                        for (int l = 1; l < nb; ++l) lo = tq[l] < lo ? tq[l] : lo;
+                        if (!(lo * inv_mu_min > 87.0f)) break;
+                        --live[s];
+                    }
+            }
+            tmp = b0;
+            b0 = b1;
+            b1 = tmp;
+            tmp = kprev;
+            kprev = kcur;
+            kcur = tmp;
+        }
+        for (int l = 0; l < nb; ++l) flux_nu[l0 + l] = 0.0;
+        for (int a = 0; a < n_mu; ++a) {
+            const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
+            const float *tp = tprev + (size_t)a * blk, *in = inten + (size_t)a * blk;
+            for (int l = 0; l < nb; ++l) flux_nu[l0 + l] += cm * ((double)in[l] + (double)b0[l] * tp[l]);
+        }
+    }
+}
+
+/* ---- transmission, chunked over wavelength ---------------------------------- */
+
+/* Bins per sub-block of a chunk whose alpha is made layer by layer. */
+#define RT_SUB_BLOCK 32
+
+size_t sbi_rt_transit_ck_work(int n_s, int n, int w, int n_g, int cb)
+{
+    const size_t chunk = (size_t)(n > 0 ? n : 1) * (size_t)cb * (size_t)n_g;
+    return sbi_rt_ck_aee_work(n_s, n, cb) + 2 * chunk + (size_t)(n > 0 ? n : 1) * (size_t)w;
+}
+
+/* The absorbed fraction of a chunk, alpha (N, nb, G) -> A (N, nb), put into
+ * a_out (N, W) at bin l0, or with `combine` folded into it as another
+ * species' (1 - (1 - a)(1 - A), written a + A (1 - a): no cancellation where
+ * both are small). */
+static void transit_chunk_tau(int n, int nb, int n_g, const float *wg, const float *chord, float *alpha, float *tau,
+                              float *a_out, int w, int l0, int combine)
+{
+    /* The chunk is (N, nb G) contiguous: one chord product for it. */
+    sbi_rt_chord_tau(n, nb * n_g, chord, alpha, tau);
+    sbi_rt_ck_absorbed_g(n, nb, n_g, wg, tau);
+    for (int i = 0; i < n; ++i) {
+        const float *ai = tau + (size_t)i * (size_t)nb;
+        float *dst = a_out + (size_t)i * (size_t)w + (size_t)l0;
+        if (combine)
+            for (int l = 0; l < nb; ++l) dst[l] += ai[l] * (1.0f - dst[l]);
+        else
+            for (int l = 0; l < nb; ++l) dst[l] = ai[l];
+    }
+}
+
+RT_HOT void sbi_rt_transit_ck_aee(const sbi_rt_ck_aee *ae, const double *c, int n, int w, const double *p_bar,
+                                  const double *t, const float *gray, const double *rho, int deck_from,
+                                  float deck_alpha, const float *chord, const double *r, int cb, float *work,
+                                  double *rt2)
+{
+    const int n_g = ae->n_g;
+    const size_t chunk = (size_t)n * (size_t)cb * (size_t)n_g;
+    aee_corner *cn;
+    float *lw = aee_corners(ae, c, n, p_bar, t, work, &cn);
+    float *alpha = lw + (2 * (size_t)ae->n_s + 3) * (size_t)cb, *tau = alpha + chunk, *a = tau + chunk;
+    for (int l0 = 0; l0 < w; l0 += cb) {
+        const int nb = l0 + cb < w ? cb : w - l0;
+        /* Sub-blocks of the chunk with the layers inside, so that their
+         * table rows stay in cache across the layers. */
+        for (int b0 = 0; b0 < nb; b0 += RT_SUB_BLOCK) {
+            const int b1 = b0 + RT_SUB_BLOCK < nb ? b0 + RT_SUB_BLOCK : nb;
+            for (int i = 0; i < n; ++i) {
+                float *dst = alpha + ((size_t)i * (size_t)nb + (size_t)b0) * (size_t)n_g;
+                if (deck_from >= 0 && i >= deck_from)
+                    for (size_t m = 0; m < (size_t)(b1 - b0) * (size_t)n_g; ++m) dst[m] = deck_alpha;
+                else
+                    aee_layer(ae, cn + (size_t)i * ae->n_s, l0 + b0, l0 + b1,
+                              gray + (size_t)i * (size_t)w + (size_t)(l0 + b0), (float)rho[i], lw, dst);
+            }
+        }
+        transit_chunk_tau(n, nb, n_g, ae->wg, chord, alpha, tau, a, w, l0, 0);
+    }
+    sbi_rt_transit_from_absorbed(n, w, a, r, rt2);
+}
+
+RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, int n_s,
+                                      const sbi_rt_ck_table *const *tabs, const double *c, const double *p_bar,
+                                      const double *t, const float *gray, const double *rho, int deck_from,
+                                      float deck_alpha, const float *chord, const double *r, int cb, float *work,
+                                      double *rt2)
+{
+    const size_t chunk = (size_t)n * (size_t)cb * (size_t)n_g;
+    aee_corner *cn = (aee_corner *)(void *)work;
+    float *alpha = work + sbi_rt_ck_aee_work(n_s, n, cb), *tau = alpha + chunk, *a = tau + chunk;
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
+    for (int l0 = 0; l0 < w; l0 += cb) {
+        const int nb = l0 + cb < w ? cb : w - l0;
+        const size_t cols = (size_t)nb * (size_t)n_g;
+        for (int s = 0; s < n_s; ++s) {
+            for (int b0 = 0; b0 < nb; b0 += RT_SUB_BLOCK)
+            for (int i = 0; i < n; ++i) {
+                const int b1 = b0 + RT_SUB_BLOCK < nb ? b0 + RT_SUB_BLOCK : nb;
+                const size_t sc = (size_t)(b1 - b0) * (size_t)n_g;
+                const aee_corner *k = cn + (size_t)i * n_s + s;
+                const float *kt = tabs[s]->k + (size_t)(l0 + b0) * (size_t)n_g;
+                const float *restrict k00 = kt + k->row[0] * (size_t)n_g, *restrict k01 = kt + k->row[1] * (size_t)n_g;
+                const float *restrict k10 = kt + k->row[2] * (size_t)n_g, *restrict k11 = kt + k->row[3] * (size_t)n_g;
+                const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3], rh = (float)rho[i];
+                float *restrict dst = alpha + (size_t)i * cols + (size_t)b0 * (size_t)n_g;
+                if (s == 0 && deck_from >= 0 && i >= deck_from) {
+                    for (size_t m = 0; m < sc; ++m) dst[m] = deck_alpha;
+                    continue;
+                }
+                for (size_t m = 0; m < sc; ++m) {
+                    const float v = c00 * k00[m] + c01 * k01[m] + c10 * k10[m] + c11 * k11[m];
+                    dst[m] = v < 1e-30f ? 0.0f : v; /* as sbi_rt_ck_interp */
+                }
+                if (s == 0) {
+                    const float *gr = gray + (size_t)i * (size_t)w + (size_t)(l0 + b0);
+                    for (int l = 0; l < b1 - b0; ++l)
+                        for (int q = 0; q < n_g; ++q) dst[(size_t)l * n_g + q] += gr[l];
+                }
+                for (size_t m = 0; m < sc; ++m) dst[m] *= rh;
+            }
+            transit_chunk_tau(n, nb, n_g, wg, chord, alpha, tau, a, w, l0, s > 0);
+        }
+    }
+    sbi_rt_transit_from_absorbed(n, w, a, r, rt2);
 }

@@ -135,7 +135,7 @@ typedef struct rt_state {
     sbi_rt_ck_mixer mixer;
     sbi_rt_ck_aee aee;
     float *ck_kappa, *ck_alpha, *ck_tau, *ck_work, *ck_ework;
-    double *ck_c, *ck_rho, *ck_trans; /* (S) per spectrum, (N), (N, W) for the product */
+    double *ck_c, *ck_rho; /* (S) per spectrum, (N) for the product and aee */
 
     /* workspace */
     double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv; /* */
@@ -626,6 +626,10 @@ static int rt_load_line_table(rt_state *s, int k)
  * (N, block, G) k-values of all species stay in cache; line-by-line: the
  * table rows of a block do). */
 #define RT_CK_BLOCK 32
+/* Model bins per chunk of the correlated-k transmission (product, aee):
+ * the chunk's (N, chunk, G) optical depths stay in cache through its chord
+ * product. */
+#define RT_CK_CHUNK 128
 #define RT_LBL_BLOCK 1024
 
 /* Read species k's correlated-k table and rebin each (P, T) row onto the
@@ -1101,7 +1105,6 @@ static void rt_destroy(void *state)
     free(s->ck_ework);
     free(s->ck_c);
     free(s->ck_rho);
-    free(s->ck_trans);
     free(s);
 }
 
@@ -1190,23 +1193,22 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     if (s->n_ck) {
         const size_t nwg = (size_t)s->n * (size_t)s->w * (size_t)s->n_g;
         SBI_MALLOC(s->ck_c, s->n_ck);
-        if (s->ck_aee) {
-            /* Transmission: alpha straight from the tables; emission: the
-             * opacity made inside the formal solution. */
-            SBI_MALLOC(s->ck_work, sbi_rt_ck_aee_work(s->n_ck, s->n, RT_CK_BLOCK));
-        } else if (!s->ck_product) {
+        if (!s->ck_product && !s->ck_aee) {
             SBI_MALLOC(s->ck_kappa, nwg);
             SBI_MALLOC(s->ck_work, sbi_rt_ck_kappa_work(s->n_ck, s->n_g, RT_CK_BLOCK));
         }
-        if (s->mode == RT_TRANSMISSION) {
+        if (s->mode == RT_TRANSMISSION && (s->ck_product || s->ck_aee)) {
+            /* Made a chunk of bins at a time, nothing of size N W G. */
+            SBI_MALLOC(s->ck_rho, s->n);
+            SBI_MALLOC(s->ck_work, sbi_rt_transit_ck_work(s->n_ck, s->n, s->w, s->n_g, RT_CK_CHUNK));
+        } else if (s->mode == RT_TRANSMISSION) {
             SBI_MALLOC(s->ck_alpha, nwg);
             SBI_MALLOC(s->ck_tau, nwg);
-            if (s->ck_product || s->ck_aee) SBI_MALLOC(s->ck_rho, s->n);
-            if (s->ck_product) SBI_MALLOC(s->ck_trans, (size_t)s->n * (size_t)s->w);
         } else {
-            SBI_MALLOC(s->ck_ework, s->ck_product ? sbi_rt_emission_ck_product_work(s->w, s->n_g, s->n_ck, s->n_mu)
-                                    : s->ck_aee   ? sbi_rt_emission_ck_aee_work(s->n_ck, s->n, s->n_g, s->n_mu, RT_CK_BLOCK)
-                                                  : sbi_rt_emission_ck_work(s->w, s->n_g, s->n_mu));
+            const size_t ework = s->ck_product ? sbi_rt_emission_ck_product_work(s->n, s->w, s->n_g, s->n_ck, s->n_mu)
+                                 : s->ck_aee ? sbi_rt_emission_ck_aee_work(s->n_ck, s->n, s->n_g, s->n_mu, RT_CK_BLOCK)
+                                             : sbi_rt_emission_ck_work(s->w, s->n_g, s->n_mu);
+            SBI_MALLOC(s->ck_ework, ework);
         }
     }
     return SBI_OK;
@@ -1356,22 +1358,17 @@ static void rt_transit(rt_state *s, double *rt2)
 }
 
 /* Product of the species' g-mean transmissions (settings.ck_overlap:
- * product): one chord product per species; the deck, from layer deck_from
- * on (-1: none), rides with species 0. */
-static void rt_transit_product(rt_state *s, int deck_from, double *rt2)
+ * product) or the aee mixture (aee): a chunk of bins at a time; the deck,
+ * from layer deck_from on (-1: none), rides with species 0. */
+static void rt_transit_ck(rt_state *s, int deck_from, double *rt2)
 {
-    const size_t nw = (size_t)s->n * (size_t)s->w, cols = (size_t)s->w * (size_t)s->n_g;
-    for (int j = 0; j < s->n_ck; ++j) {
-        sbi_rt_ck_alpha_species(s->ck_tabs[j], s->ck_c[j], s->n, s->w, s->p_bar, s->t, s->ck_rho,
-                                j == 0 ? s->kappa : NULL, RT_CK_BLOCK, s->ck_alpha);
-        if (j == 0 && deck_from >= 0)
-            for (size_t m = (size_t)deck_from * cols; m < (size_t)s->n * cols; ++m) s->ck_alpha[m] = RT_DECK_ALPHA;
-        sbi_rt_chord_tau(s->n, (int)cols, s->chord, s->ck_alpha, s->ck_tau);
-        sbi_rt_ck_absorbed_g(s->n, s->w, s->n_g, s->ck_wf, s->ck_tau);
-        for (size_t m = 0; m < nw; ++m) s->ck_trans[m] = (j ? s->ck_trans[m] : 1.0) * (1.0 - (double)s->ck_tau[m]);
-    }
-    for (size_t m = 0; m < nw; ++m) s->ck_tau[m] = (float)(1.0 - s->ck_trans[m]);
-    sbi_rt_transit_from_absorbed(s->n, s->w, s->ck_tau, s->r, rt2);
+    if (s->ck_aee)
+        sbi_rt_transit_ck_aee(&s->aee, s->ck_c, s->n, s->w, s->p_bar, s->t, s->kappa, s->ck_rho, deck_from,
+                              RT_DECK_ALPHA, s->chord, s->r, RT_CK_CHUNK, s->ck_work, rt2);
+    else
+        sbi_rt_transit_ck_product(s->n, s->w, s->n_g, s->ck_wf, s->n_ck, s->ck_tabs, s->ck_c, s->p_bar, s->t,
+                                  s->kappa, s->ck_rho, deck_from, RT_DECK_ALPHA, s->chord, s->r, RT_CK_CHUNK,
+                                  s->ck_work, rt2);
 }
 
 static void rt_flux(rt_state *s, double g0, int deck_from, double *flux)
@@ -1475,23 +1472,21 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         const size_t cols = s->n_ck ? (size_t)w * (size_t)s->n_g : (size_t)w;
         float *alpha = s->n_ck ? s->ck_alpha : s->alpha;
         const float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
+        const int ck_chunked = s->n_ck && (s->ck_product || s->ck_aee);
         sbi_rt_chord_matrix(n, s->r, s->chord);
-        for (int i = 0; (s->ck_product || s->ck_aee) && i < n; ++i)
+        for (int i = 0; ck_chunked && i < n; ++i)
             s->ck_rho[i] = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
-        if (s->ck_product) {
-            if (fcloud < 1.0) rt_transit_product(s, -1, s->spec2);
-            rt_transit_product(s, deck_from, s->spec);
+        if (ck_chunked) {
+            if (fcloud < 1.0) rt_transit_ck(s, -1, s->spec2);
+            rt_transit_ck(s, deck_from, s->spec);
         }
-        if (s->n_ck && s->ck_aee)
-            sbi_rt_ck_kappa_aee(&s->aee, s->ck_c, n, w, s->p_bar, s->t, s->kappa, s->ck_rho, RT_CK_BLOCK, s->ck_work,
-                                s->ck_alpha);
-        for (int i = 0; !s->ck_product && !(s->n_ck && s->ck_aee) && i < n; ++i) {
+        for (int i = 0; !ck_chunked && i < n; ++i) {
             const double rho = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
             const float *k = kappa + (size_t)i * cols;
             float *a = alpha + (size_t)i * cols;
             for (size_t l = 0; l < cols; ++l) a[l] = (float)(k[l] * rho);
         }
-        if (!s->ck_product) {
+        if (!ck_chunked) {
             if (fcloud < 1.0) rt_transit(s, s->spec2);
             if (deck)
                 for (int i = 0; i < n; ++i)
@@ -1510,7 +1505,7 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         const size_t cols = s->n_ck ? (size_t)w * (size_t)s->n_g : (size_t)w;
         float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
         if (fcloud < 1.0) rt_flux(s, g0, -1, s->spec2);
-        if (deck && !s->ck_product && !(s->n_ck && s->ck_aee))
+        if (deck && !(s->n_ck && (s->ck_product || s->ck_aee)))
             for (int i = 0; i < n; ++i)
                 if (s->p_bar[i] > p_cloud)
                     for (size_t l = 0; l < cols; ++l) kappa[(size_t)i * cols + l] = RT_DECK_KAPPA;
