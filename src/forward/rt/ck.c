@@ -510,24 +510,22 @@ void sbi_rt_chord_tau(int n, int cols, const float *m, const float *alpha, float
     cblas_strmm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, cols, 1.0f, m, n, tau, cols);
 }
 
-/* sum_g wg_g (1 - exp(-tau_g)), tau (G) overwritten.  A function of its
- * own: GCC does not vectorise the loop inside a branch of the caller's
- * loop ("control flow in loop"), and the call is to the same clone. */
-static RT_HOT RT_NOINLINE float absorbed_mean(float *tg, const float *wg, int n_g)
+/* v (n) = 1 - exp(-v), and the same where every v < 1e-3 (the series
+ * alone, as sbi__rt_absorbed returns there, without the exponential).
+ * Functions of their own: GCC does not vectorise these loops inside a
+ * branch of the caller's loop ("control flow in loop"); the calls go to
+ * the same clone. */
+static RT_HOT RT_NOINLINE void absorbed_all(float *v, size_t n)
 {
-    for (int q = 0; q < n_g; ++q) tg[q] = wg[q] * sbi__rt_absorbed(tg[q]);
-    return lane_sum(tg, n_g);
+    for (size_t m = 0; m < n; ++m) v[m] = sbi__rt_absorbed(v[m]);
 }
 
-/* absorbed_mean where every tau < 1e-3: sbi__rt_absorbed's series alone,
- * without the exponential it would compute and discard. */
-static RT_HOT RT_NOINLINE float absorbed_mean_thin(float *tg, const float *wg, int n_g)
+static RT_HOT RT_NOINLINE void absorbed_all_thin(float *v, size_t n)
 {
-    for (int q = 0; q < n_g; ++q) {
-        const float ts = tg[q];
-        tg[q] = wg[q] * (ts * (1.0f - ts * (0.5f - ts * 0.166666667f)));
+    for (size_t m = 0; m < n; ++m) {
+        const float ts = v[m];
+        v[m] = ts * (1.0f - ts * (0.5f - ts * 0.166666667f));
     }
-    return lane_sum(tg, n_g);
 }
 
 RT_HOT void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *tau)
@@ -548,17 +546,27 @@ RT_HOT void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *ta
 RT_HOT void sbi_rt_ck_absorbed_g(int n, int w, int n_g, const float *wg, float *tau)
 {
     const float wsum = lane_sum(wg, n_g);
-    for (size_t m = 0; m < (size_t)n * (size_t)w; ++m) {
-        float *tg = tau + m * (size_t)n_g, lo, hi;
-        lane_range(tg, n_g, &lo, &hi);
+    const size_t row = (size_t)w * (size_t)n_g;
+    /* A layer's row at a time: one long loop over its W G values (no call
+     * per bin), then the weighted sums over g, written over the front. */
+    for (int i = 0; i < n; ++i) {
+        float *ti = tau + (size_t)i * row, *ai = tau + (size_t)i * (size_t)w, lo, hi;
+        lane_range(ti, (int)row, &lo, &hi);
         /* exp(-18) = 1.5e-8 is below half a float ulp of 1: where every
          * tau exceeds 18 each absorbed fraction rounds to 1. */
-        if (lo > 18.0f)
-            tau[m] = wsum;
-        else if (hi < 1e-3f)
-            tau[m] = absorbed_mean_thin(tg, wg, n_g);
+        if (lo > 18.0f) {
+            for (int l = 0; l < w; ++l) ai[l] = wsum;
+            continue;
+        }
+        if (hi < 1e-3f)
+            absorbed_all_thin(ti, row);
         else
-            tau[m] = absorbed_mean(tg, wg, n_g);
+            absorbed_all(ti, row);
+        for (int l = 0; l < w; ++l) {
+            float d[SBI_RT_CK_MAX_G];
+            for (int q = 0; q < n_g; ++q) d[q] = wg[q] * ti[(size_t)l * (size_t)n_g + (size_t)q];
+            ai[l] = lane_sum(d, n_g);
+        }
     }
 }
 
