@@ -985,10 +985,23 @@ RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c
                         float *restrict trl = tr + (size_t)l * (size_t)n_g;
                         float *restrict inl = in + (size_t)l * (size_t)n_g;
                         const int nq = live[l];
-                        for (int q = 0; q < nq; ++q) {
-                            const float e = sbi__rt_expf(tl[q] * neg_inv_mu);
-                            inl[q] += src * (trl[q] - e);
-                            trl[q] = e;
+                        if (n_g % 8 == 0) {
+                            /* Whole groups of eight g-points: a dark one
+                             * among them changes nothing (its transmission
+                             * and exp are the same floor), and the groups
+                             * are full vectors. */
+                            for (int q0 = 0; q0 < nq; q0 += 8)
+                                for (int j = 0; j < 8; ++j) {
+                                    const float e = sbi__rt_expf(tl[q0 + j] * neg_inv_mu);
+                                    inl[q0 + j] += src * (trl[q0 + j] - e);
+                                    trl[q0 + j] = e;
+                                }
+                        } else {
+                            for (int q = 0; q < nq; ++q) {
+                                const float e = sbi__rt_expf(tl[q] * neg_inv_mu);
+                                inl[q] += src * (trl[q] - e);
+                                trl[q] = e;
+                            }
                         }
                     }
                 }
