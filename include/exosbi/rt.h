@@ -372,8 +372,9 @@ void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c, const
  * alpha (N, cb, G) from the tables, its chord product (sbi_rt_chord_tau),
  * the absorbed fraction over g, so that nothing of size N W G is stored or
  * read from memory.  rho (N) [g cm^-3]; from layer deck_from on (-1: none)
- * alpha = deck_alpha (the product: species 0's).  The same spectra as the
- * whole-grid kernels above.  work: sbi_rt_transit_ck_work floats. */
+ * alpha = deck_alpha (the product: species 0's).  The spectra of the
+ * whole-grid kernels above, to float rounding.  work:
+ * sbi_rt_transit_ck_work floats. */
 size_t sbi_rt_transit_ck_work(int n_s, int n, int w, int n_g, int cb);
 void sbi_rt_transit_ck_aee(const sbi_rt_ck_aee *ae, const double *c, int n, int w, const double *p_bar,
                            const double *t, const float *gray, const double *rho, int deck_from, float deck_alpha,

@@ -449,6 +449,30 @@ static void test_aee(void)
         }
         printf("  aee vs resort: transit depth max %.2e mean %.2e; emission flux max %.2e mean %.2e\n", e_max,
                e_sum / W, f_max, f_sum / W);
+        /* The chunked transmission kernels (chunks of 7 bins: a partial
+         * last one) give the whole-grid spectra: aee, and the product
+         * against one chord product per species over the whole grid. */
+        {
+            float *cwork = malloc(sbi_rt_transit_ck_work(S, N, W, G, 7) * sizeof *cwork);
+            float *a_sum = malloc((size_t)N * W * sizeof *a_sum);
+            double rt_chunk[W], rt_prod[W];
+            if (cwork && a_sum) {
+                sbi_rt_transit_ck_aee(&ae, c, N, W, p, t, gray, rho, -1, 0.0f, chord, r, 7, cwork, rt_chunk);
+                for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(rt_chunk[l], rt_aee[l], 1e-6, 0);
+                for (int s = 0; s < S; ++s) {
+                    sbi_rt_ck_alpha_species(&tabs[s], c[s], N, W, p, t, rho, s == 0 ? gray : NULL, BLK, alpha);
+                    sbi_rt_chord_tau(N, W * G, chord, alpha, tau);
+                    sbi_rt_ck_absorbed(N, W, G, wg, tau);
+                    for (int m = 0; m < N * W; ++m) a_sum[m] = s ? a_sum[m] + tau[m] * (1.0f - a_sum[m]) : tau[m];
+                }
+                sbi_rt_transit_from_absorbed(N, W, a_sum, r, rt_prod);
+                sbi_rt_transit_ck_product(N, W, G, wg, S, tp, c, p, t, gray, rho, -1, 0.0f, chord, r, 7, cwork,
+                                          rt_chunk);
+                for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(rt_chunk[l], rt_prod[l], 1e-6, 0);
+            }
+            free(cwork);
+            free(a_sum);
+        }
         SBI_ASSERT(e_max < 2e-2 && e_sum / W < 1e-2);
         SBI_ASSERT(f_max < 0.6 && f_sum / W < 0.25);
         sbi_rt_ck_aee_free(&ae);
