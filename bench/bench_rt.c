@@ -6,9 +6,14 @@
  *   combination    ck only: random overlap of the species (resort, rebin);
  *                  the `product` rows multiply the species' g-mean
  *                  transmissions instead (settings.ck_overlap: product);
+ *                  the `aee` rows keep one major absorber's k(g) per
+ *                  (layer, bin) and add the others as gray (adaptive
+ *                  equivalent extinction, settings.ck_overlap: aee), which
+ *                  is counted under interpolation;
  *   optical depth  transmission: alpha = kappa rho and the chord product
- *                  (strmm), block by block of lbl_block wavelengths (ck: one
- *                  product over all W x G columns);
+ *                  (strmm), block by block of lbl_block wavelengths (product
+ *                  and aee: with interpolation and transfer, a chunk of bins
+ *                  at a time; resort: one product over all W x G columns);
  *   transfer       transmission: absorbed fraction and radius integral (lbl:
  *                  on each block while its optical depths are in cache);
  *                  emission: vertical optical depth and formal solution;
@@ -23,9 +28,12 @@
  * built-in band model, each k-distribution a smooth rising curve in g whose
  * steepness varies with species and wavelength.  It also prints the bytes
  * of table each spectrum touches and the machine's read bandwidth, which
- * bound the interpolation.
+ * bound the interpolation, and how far the product and aee transit depths
+ * and aee emission fluxes lie from resort's (relative difference over the
+ * model bins, before the instrument).
  *
- * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block] [lbl_block (0: per layer)] [ck (0: skip)]
+ * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block] [lbl_block (0: per layer)]
+ *                 [ck (0: skip; 2: skip resort's overlap, which takes seconds, and the comparison with it)]
  * Set OPENBLAS_NUM_THREADS=1 for per-core numbers.
  */
 #include <math.h>
@@ -36,7 +44,9 @@
 
 #include "exosbi/rt.h"
 
-enum { NS = 5, NP = 10, NT = 13, G = 16, NBINS = 100 };
+/* CHUNK: model bins per chunk of the correlated-k transmission with the
+ * product or aee, as the families use. */
+enum { NS = 5, NP = 10, NT = 13, G = 16, NBINS = 100, CHUNK = 128 };
 
 static const double prt_g[G] = {0.0178695646, 0.0915000852, 0.2135104155, 0.3674544109, 0.5325455891, 0.6864895845,
                                 0.8084999148, 0.8821304354, 0.9019855072, 0.9101666761, 0.9237233795, 0.9408282679,
@@ -106,6 +116,16 @@ static int rows_touched(int n, const double *p, const double *t, const double *p
     return count;
 }
 
+/* d[0] = max(d[0], max_l |a - b| / |b|), d[1] += sum_l |a - b| / |b|. */
+static void relative_difference(int w, const double *a, const double *b, double *d)
+{
+    for (int l = 0; l < w; ++l) {
+        const double e = fabs(a[l] - b[l]) / fabs(b[l]);
+        if (e > d[0]) d[0] = e;
+        d[1] += e;
+    }
+}
+
 typedef struct stages {
     double interp, combine, depth, transfer, instrument;
 } stages;
@@ -142,7 +162,6 @@ int main(int argc, char **argv)
     int *liwork;
     const sbi_rt_line_table *linep[NS];
     float *kck = xmalloc((size_t)n * w * G * sizeof *kck), *ack = xmalloc((size_t)n * w * G * sizeof *ack);
-    float *trans = xmalloc((size_t)n * w * sizeof *trans);
     float *tck = xmalloc((size_t)n * w * G * sizeof *tck), *gray = xmalloc((size_t)n * w * sizeof *gray), wg[G];
     float *ckwork = xmalloc(sbi_rt_ck_kappa_work(NS, G, blk) * sizeof *ckwork);
     float *ckework = xmalloc(sbi_rt_emission_ck_work(w, G, 3) * sizeof *ckework);
@@ -152,9 +171,15 @@ int main(int argc, char **argv)
     sbi_rt_cia cia[2];
     sbi_rt_ck_mixer mx;
     sbi_rt_binning bin;
-    stages lt = {0}, le = {0}, ct = {0}, ce = {0}, cp = {0}, pe = {0};
+    stages lt = {0}, le = {0}, ct = {0}, ce = {0}, cp = {0}, pe = {0}, at = {0}, ae_st = {0};
+    sbi_rt_ck_aee ae;
+    float *tcwork = xmalloc(sbi_rt_transit_ck_work(NS, n, w, G, CHUNK) * sizeof *tcwork);
+    float *aeework = xmalloc(sbi_rt_emission_ck_aee_work(NS, n, G, 3, blk) * sizeof *aeework);
+    double *ref_t = xmalloc(w * sizeof *ref_t), *ref_e = xmalloc(w * sizeof *ref_e);
+    double diff[3][2] = {{0, 0}, {0, 0}, {0, 0}}; /* product, aee transit depth; aee flux: max, sum */
+    double chord_alone = 0, absorbed_alone = 0;
     double *rhos = xmalloc(n * sizeof *rhos);
-    float *pework = xmalloc(sbi_rt_emission_ck_product_work(w, G, NS, 3) * sizeof *pework);
+    float *pework = xmalloc(sbi_rt_emission_ck_product_work(n, w, G, NS, 3) * sizeof *pework);
     double checksum = 0, dlnl, bw;
     long long overlaps = 0, skipped = 0;
     int rows_lbl = 0;
@@ -230,6 +255,8 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < n; ++i) mm[i] = mu_mol;
     sbi_rt_ck_mixer_init(G, prt_g, prt_w, &mx);
+    memset(kck, 0, (size_t)n * w * G * sizeof *kck);
+    sbi_rt_ck_aee_init(NS, ckp, prt_w, &ae);
     {
         float *cwork = xmalloc(1000 * sizeof *cwork), *ray = xmalloc(w * sizeof *ray);
 
@@ -320,7 +347,7 @@ int main(int argc, char **argv)
                  * is its time less that of the interpolation alone. */
                 const double t_interp = t1 - t0;
                 mx.n_overlaps = mx.n_skipped = 0;
-                sbi_rt_ck_kappa(&mx, NS, ckp, c, n, w, p, t, gray, blk, ckwork, kck);
+                if (do_ck == 1) sbi_rt_ck_kappa(&mx, NS, ckp, c, n, w, p, t, gray, blk, ckwork, kck);
                 overlaps += mx.n_overlaps;
                 skipped += mx.n_skipped;
                 t0 = now();
@@ -340,6 +367,7 @@ int main(int argc, char **argv)
             sbi_rt_transit_from_tau(n, w, G, wg, tck, r, spec);
             t0 = now();
             ct.transfer += t0 - t1;
+            memcpy(ref_t, spec, (size_t)w * sizeof *spec);
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
             t1 = now();
@@ -347,26 +375,13 @@ int main(int argc, char **argv)
             checksum += out[0];
             /* ---- correlated-k transmission, the product of the species'
              * g-mean transmissions (pRT without scattering) ---- */
-            for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] = 1.0f;
             for (int i = 0; i < n; ++i) rhos[i] = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
-            for (int k = 0; k < NS; ++k) {
-                t0 = now();
-                sbi_rt_ck_alpha_species(&ck[k], c[k], n, w, p, t, rhos, k == 0 ? gray : NULL, blk, ack);
-                t1 = now();
-                cp.interp += t1 - t0;
-                sbi_rt_chord_tau(n, w * G, chord, ack, tck);
-                t0 = now();
-                cp.depth += t0 - t1;
-                sbi_rt_ck_absorbed(n, w, G, wg, tck);
-                for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] *= 1.0f - tck[m];
-                t1 = now();
-                cp.transfer += t1 - t0;
-            }
             t0 = now();
-            for (size_t m = 0; m < (size_t)n * w; ++m) trans[m] = 1.0f - trans[m];
-            sbi_rt_transit_from_absorbed(n, w, trans, r, spec);
+            sbi_rt_transit_ck_product(n, w, G, wg, NS, ckp, c, p, t, gray, rhos, -1, 0.0f, chord, r, CHUNK, tcwork,
+                                      spec);
             t1 = now();
-            cp.transfer += t1 - t0;
+            cp.depth += t1 - t0;
+            relative_difference(w, spec, ref_t, diff[0]);
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
             t0 = now();
@@ -384,13 +399,61 @@ int main(int argc, char **argv)
             pe.instrument += t1 - t0;
             checksum += out[NBINS / 2];
             /* ---- correlated-k emission ---- */
-            sbi_rt_emission_flux_ck(n, w, G, wg, p, t, kck, 1000.0, nuhz, 3, mu, wmu, ckework, spec);
+            if (do_ck == 1) sbi_rt_emission_flux_ck(n, w, G, wg, p, t, kck, 1000.0, nuhz, 3, mu, wmu, ckework, spec);
             t0 = now();
             ce.transfer += t0 - t1;
+            memcpy(ref_e, spec, (size_t)w * sizeof *spec);
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
             t1 = now();
             ce.instrument += t1 - t0;
+            checksum += out[NBINS / 2];
+            /* ---- correlated-k transmission, adaptive equivalent
+             * extinction: alpha of the mixture straight from the tables,
+             * one chord product ---- */
+            t0 = now();
+            sbi_rt_transit_ck_aee(&ae, c, n, w, p, t, gray, rhos, -1, 0.0f, chord, r, CHUNK, tcwork, spec);
+            t1 = now();
+            at.depth += t1 - t0;
+            {
+                /* What bounds it: the chord products and absorbed fractions
+                 * alone, on the last chunk's alpha repeated over W. */
+                float *ca = tcwork + sbi_rt_ck_aee_work(NS, n, CHUNK), *cq = ca + (size_t)n * CHUNK * G;
+                float *cc = xmalloc((size_t)n * CHUNK * G * sizeof *cc);
+                double ta = 0, tb = 0;
+                memcpy(cc, ca, (size_t)n * CHUNK * G * sizeof *cc);
+                for (int l0 = 0; l0 < w; l0 += CHUNK) {
+                    const int nb = l0 + CHUNK < w ? CHUNK : w - l0;
+                    const double u0 = now();
+                    sbi_rt_chord_tau(n, nb * G, chord, cc, cq);
+                    {
+                        const double u1 = now();
+                        sbi_rt_ck_absorbed_g(n, nb, G, wg, cq);
+                        ta += u1 - u0;
+                        tb += now() - u1;
+                    }
+                }
+                chord_alone += ta;
+                absorbed_alone += tb;
+                free(cc);
+            }
+            relative_difference(w, spec, ref_t, diff[1]);
+            t0 = now();
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t1 = now();
+            at.instrument += t1 - t0;
+            checksum += out[0];
+            /* ---- correlated-k emission, aee ---- */
+            sbi_rt_emission_flux_ck_aee(&ae, c, gray, n, w, p, t, 1000.0, -1, 0.0f, nuhz, 3, mu, wmu, blk, aeework,
+                                        spec);
+            t0 = now();
+            ae_st.transfer += t0 - t1;
+            relative_difference(w, spec, ref_e, diff[2]);
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t1 = now();
+            ae_st.instrument += t1 - t0;
             checksum += out[NBINS / 2];
         }
         free(cwork), free(ray);
@@ -405,8 +468,20 @@ int main(int argc, char **argv)
     report("ck emission", &ce, reps);
     report("ck transm. product", &cp, reps);
     report("ck emiss. product", &pe, reps);
-    printf("  (ck emission with the product interpolates layer by layer inside its transfer kernel: its\n"
-           "   interpolation is counted under transfer)\n");
+    report("ck transm. aee", &at, reps);
+    report("ck emiss. aee", &ae_st, reps);
+    printf("  (ck transmission with the product or aee interpolates, takes the chord product and the absorbed\n"
+           "   fraction a chunk of %d bins at a time in one kernel, counted under optical depth; ck emission with\n"
+           "   them interpolates layer by layer inside its transfer kernel, counted under transfer)\n", CHUNK);
+    if (do_ck && reps > 0)
+        printf("  ck chord product alone (strmm over W x %d columns, in chunks of %d bins) %.1f ms, absorbed fraction "
+               "alone %.1f ms per pass: aee transmission takes one pass, the product one per species\n",
+               G, CHUNK, 1e3 * chord_alone / reps, 1e3 * absorbed_alone / reps);
+    if (do_ck == 1 && reps > 0)
+        printf("  against resort, relative difference max / mean over %d bins x %d repeats: transit depth product "
+               "%.2e / %.2e, aee %.2e / %.2e; emission flux aee %.2e / %.2e\n",
+               w, reps, diff[0][0], diff[0][1] / ((double)w * reps), diff[1][0], diff[1][1] / ((double)w * reps),
+               diff[2][0], diff[2][1] / ((double)w * reps));
     {
         const double row_bytes = (double)w * sizeof(float);
         const double lbl_unique = (double)NS * rows_lbl * row_bytes, lbl_reads = (double)NS * n * 4 * row_bytes;
@@ -414,7 +489,8 @@ int main(int argc, char **argv)
                (double)overlaps / reps, (double)skipped / reps, n, w, NS - 1);
         const double lbl_summed = (double)n * 4 * row_bytes, kappa_bytes = (double)n * w * sizeof(float);
         printf("  table bytes per spectrum: lbl %.1f MB distinct rows (%d of %d rows per species), %.1f MB read by "
-               "the layer loop; ck %.1f MB distinct, %.1f MB read; one-core read bandwidth %.1f GB/s\n",
+               "the layer loop; ck %.1f MB distinct, %.1f MB if read layer by layer (the blocked ck kernels read "
+               "each row from memory once); one-core read bandwidth %.1f GB/s\n",
                lbl_unique / 1e6, rows_lbl, NP * NT, lbl_reads / 1e6, G * lbl_unique / 1e6, G * lbl_reads / 1e6,
                bw / 1e9);
         printf("  lbl with lbl_block > 0: the distinct rows are read once (%.3f ms at that bandwidth) and summed over "
@@ -425,6 +501,8 @@ int main(int argc, char **argv)
     }
     sbi_rt_binning_destroy(&bin);
     sbi_rt_ck_mixer_free(&mx);
+    sbi_rt_ck_aee_free(&ae);
+    free(tcwork), free(aeework), free(ref_t), free(ref_e);
     for (int k = 0; k < NS; ++k) {
         sbi_rt_line_table_free(&lines[k]);
         sbi_rt_ck_table_free(&ck[k]);
@@ -434,6 +512,6 @@ int main(int argc, char **argv)
     free(p), free(t), free(mm), free(r), free(lam), free(nu), free(nuhz), free(tmp), free(sh2), free(she);
     free(spec), free(conv), free(out), free(ework), free(lo), free(hi), free(kappa), free(lrows), free(lcoef);
     free(lwork), free(liwork);
-    free(tau), free(chord), free(kck), free(ack), free(tck), free(ckwork), free(ckework), free(gray), free(trans), free(rhos), free(pework);
+    free(tau), free(chord), free(kck), free(ack), free(tck), free(ckwork), free(ckework), free(gray), free(rhos), free(pework);
     return 0;
 }

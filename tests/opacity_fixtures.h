@@ -63,8 +63,9 @@ static inline int fx_write_cia(const char *path)
 }
 
 /* Write a petitRADTRANS 3 correlated-k fixture over the line fixture's range:
- * 40 bins from 1000 to 25000 cm^-1, 4 g-points, k rising with g. */
-static inline int fx_write_ck(const char *path)
+ * 40 bins from 1000 to 25000 cm^-1, 4 g-points, k rising with g; `bad` puts
+ * a NaN in the last row at bin 20. */
+static inline int fx_write_ck_table(const char *path, int bad)
 {
     enum { NB = 40, NG = 4 };
     static double edges[NB + 1], centers[NB], k[FX_NP * FX_NT * NB * NG];
@@ -90,8 +91,10 @@ static inline int fx_write_ck(const char *path)
             for (int j = 0; j < NB; ++j)
                 for (int q = 0; q < NG; ++q)
                     k[((ip * FX_NT + it) * NB + j) * NG + q] = fx_line_sigma(ip, it, 10 * j) * (0.5 + q);
+    if (bad) k[((FX_NP * FX_NT - 1) * NB + 20) * NG + 1] = NAN;
     return sbi_opacity_h5_write(path, 10, ds);
 }
+static inline int fx_write_ck(const char *path) { return fx_write_ck_table(path, 0); }
 
 /* mkdir -p; 0 on success. */
 static inline int fx_mkdirs(const char *path)

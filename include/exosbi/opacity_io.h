@@ -212,6 +212,30 @@ int sbi_ck_file_open(const char *path, sbi_ck_file *f, sbi_ck_info *info);
 int sbi_ck_file_read(sbi_ck_file f, int ip, int it, int64_t j0, int64_t count, double *k);
 void sbi_ck_file_close(sbi_ck_file *f);
 
+/* A correlated-k table rebinned onto model bins (sbi_rt_ck_rebin), read
+ * once per communicator like the *_on readers above: rank 0 of c opens,
+ * reads the table bins that reach the model bins and rebins them, every
+ * rank returns the same verdict, and on success every rank holds an
+ * identical copy.  Free with sbi_ck_rebinned_free. */
+typedef struct sbi_ck_rebinned {
+    char mol_name[32];                /* "" when the file has none */
+    double mol_mass;                  /* [amu]; 0 when the file has none */
+    int n_p, n_t, n_g, w;
+    double g[SBI_CK_MAX_G];           /* (n_g) g-points */
+    double weights[SBI_CK_MAX_G];     /* (n_g), normalised to sum 1 */
+    double *p;                        /* (n_p) [bar] */
+    double *t;                        /* (n_t) [K] */
+    float *k;                         /* (n_p, n_t, w, n_g) [cm^2 molecule^-1] */
+} sbi_ck_rebinned;
+
+/* nu_lo, nu_hi (w) [cm^-1]: the model bins (sbi_rt_ck_model_bins). */
+int sbi_ck_table_rebin_on(const sbi_comm *c, const char *path, int w, const double *nu_lo, const double *nu_hi,
+                          sbi_ck_rebinned *out);
+void sbi_ck_rebinned_free(sbi_ck_rebinned *r);
+/* sbi_opacity_file_is_ck decided by rank 0 of c, the answer broadcast
+ * (collective; c NULL: the calling rank alone). */
+int sbi_opacity_file_is_ck_on(const sbi_comm *c, const char *path);
+
 /* ---- small HDF5 files for tests and examples --------------------------- */
 
 /* A dataset for sbi_opacity_h5_write: numbers (data, rank <= 4) or, with

@@ -280,6 +280,10 @@ void sbi_rt_transit_from_tau(int n, int w, int n_g, const float *wg, float *tau,
  * written over the front of tau (N, W, G), and the radius integral of A. */
 void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *tau);
 void sbi_rt_transit_from_absorbed(int n, int w, const float *a, const double *r, double *rt2);
+/* sbi_rt_ck_absorbed for G > 1, with the same result, faster where a
+ * (layer, bin) is opaque (every tau > 18: A = sum_g w_g) or thin (every
+ * tau < 1e-3: the series alone, no exponential). */
+void sbi_rt_ck_absorbed_g(int n, int w, int n_g, const float *wg, float *tau);
 /* Both steps: alpha (N, W, G) [cm^-1], tau (N, W, G) workspace. */
 void sbi_rt_transit_radius2_ck(int n, int w, int n_g, const float *wg, const float *m, const float *alpha,
                                const double *r, float *tau, double *rt2);
@@ -336,13 +340,79 @@ void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n, int w,
 /* Emergent flux with the product of the species' g-mean transmissions in
  * the formal solution of sbi_rt_emission_flux; species 0 carries gray (N, W)
  * and, from layer deck_from on (-1: none), the deck opacity deck_kappa.
- * work: sbi_rt_emission_ck_product_work floats. */
-size_t sbi_rt_emission_ck_product_work(int w, int n_g, int n_s, int n_mu);
+ * Blocked in wavelength with the layers inside, as the aee kernel; g-rows
+ * whose exp(-tau / mu) reached the fast exp's floor (2e-38) in a whole
+ * block are dropped.  work: sbi_rt_emission_ck_product_work floats. */
+size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu);
 void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
                                      const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
                                      const double *p_bar, const double *t, double g, int deck_from,
                                      float deck_kappa, const double *nu, int n_mu, const double *mu,
                                      const double *w_mu, float *work, double *flux_nu);
+
+/* Adaptive equivalent extinction (Amundsen et al. 2017, A&A 598, A97, the
+ * equivalent extinction of Edwards 1996, J. Atmos. Sci. 53, 1921, with the
+ * major gas chosen adaptively): in each layer and model bin one species,
+ * the major absorber, keeps its k-distribution and every other species
+ * enters as a gray (equivalent) extinction: its k-distribution replaced by
+ * the g-mean sum_g w_g k_g, the optically thin limit of Edwards' mean
+ * weighted by the minor gas's own g-point fluxes, sum_g w_g k_g F_g /
+ * sum_g w_g F_g, which would cost one more solution per minor species.  So
+ * the mixture is one k(g) per (layer, bin),
+ *   kappa_g = c_M k_M,g + sum_{s != M} c_s sum_g' w_g' k_s,g' + gray,
+ * with one chord product (transmission) or one formal solution (emission),
+ * as for a single species.  The major absorber is chosen adaptively, per
+ * layer and bin, as the species whose treatment as gray would cost most:
+ * the largest c_s sum_g w_g |k_s,g - mean_s| (a gray species is never major,
+ * so a gray species added to another shifts that one's distribution
+ * exactly).  The g-means and mean deviations are tabulated per (P, T) row
+ * at init and interpolated like k, so only the major species' G values
+ * are interpolated per (layer, bin). */
+typedef struct sbi_rt_ck_aee {
+    int n_s, n_g;
+    float wg[SBI_RT_CK_MAX_G];    /* (G) quadrature weights */
+    const sbi_rt_ck_table **tabs; /* (S), borrowed: valid until free */
+    float **mean;                 /* (S) x (n_p, n_t, W): sum_g w_g k_g */
+    float **dev;                  /* (S) x (n_p, n_t, W): sum_g w_g |k_g - mean| */
+} sbi_rt_ck_aee;
+
+/* The tables must share n_g and w (every k-table of a model does). */
+int sbi_rt_ck_aee_init(int n_s, const sbi_rt_ck_table *const *tabs, const double *wg, sbi_rt_ck_aee *ae);
+void sbi_rt_ck_aee_free(sbi_rt_ck_aee *ae);
+/* out (N, W, G) = rho_i kappa_g of the mixture above (rho NULL: kappa
+ * itself), c (S) = mass fraction / (molar mass amu), gray (N, W): what does
+ * not depend on g.  Blocked in wavelength like sbi_rt_ck_kappa.  work:
+ * sbi_rt_ck_aee_work(n_s, n, blk) floats. */
+size_t sbi_rt_ck_aee_work(int n_s, int n, int blk);
+void sbi_rt_ck_kappa_aee(const sbi_rt_ck_aee *ae, const double *c, int n, int w, const double *p_bar,
+                         const double *t, const float *gray, const double *rho, int blk, float *work, float *out);
+/* Emergent flux F_nu (W) of sbi_rt_emission_flux_ck for that mixture, with
+ * the opacity made layer by layer inside the formal solution, a block of
+ * `blk` bins at a time (table rows read once per spectrum, nothing of size
+ * N W G stored); from layer deck_from on (-1: none) kappa = deck_kappa.
+ * work: sbi_rt_emission_ck_aee_work floats. */
+size_t sbi_rt_emission_ck_aee_work(int n_s, int n, int n_g, int n_mu, int blk);
+void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c, const float *gray, int n, int w,
+                                 const double *p_bar, const double *t, double g, int deck_from, float deck_kappa,
+                                 const double *nu, int n_mu, const double *mu, const double *w_mu, int blk,
+                                 float *work, double *flux_nu);
+
+/* Transit radius squared rt2 (W) of the aee mixture or of the product of
+ * the species' g-mean transmissions, made a chunk of `cb` bins at a time:
+ * alpha (N, cb, G) from the tables, its chord product (sbi_rt_chord_tau),
+ * the absorbed fraction over g, so that nothing of size N W G is stored or
+ * read from memory.  rho (N) [g cm^-3]; from layer deck_from on (-1: none)
+ * alpha = deck_alpha (the product: species 0's).  The spectra of the
+ * whole-grid kernels above, to float rounding.  work:
+ * sbi_rt_transit_ck_work floats. */
+size_t sbi_rt_transit_ck_work(int n_s, int n, int w, int n_g, int cb);
+void sbi_rt_transit_ck_aee(const sbi_rt_ck_aee *ae, const double *c, int n, int w, const double *p_bar,
+                           const double *t, const float *gray, const double *rho, int deck_from, float deck_alpha,
+                           const float *chord, const double *r, int cb, float *work, double *rt2);
+void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, int n_s, const sbi_rt_ck_table *const *tabs,
+                               const double *c, const double *p_bar, const double *t, const float *gray,
+                               const double *rho, int deck_from, float deck_alpha, const float *chord,
+                               const double *r, int cb, float *work, double *rt2);
 
 /* ---- transmission ------------------------------------------------------- */
 

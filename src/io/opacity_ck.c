@@ -1,7 +1,10 @@
 /* Reader of petitRADTRANS 3 correlated-k tables (`*.ktable.petitRADTRANS.h5`,
  * the layout is in include/exosbi/opacity_io.h).  The grids, g-points and
  * weights are read and checked at open; the k-coefficients a (P, T) row at a
- * time through a hyperslab over the bins a model needs. */
+ * time through a hyperslab over the bins a model needs.  A table rebinned
+ * onto a model's bins is read by rank 0 of a communicator and broadcast
+ * (sbi_ck_table_rebin_on), as src/io/opacity_shared.c does for line and CIA
+ * tables. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,4 +209,133 @@ int sbi_ck_file_read(sbi_ck_file f, int ip, int it, int64_t j0, int64_t count, d
         k[j] = k[j] > 0 ? k[j] * f->factor : 0.0;
     }
     return SBI_OK;
+}
+
+/* ---- rebinned once per communicator ------------------------------------------ */
+
+void sbi_ck_rebinned_free(sbi_ck_rebinned *r)
+{
+    if (!r) return;
+    free(r->p);
+    free(r->t);
+    free(r->k);
+    memset(r, 0, sizeof *r);
+}
+
+/* Rank 0's part: open, read the rows over the table bins that reach the
+ * model bins (with half a model bin each side) and rebin them. */
+static int ck_rebin_local(const char *path, int w, const double *nu_lo, const double *nu_hi, sbi_ck_rebinned *out)
+{
+    sbi_ck_file f = NULL;
+    sbi_ck_info info;
+    double *buf = NULL, lo = INFINITY, hi = -INFINITY;
+    int64_t j0 = 0, j1;
+    int err = 0;
+
+    SBI_CALL(sbi_ck_file_open(path, &f, &info));
+    snprintf(out->mol_name, sizeof out->mol_name, "%s", info.mol_name);
+    out->mol_mass = info.mol_mass;
+    out->n_p = info.n_p;
+    out->n_t = info.n_t;
+    out->n_g = info.n_g;
+    out->w = w;
+    for (int q = 0; q < info.n_g; ++q) {
+        out->g[q] = info.g[q];
+        out->weights[q] = info.weights[q];
+    }
+    for (int l = 0; l < w; ++l) {
+        lo = fmin(lo, nu_lo[l]);
+        hi = fmax(hi, nu_hi[l]);
+    }
+    while (j0 + 1 < info.n_nu && info.edges[j0 + 1] <= lo) ++j0;
+    for (j1 = info.n_nu - 1; j1 > j0 && info.edges[j1] >= hi; --j1) {
+    }
+    out->p = malloc((size_t)info.n_p * sizeof *out->p);
+    out->t = malloc((size_t)info.n_t * sizeof *out->t);
+    out->k = malloc((size_t)info.n_p * (size_t)info.n_t * (size_t)w * (size_t)info.n_g * sizeof *out->k);
+    buf = malloc((size_t)(j1 - j0 + 1) * (size_t)info.n_g * sizeof *buf);
+    if (!out->p || !out->t || !out->k || !buf)
+        err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory rebinning %s", path);
+    if (!err) {
+        memcpy(out->p, info.p, (size_t)info.n_p * sizeof *out->p);
+        memcpy(out->t, info.t, (size_t)info.n_t * sizeof *out->t);
+    }
+    for (int ip = 0; !err && ip < info.n_p; ++ip)
+        for (int it = 0; !err && it < info.n_t; ++it) {
+            float *dst = out->k + ((size_t)ip * (size_t)info.n_t + (size_t)it) * (size_t)w * (size_t)info.n_g;
+            err = sbi_ck_file_read(f, ip, it, j0, j1 - j0 + 1, buf);
+            if (!err)
+                err = sbi_rt_ck_rebin(info.n_g, info.g, info.weights, j1 - j0 + 1, info.edges + j0, buf, w, nu_lo,
+                                      nu_hi, dst);
+        }
+    free(buf);
+    sbi_ck_file_close(&f);
+    if (err) {
+        sbi_ck_rebinned_free(out);
+        return sbi__trace(err, __FILE__, __LINE__, __func__);
+    }
+    return SBI_OK;
+}
+
+/* The fixed-size part of a rebinned table, broadcast before its arrays. */
+typedef struct ck_head {
+    char mol_name[32];
+    double mol_mass, g[SBI_CK_MAX_G], weights[SBI_CK_MAX_G];
+    int n_p, n_t, n_g, w;
+} ck_head;
+
+int sbi_ck_table_rebin_on(const sbi_comm *c, const char *path, int w, const double *nu_lo, const double *nu_hi,
+                          sbi_ck_rebinned *out)
+{
+    ck_head h;
+    size_t n_k;
+    int st = 0;
+
+    memset(out, 0, sizeof *out);
+    SBI_CHECK(w >= 1 && nu_lo && nu_hi, SBI_ERR_INTERNAL, "sbi_ck_table_rebin_on: no model bins");
+    if (!c || c->rank == 0) st = ck_rebin_local(path, w, nu_lo, nu_hi, out);
+    if (!c || c->size == 1) return st ? sbi__trace(st, __FILE__, __LINE__, __func__) : SBI_OK;
+    SBI_AGREE(c, st);
+    memset(&h, 0, sizeof h);
+    if (c->rank == 0) {
+        memcpy(h.mol_name, out->mol_name, sizeof h.mol_name);
+        h.mol_mass = out->mol_mass;
+        memcpy(h.g, out->g, sizeof h.g);
+        memcpy(h.weights, out->weights, sizeof h.weights);
+        h.n_p = out->n_p;
+        h.n_t = out->n_t;
+        h.n_g = out->n_g;
+        h.w = out->w;
+    }
+    SBI_CALL(sbi_comm_bcast(c, &h, sizeof h, 0));
+    n_k = (size_t)h.n_p * (size_t)h.n_t * (size_t)h.w * (size_t)h.n_g;
+    if (c->rank != 0) {
+        memcpy(out->mol_name, h.mol_name, sizeof out->mol_name);
+        out->mol_mass = h.mol_mass;
+        memcpy(out->g, h.g, sizeof out->g);
+        memcpy(out->weights, h.weights, sizeof out->weights);
+        out->n_p = h.n_p;
+        out->n_t = h.n_t;
+        out->n_g = h.n_g;
+        out->w = h.w;
+        out->p = malloc((size_t)h.n_p * sizeof *out->p);
+        out->t = malloc((size_t)h.n_t * sizeof *out->t);
+        out->k = malloc(n_k * sizeof *out->k);
+        if (!out->p || !out->t || !out->k)
+            st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__,
+                            "out of memory for a correlated-k table of %zu values", n_k);
+    }
+    SBI_AGREE(c, st);
+    SBI_CALL(sbi_comm_bcast(c, out->p, (size_t)h.n_p * sizeof *out->p, 0));
+    SBI_CALL(sbi_comm_bcast(c, out->t, (size_t)h.n_t * sizeof *out->t, 0));
+    SBI_CALL(sbi_comm_bcast(c, out->k, n_k * sizeof *out->k, 0));
+    return SBI_OK;
+}
+
+int sbi_opacity_file_is_ck_on(const sbi_comm *c, const char *path)
+{
+    int is = 0;
+    if (!c || c->rank == 0) is = sbi_opacity_file_is_ck(path);
+    if (c && c->size > 1 && sbi_comm_bcast(c, &is, sizeof is, 0)) return 0;
+    return is;
 }

@@ -1,14 +1,16 @@
 /* Opacity tables read once per communicator (run at 1, 2 and 4 ranks):
- * every rank ends up with a line table and a CIA table bitwise identical to
- * what a rank reading alone gets, a transmission model created collectively
- * gives every rank the same spectrum, and a malformed table gives every rank
- * the same error status without a hang.
+ * every rank ends up with a line table, a CIA table and a rebinned
+ * correlated-k table bitwise identical to what a rank reading alone gets, a
+ * transmission model created collectively (with a line table or a k-table)
+ * gives every rank the same spectrum, and a malformed table of either kind
+ * gives every rank the same error status without a hang.
  * Usage: test_opacity_shared WORK_DIR */
 #include <stdio.h>
 #include <string.h>
 
 #include "exosbi/forward.h"
 #include "exosbi/opacity_io.h"
+#include "exosbi/rt.h"
 #include "exosbi/task.h"
 #include "opacity_fixtures.h"
 #include "testutil.h"
@@ -91,6 +93,43 @@ static void test_tables(const char *line_path, const char *cia_path)
     sbi_cia_table_free(&ca);
 }
 
+/* The k-table rebinned onto 60 model bins, shared and alone. */
+static void test_ck_table(const char *ck_path, const char *bad_ck_path)
+{
+    enum { W = 60 };
+    double lam[W], nu_lo[W], nu_hi[W];
+    sbi_ck_rebinned shared, alone;
+
+    for (int l = 0; l < W; ++l) lam[l] = 0.6 * exp(log(12.0) * l / (W - 1.0));
+    sbi_rt_ck_model_bins(W, lam, nu_lo, nu_hi);
+    SBI_ASSERT_OK(sbi_ck_table_rebin_on(&comm, ck_path, W, nu_lo, nu_hi, &shared));
+    SBI_ASSERT_OK(sbi_ck_table_rebin_on(NULL, ck_path, W, nu_lo, nu_hi, &alone));
+    if (shared.k && alone.k) {
+        const size_t n = (size_t)shared.n_p * shared.n_t * shared.w * shared.n_g;
+        SBI_ASSERT_EQ_INT(shared.n_p, FX_NP);
+        SBI_ASSERT_EQ_INT(shared.n_t, FX_NT);
+        SBI_ASSERT_EQ_INT(shared.n_g, 4);
+        SBI_ASSERT_EQ_INT(shared.w, W);
+        SBI_ASSERT(!strcmp(shared.mol_name, "H2O") && shared.mol_mass == alone.mol_mass);
+        SBI_ASSERT(!memcmp(shared.g, alone.g, sizeof shared.g));
+        SBI_ASSERT(!memcmp(shared.weights, alone.weights, sizeof shared.weights));
+        SBI_ASSERT(!memcmp(shared.k, alone.k, n * sizeof *shared.k));
+        SBI_ASSERT(!memcmp(shared.p, alone.p, FX_NP * sizeof *shared.p));
+        SBI_ASSERT(!memcmp(shared.t, alone.t, FX_NT * sizeof *shared.t));
+        SBI_ASSERT(same_everywhere(hash_bytes(shared.k, n * sizeof *shared.k)));
+        /* A model bin inside one table bin takes its distribution. */
+        SBI_ASSERT(shared.k[0] > 0);
+    }
+    sbi_ck_rebinned_free(&shared);
+    sbi_ck_rebinned_free(&alone);
+    SBI_ASSERT(sbi_opacity_file_is_ck_on(&comm, ck_path) == 1);
+    SBI_ASSERT(sbi_opacity_file_is_ck_on(&comm, "/nonexistent/none.h5") == 0);
+    /* Malformed and missing: the same status everywhere, nothing held. */
+    expect_agreed(sbi_ck_table_rebin_on(&comm, bad_ck_path, W, nu_lo, nu_hi, &shared), SBI_ERR_IO);
+    SBI_ASSERT(shared.k == NULL);
+    expect_agreed(sbi_ck_table_rebin_on(&comm, "/nonexistent/none.h5", W, nu_lo, nu_hi, &shared), SBI_ERR_IO);
+}
+
 static const char *task_fmt =
     "name: shared-tables\n"
     "version: 1.0.0\n"
@@ -100,6 +139,7 @@ static const char *task_fmt =
     "  family: transmission\n"
     "  settings:\n"
     "    pressure: {n_layers: 30}\n"
+    "%s"
     "    species: [{name: H2O, opacity: %s}]\n"
     "    cia: [{pair: H2-H2, file: %s}]\n"
     "    model_resolution: 150\n"
@@ -113,6 +153,9 @@ static const char *task_fmt =
     "  splits: {train: 0.8, validation: 0.1, test: 0.1}\n"
     "  noise: observational\n";
 
+/* Extra settings lines (the correlated-k overlap) for the next spectra. */
+static const char *extra_settings = "";
+
 /* Create collectively (or alone, with c NULL) and simulate one row. */
 static int spectrum(const char *line, const char *cia, const sbi_comm *c, double out[5])
 {
@@ -122,7 +165,7 @@ static int spectrum(const char *line, const char *cia, const sbi_comm *c, double
     const uint64_t idx[1] = {0};
     const double t_iso = 1000.0;
     int st;
-    snprintf(text, sizeof text, task_fmt, line, cia);
+    snprintf(text, sizeof text, task_fmt, extra_settings, line, cia);
     st = sbi_task_load_text(text, "shared.yaml", &t);
     if (!st) st = c ? sbi_forward_create_on(t, c, &fw) : sbi_forward_create(t, &fw);
     if (!st) st = sbi_forward_simulate(fw, 1, &t_iso, idx, 1, out);
@@ -152,9 +195,32 @@ static void test_family(const char *line_path, const char *bad_path, const char 
     expect_agreed(spectrum(line_path, "/nonexistent/cia.h5", &comm, a), SBI_ERR_IO);
 }
 
+/* The same with a correlated-k species, for each overlap treatment. */
+static void test_family_ck(const char *ck_path, const char *bad_ck_path, const char *cia_path)
+{
+    static const char *const overlap[3] = {"", "    ck_overlap: product\n", "    ck_overlap: aee\n"};
+    double a[5], b[5];
+    for (int m = 0; m < 3; ++m) {
+        extra_settings = overlap[m];
+        SBI_ASSERT_OK(spectrum(ck_path, cia_path, &comm, a));
+        SBI_ASSERT_OK(spectrum(ck_path, cia_path, NULL, b));
+        SBI_ASSERT(!memcmp(a, b, sizeof a));
+        SBI_ASSERT(same_everywhere(hash_bytes(a, sizeof a)));
+        for (int i = 0; i < 5; ++i) SBI_ASSERT(isfinite(a[i]) && a[i] > 0);
+    }
+    {
+        const int st = spectrum(bad_ck_path, cia_path, &comm, a);
+        if (comm.rank == 0)
+            SBI_ASSERT(strstr(sbi_error_message(), "species[0] (H2O)") && strstr(sbi_error_message(), "bad.ktable") &&
+                       strstr(sbi_error_message(), "'kcoeff'"));
+        expect_agreed(st, SBI_ERR_IO);
+    }
+    extra_settings = "";
+}
+
 int main(int argc, char **argv)
 {
-    char line_path[2300], bad_path[2300], cia_path[2300];
+    char line_path[2300], bad_path[2300], cia_path[2300], ck_path[2300], bad_ck_path[2300];
     int rc, fail;
     MPI_Init(&argc, &argv);
     sbi_comm_init(&comm, MPI_COMM_WORLD);
@@ -167,11 +233,15 @@ int main(int argc, char **argv)
     snprintf(line_path, sizeof line_path, "%s/H2O.xsec.petitRADTRANS.h5", work);
     snprintf(bad_path, sizeof bad_path, "%s/bad.xsec.petitRADTRANS.h5", work);
     snprintf(cia_path, sizeof cia_path, "%s/H2--H2.ciatable.petitRADTRANS.h5", work);
+    snprintf(ck_path, sizeof ck_path, "%s/H2O.ktable.petitRADTRANS.h5", work);
+    snprintf(bad_ck_path, sizeof bad_ck_path, "%s/bad.ktable.petitRADTRANS.h5", work);
     if (comm.rank == 0) {
         SBI_ASSERT_EQ_INT(fx_mkdirs(work), 0);
         SBI_ASSERT_OK(fx_write_line(line_path, 0));
         SBI_ASSERT_OK(fx_write_line(bad_path, 1));
         SBI_ASSERT_OK(fx_write_cia(cia_path));
+        SBI_ASSERT_OK(fx_write_ck_table(ck_path, 0));
+        SBI_ASSERT_OK(fx_write_ck_table(bad_ck_path, 1));
     }
     MPI_Barrier(comm.comm);
 
@@ -185,6 +255,8 @@ int main(int argc, char **argv)
         expect_agreed(sbi_line_table_sample_on(&comm, "/nonexistent/none.h5", SBI_LINE_AUTO, 3, nu, &s), SBI_ERR_IO);
     }
     test_family(line_path, bad_path, cia_path);
+    test_ck_table(ck_path, bad_ck_path);
+    test_family_ck(ck_path, bad_ck_path, cia_path);
 
     fail = sbi_test_failures;
     MPI_Allreduce(MPI_IN_PLACE, &fail, 1, MPI_INT, MPI_MAX, comm.comm);

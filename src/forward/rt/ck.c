@@ -17,8 +17,10 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #pragma GCC optimize("O3", "no-trapping-math")
 #define RT_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define RT_NOINLINE __attribute__((noinline))
 #else
 #define RT_HOT
+#define RT_NOINLINE
 #endif
 
 /* After the pragma, so that its inline functions get the same options and
@@ -35,6 +37,30 @@ RT_INLINE float lane_sum(const float *v, int n)
         for (int j = 0; j < 8; ++j) acc[j] += v[q + j];
     for (; q < n; ++q) acc[0] += v[q];
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* The smallest and largest of v (n >= 1), over eight lanes as lane_sum
+ * (a < b ? a : b is what minps computes, so the lanes vectorise). */
+RT_INLINE void lane_range(const float *v, int n, float *lo, float *hi)
+{
+    float a[8], b[8];
+    int q = 0;
+    for (int j = 0; j < 8; ++j) a[j] = b[j] = v[0];
+    for (; q + 8 <= n; q += 8)
+        for (int j = 0; j < 8; ++j) {
+            a[j] = v[q + j] < a[j] ? v[q + j] : a[j];
+            b[j] = v[q + j] > b[j] ? v[q + j] : b[j];
+        }
+    for (; q < n; ++q) {
+        a[0] = v[q] < a[0] ? v[q] : a[0];
+        b[0] = v[q] > b[0] ? v[q] : b[0];
+    }
+    for (int j = 1; j < 8; ++j) {
+        a[0] = a[j] < a[0] ? a[j] : a[0];
+        b[0] = b[j] > b[0] ? b[j] : b[0];
+    }
+    *lo = a[0];
+    *hi = b[0];
 }
 
 /* ---- tables ------------------------------------------------------------------ */
@@ -506,6 +532,24 @@ void sbi_rt_chord_tau(int n, int cols, const float *m, const float *alpha, float
     cblas_strmm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, cols, 1.0f, m, n, tau, cols);
 }
 
+/* v (n) = 1 - exp(-v), and the same where every v < 1e-3 (the series
+ * alone, as sbi__rt_absorbed returns there, without the exponential).
+ * Functions of their own: GCC does not vectorise these loops inside a
+ * branch of the caller's loop ("control flow in loop"); the calls go to
+ * the same clone. */
+static RT_HOT RT_NOINLINE void absorbed_all(float *v, size_t n)
+{
+    for (size_t m = 0; m < n; ++m) v[m] = sbi__rt_absorbed(v[m]);
+}
+
+static RT_HOT RT_NOINLINE void absorbed_all_thin(float *v, size_t n)
+{
+    for (size_t m = 0; m < n; ++m) {
+        const float ts = v[m];
+        v[m] = ts * (1.0f - ts * (0.5f - ts * 0.166666667f));
+    }
+}
+
 RT_HOT void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *tau)
 {
     if (n_g == 1) {
@@ -518,6 +562,33 @@ RT_HOT void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *ta
         float *tg = tau + m * (size_t)n_g;
         for (int q = 0; q < n_g; ++q) tg[q] = wg[q] * sbi__rt_absorbed(tg[q]);
         tau[m] = lane_sum(tg, n_g);
+    }
+}
+
+RT_HOT void sbi_rt_ck_absorbed_g(int n, int w, int n_g, const float *wg, float *tau)
+{
+    const float wsum = lane_sum(wg, n_g);
+    const size_t row = (size_t)w * (size_t)n_g;
+    /* A layer's row at a time: one long loop over its W G values (no call
+     * per bin), then the weighted sums over g, written over the front. */
+    for (int i = 0; i < n; ++i) {
+        float *ti = tau + (size_t)i * row, *ai = tau + (size_t)i * (size_t)w, lo, hi;
+        lane_range(ti, (int)row, &lo, &hi);
+        /* exp(-18) = 1.5e-8 is below half a float ulp of 1: where every
+         * tau exceeds 18 each absorbed fraction rounds to 1. */
+        if (lo > 18.0f) {
+            for (int l = 0; l < w; ++l) ai[l] = wsum;
+            continue;
+        }
+        if (hi < 1e-3f)
+            absorbed_all_thin(ti, row);
+        else
+            absorbed_all(ti, row);
+        for (int l = 0; l < w; ++l) {
+            float d[SBI_RT_CK_MAX_G];
+            for (int q = 0; q < n_g; ++q) d[q] = wg[q] * ti[(size_t)l * (size_t)n_g + (size_t)q];
+            ai[l] = lane_sum(d, n_g);
+        }
     }
 }
 
@@ -541,7 +612,8 @@ void sbi_rt_transit_radius2_ck(int n, int w, int n_g, const float *wg, const flo
                                const double *r, float *tau, double *rt2)
 {
     sbi_rt_chord_tau(n, w * n_g, m, alpha, tau);
-    sbi_rt_transit_from_tau(n, w, n_g, wg, tau, r, rt2);
+    sbi_rt_ck_absorbed_g(n, w, n_g, wg, tau);
+    sbi_rt_transit_from_absorbed(n, w, tau, r, rt2);
 }
 
 /* ---- emission ---------------------------------------------------------------- */
@@ -623,72 +695,542 @@ RT_HOT void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n,
     }
 }
 
+
+/* ---- adaptive equivalent extinction ----------------------------------------- */
+
+void sbi_rt_ck_aee_free(sbi_rt_ck_aee *ae)
+{
+    if (!ae) return;
+    for (int s = 0; s < ae->n_s; ++s) {
+        if (ae->mean) free(ae->mean[s]);
+        if (ae->dev) free(ae->dev[s]);
+    }
+    free(ae->mean);
+    free(ae->dev);
+    free(ae->tabs);
+    memset(ae, 0, sizeof *ae);
+}
+
+int sbi_rt_ck_aee_init(int n_s, const sbi_rt_ck_table *const *tabs, const double *wg, sbi_rt_ck_aee *ae)
+{
+    memset(ae, 0, sizeof *ae);
+    SBI_CHECK(n_s >= 1, SBI_ERR_INTERNAL, "sbi_rt_ck_aee_init: no species");
+    for (int s = 1; s < n_s; ++s)
+        SBI_CHECK(tabs[s]->n_g == tabs[0]->n_g && tabs[s]->w == tabs[0]->w, SBI_ERR_INTERNAL,
+                  "sbi_rt_ck_aee_init: table %d has %d g-points and %d bins, table 0 %d and %d", s, tabs[s]->n_g,
+                  tabs[s]->w, tabs[0]->n_g, tabs[0]->w);
+    ae->n_g = tabs[0]->n_g;
+    for (int q = 0; q < ae->n_g; ++q) ae->wg[q] = (float)wg[q];
+    SBI_CALLOC(ae->tabs, n_s);
+    SBI_CALLOC(ae->mean, n_s);
+    SBI_CALLOC(ae->dev, n_s);
+    ae->n_s = n_s;
+    for (int s = 0; s < n_s; ++s) {
+        const sbi_rt_ck_table *tab = tabs[s];
+        const size_t rows = (size_t)tab->n_p * (size_t)tab->n_t * (size_t)tab->w;
+        const int n_g = tab->n_g;
+        ae->tabs[s] = tab;
+        SBI_MALLOC(ae->mean[s], rows);
+        SBI_MALLOC(ae->dev[s], rows);
+        for (size_t m = 0; m < rows; ++m) {
+            const float *k = tab->k + m * (size_t)n_g;
+            double mean = 0.0, dev = 0.0;
+            for (int q = 0; q < n_g; ++q) mean += wg[q] * k[q];
+            for (int q = 0; q < n_g; ++q) dev += wg[q] * fabs(k[q] - mean);
+            ae->mean[s][m] = (float)mean;
+            ae->dev[s][m] = (float)dev;
+        }
+    }
+    return SBI_OK;
+}
+
+/* Bilinear weights of (p_bar, t) in a table's grid, times c, and the
+ * offsets of the four (P, T) rows, in bins (times G for k). */
+typedef struct aee_corner {
+    size_t row[4];
+    float c[4];
+} aee_corner;
+
+/* Floats of work that hold the corners of n layers x S species. */
+static size_t aee_corner_floats(int n_s, int n)
+{
+    const size_t per = (sizeof(aee_corner) + sizeof(float) - 1) / sizeof(float);
+    return per * (size_t)(n_s > 0 ? n_s : 1) * (size_t)(n > 0 ? n : 1);
+}
+
+size_t sbi_rt_ck_aee_work(int n_s, int n, int blk)
+{
+    /* Corners; then the g-means and mean deviations of a block (2 S blk),
+     * and per bin the largest deviation, the gray sum and the major. */
+    return aee_corner_floats(n_s, n) + (2 * (size_t)(n_s > 0 ? n_s : 1) + 3) * (size_t)blk;
+}
+
+static void aee_bracket(const sbi_rt_ck_table *tab, double p_bar, double t, double c, aee_corner *k)
+{
+    int ip, it;
+    double fp, ft;
+    sbi_rt_bracket(tab->n_p, tab->p, p_bar, &ip, &fp);
+    sbi_rt_bracket(tab->n_t, tab->t, t, &it, &ft);
+    {
+        const int ip1 = tab->n_p > 1 ? ip + 1 : ip, it1 = tab->n_t > 1 ? it + 1 : it;
+        const size_t w = (size_t)tab->w, nt = (size_t)tab->n_t;
+        k->row[0] = ((size_t)ip * nt + (size_t)it) * w;
+        k->row[1] = ((size_t)ip * nt + (size_t)it1) * w;
+        k->row[2] = ((size_t)ip1 * nt + (size_t)it) * w;
+        k->row[3] = ((size_t)ip1 * nt + (size_t)it1) * w;
+    }
+    /* As sbi_rt_ck_interp, so that a single species is interpolated alike. */
+    k->c[0] = (float)(c * (1.0 - fp) * (1.0 - ft));
+    k->c[1] = (float)(c * (1.0 - fp) * ft);
+    k->c[2] = (float)(c * fp * (1.0 - ft));
+    k->c[3] = (float)(c * fp * ft);
+}
+
+/* The corners (N, S) of every layer, at the front of work; returns the
+ * rest of work. */
+static float *aee_corners(const sbi_rt_ck_aee *ae, const double *c, int n, const double *p_bar, const double *t,
+                          float *work, aee_corner **cn)
+{
+    aee_corner *k = (aee_corner *)(void *)work;
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < ae->n_s; ++s) aee_bracket(ae->tabs[s], p_bar[i], t[i], c[s], k + (size_t)i * ae->n_s + s);
+    *cn = k;
+    return work + aee_corner_floats(ae->n_s, n);
+}
+
+/* out (nb) = the bilinear interpolation of the rows of v (bins). */
+RT_INLINE void aee_bilinear(const aee_corner *k, const float *v, int nb, float *restrict out)
+{
+    const float c0 = k->c[0], c1 = k->c[1], c2 = k->c[2], c3 = k->c[3];
+    const float *restrict v0 = v + k->row[0], *restrict v1 = v + k->row[1];
+    const float *restrict v2 = v + k->row[2], *restrict v3 = v + k->row[3];
+    for (int l = 0; l < nb; ++l) out[l] = c0 * v0[l] + c1 * v1[l] + c2 * v2[l] + c3 * v3[l];
+}
+
+/* out (l1 - l0, G) = scale (kappa_g of the mixture) in one layer over the
+ * bins [l0, l1), cn the layer's corners (S): the species' g-means and mean
+ * deviations interpolated into work ((2 S + 3) (l1 - l0)), the major absorber
+ * picked per bin, its G values interpolated and the others' g-means added
+ * to gray (l1 - l0; NULL: none). */
+RT_INLINE void aee_layer(const sbi_rt_ck_aee *ae, const aee_corner *cn, int l0, int l1, const float *gray,
+                         float scale, float *work, float *out)
+{
+    const int n_s = ae->n_s, n_g = ae->n_g, nb = l1 - l0;
+    float *mean = work, *dev = work + (size_t)n_s * (size_t)nb;
+    for (int s = 0; s < n_s; ++s) {
+        aee_bilinear(cn + s, ae->mean[s] + l0, nb, mean + (size_t)s * (size_t)nb);
+        aee_bilinear(cn + s, ae->dev[s] + l0, nb, dev + (size_t)s * (size_t)nb);
+    }
+    /* The major absorber of each bin and the gray sum of the others, as
+     * selects over the bins (vectorised); then the major's G values. */
+    {
+        float *restrict top = dev + (size_t)n_s * (size_t)nb, *restrict grey = top + nb;
+        int *restrict major = (int *)(void *)(grey + nb);
+        for (int l = 0; l < nb; ++l) {
+            top[l] = dev[l];
+            major[l] = 0;
+        }
+        for (int s = 1; s < n_s; ++s) {
+            const float *restrict ds = dev + (size_t)s * (size_t)nb;
+            for (int l = 0; l < nb; ++l) {
+                const int up = ds[l] > top[l];
+                top[l] = up ? ds[l] : top[l];
+                major[l] = up ? s : major[l];
+            }
+        }
+        for (int l = 0; l < nb; ++l) grey[l] = gray ? gray[l] : 0.0f;
+        for (int s = 0; s < n_s; ++s) {
+            const float *restrict ms = mean + (size_t)s * (size_t)nb;
+            for (int l = 0; l < nb; ++l) grey[l] += major[l] != s ? ms[l] : 0.0f;
+        }
+        for (int l = 0; l < nb; ++l) {
+            const aee_corner *k = cn + major[l];
+            const float *kt = ae->tabs[major[l]]->k + (size_t)(l0 + l) * (size_t)n_g;
+            const float *restrict k00 = kt + k->row[0] * (size_t)n_g, *restrict k01 = kt + k->row[1] * (size_t)n_g;
+            const float *restrict k10 = kt + k->row[2] * (size_t)n_g, *restrict k11 = kt + k->row[3] * (size_t)n_g;
+            const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3], gl = grey[l];
+            float *restrict o = out + (size_t)l * (size_t)n_g;
+            for (int q = 0; q < n_g; ++q) {
+                const float v = c00 * k00[q] + c01 * k01[q] + c10 * k10[q] + c11 * k11[q];
+                const float keep = (float)(v >= 1e-30f); /* as sbi_rt_ck_interp */
+                o[q] = (keep * v + gl) * scale;
+            }
+        }
+    }
+}
+
+RT_HOT void sbi_rt_ck_kappa_aee(const sbi_rt_ck_aee *ae, const double *c, int n, int w, const double *p_bar,
+                                const double *t, const float *gray, const double *rho, int blk, float *work,
+                                float *out)
+{
+    const int n_g = ae->n_g;
+    aee_corner *cn;
+    float *lw = aee_corners(ae, c, n, p_bar, t, work, &cn);
+    for (int l0 = 0; l0 < w; l0 += blk) {
+        const int l1 = l0 + blk < w ? l0 + blk : w;
+        for (int i = 0; i < n; ++i)
+            aee_layer(ae, cn + (size_t)i * ae->n_s, l0, l1, gray ? gray + (size_t)i * (size_t)w + (size_t)l0 : NULL,
+                      rho ? (float)rho[i] : 1.0f, lw, out + ((size_t)i * (size_t)w + (size_t)l0) * (size_t)n_g);
+    }
+}
+
+size_t sbi_rt_emission_ck_aee_work(int n_s, int n, int n_g, int n_mu, int blk)
+{
+    const size_t bg = (size_t)blk * (size_t)n_g;
+    return sbi_rt_ck_aee_work(n_s, n, blk) + (3 + 2 * (size_t)n_mu) * bg + 5 * (size_t)blk;
+}
+
+RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c, const float *gray, int n, int w,
+                                        const double *p_bar, const double *t, double g, int deck_from,
+                                        float deck_kappa, const double *nu, int n_mu, const double *mu,
+                                        const double *w_mu, int blk, float *work, double *flux_nu)
+{
+    const int n_g = ae->n_g;
+    const size_t bg = (size_t)blk * (size_t)n_g;
+    aee_corner *cn;
+    float *lw = aee_corners(ae, c, n, p_bar, t, work, &cn);
+    float *kprev = lw + (2 * (size_t)ae->n_s + 3) * (size_t)blk, *kcur = kprev + bg, *tau = kcur + bg;
+    float *trp = tau + bg, *inq = trp + (size_t)n_mu * bg, *c1 = inq + (size_t)n_mu * bg;
+    float *hk = c1 + blk, *b0 = hk + blk, *b1 = b0 + blk;
+    int *live = (int *)(void *)(b1 + blk); /* (blk) g-points [0, live) not yet dark */
+    float inv_mu_min = INFINITY;
+    for (int a = 0; a < n_mu; ++a) inv_mu_min = fminf(inv_mu_min, (float)(1.0 / mu[a]));
+
+    for (int l0 = 0; l0 < w; l0 += blk) {
+        const int l1 = l0 + blk < w ? l0 + blk : w, nb = l1 - l0;
+        const size_t nbg = (size_t)nb * (size_t)n_g;
+        int n_dark = 0;
+        for (int l = 0; l < nb; ++l) {
+            c1[l] = (float)(2.0 * SBI_RT_H * nu[l0 + l] * nu[l0 + l] * nu[l0 + l] / (SBI_RT_C * SBI_RT_C));
+            hk[l] = (float)(SBI_RT_H * nu[l0 + l] / SBI_RT_KB);
+            live[l] = n_g;
+        }
+        for (size_t m = 0; m < nbg; ++m) tau[m] = 0.0f;
+        for (size_t m = 0; m < (size_t)n_mu * bg; ++m) {
+            trp[m] = 1.0f;
+            inq[m] = 0.0f;
+        }
+        for (int i = 0; i < n; ++i) {
+            const float inv_t = (float)(1.0 / t[i]);
+            float *tmp;
+            if (n_dark == nb) {
+                /* Every bin of the block is dark: nothing below adds to the
+                 * intensities, and the bottom's B multiplies a floor
+                 * transmission; only that B is still wanted. */
+                const float inv_tn = (float)(1.0 / t[n - 1]);
+                for (int l = 0; l < nb; ++l) b0[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_tn);
+                break;
+            }
+            if (deck_from >= 0 && i >= deck_from)
+                for (size_t m = 0; m < nbg; ++m) kcur[m] = deck_kappa;
+            else
+                aee_layer(ae, cn + (size_t)i * ae->n_s, l0, l1, gray + (size_t)i * (size_t)w + (size_t)l0, 1.0f, lw,
+                          kcur);
+            for (int l = 0; l < nb; ++l) b1[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
+            if (i > 0) {
+                const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
+                for (size_t m = 0; m < nbg; ++m) tau[m] += (kprev[m] + kcur[m]) * dp;
+                /* Per g-point intensities: the layer source does not depend
+                 * on g, so the sum over g waits until the bottom. */
+                for (int a = 0; a < n_mu; ++a) {
+                    const float neg_inv_mu = (float)(-1.0 / mu[a]);
+                    float *restrict tr = trp + (size_t)a * bg, *restrict in = inq + (size_t)a * bg;
+                    for (int l = 0; l < nb; ++l) {
+                        const float src = 0.5f * (b0[l] + b1[l]);
+                        const float *restrict tl = tau + (size_t)l * (size_t)n_g;
+                        float *restrict trl = tr + (size_t)l * (size_t)n_g;
+                        float *restrict inl = in + (size_t)l * (size_t)n_g;
+                        const int nq = live[l];
+                        if (n_g % 8 == 0) {
+                            /* Whole groups of eight g-points: a dark one
+                             * among them changes nothing (its transmission
+                             * and exp are the same floor), and the groups
+                             * are full vectors. */
+                            for (int q0 = 0; q0 < nq; q0 += 8)
+                                for (int j = 0; j < 8; ++j) {
+                                    const float e = sbi__rt_expf(tl[q0 + j] * neg_inv_mu);
+                                    inl[q0 + j] += src * (trl[q0 + j] - e);
+                                    trl[q0 + j] = e;
+                                }
+                        } else {
+                            for (int q = 0; q < nq; ++q) {
+                                const float e = sbi__rt_expf(tl[q] * neg_inv_mu);
+                                inl[q] += src * (trl[q] - e);
+                                trl[q] = e;
+                            }
+                        }
+                    }
+                }
+                /* A g-point is dark once every exp(-tau / mu) is at the fast
+                 * exp's floor exp(-87): the layers below change nothing
+                 * there (transmission and floor are equal), so they skip
+                 * it, with the same result.  tau grows with g, so the dark
+                 * g-points are the top ones: live[l] counts the others. */
+                for (int l = 0; l < nb; ++l) {
+                    const float *tl = tau + (size_t)l * (size_t)n_g;
+                    int nq = live[l];
+                    if (nq == 0) continue;
+                    while (nq > 0 && tl[nq - 1] * inv_mu_min > 87.0f) --nq;
+                    live[l] = nq;
+                    n_dark += nq == 0;
+                }
+            }
+            tmp = b0;
+            b0 = b1;
+            b1 = tmp;
+            tmp = kprev;
+            kprev = kcur;
+            kcur = tmp;
+        }
+        for (int l = 0; l < nb; ++l) flux_nu[l0 + l] = 0.0;
+        for (int a = 0; a < n_mu; ++a) {
+            const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
+            const float *tr = trp + (size_t)a * bg, *in = inq + (size_t)a * bg;
+            for (int l = 0; l < nb; ++l) {
+                float d[SBI_RT_CK_MAX_G];
+                for (int q = 0; q < n_g; ++q) {
+                    const size_t m = (size_t)l * (size_t)n_g + (size_t)q;
+                    d[q] = ae->wg[q] * (in[m] + b0[l] * tr[m]);
+                }
+                flux_nu[l0 + l] += cm * (double)lane_sum(d, n_g);
+            }
+        }
+    }
+}
+
+/* ---- emission with the product of the species' g-mean transmissions ------- */
+
+/* Bins per block of the product's formal solution: the S G bins of
+ * optical depth stay in cache across the layers. */
+#define RT_PRODUCT_BLOCK 32
+
+size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
+{
+    const size_t b = RT_PRODUCT_BLOCK, sgb = (size_t)(n_s > 0 ? n_s : 1) * (size_t)n_g * b;
+    (void)w;
+    return aee_corner_floats(n_s, n) + (size_t)n_g * b + 3 * sgb + 2 * (size_t)n_mu * b + 6 * b +
+           (size_t)(n_s > 0 ? n_s : 1);
+}
+
 RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
                                             const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
                                             const double *p_bar, const double *t, double g, int deck_from,
                                             float deck_kappa, const double *nu, int n_mu, const double *mu,
                                             const double *w_mu, float *work, double *flux_nu)
 {
-    const size_t wgn = (size_t)w * (size_t)n_g, sw = (size_t)n_s * wgn;
-    float *tau = work, *kprev = tau + sw, *kcur = kprev + sw, *tprev = kcur + sw, *b0 = tprev + (size_t)n_mu * w;
-    float *b1 = b0 + w, *inten = b1 + w;
+    const int blk = RT_PRODUCT_BLOCK;
+    const size_t gb = (size_t)n_g * (size_t)blk, sgb = (size_t)n_s * gb;
+    aee_corner *cn = (aee_corner *)(void *)work;
+    float *kq = work + aee_corner_floats(n_s, n), *kprev = kq + gb, *kcur = kprev + sgb, *tau = kcur + sgb;
+    float *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk, *acc = inten + (size_t)n_mu * (size_t)blk;
+    float *tr = acc + blk, *c1 = tr + blk, *hk = c1 + blk, *b0 = hk + blk, *b1 = b0 + blk;
+    int *live = (int *)(void *)(b1 + blk); /* (S) g-rows [0, live) of the block not yet dark */
+    float inv_mu_min = INFINITY;
 
-    for (size_t m = 0; m < sw; ++m) tau[m] = 0.0f;
-    for (size_t m = 0; m < (size_t)n_mu * (size_t)w; ++m) {
-        tprev[m] = 1.0f;
-        inten[m] = 0.0f;
-    }
-    for (int l = 0; l < w; ++l) b0[l] = (float)sbi_rt_planck_nu(nu[l], t[0]);
-    for (int i = 0; i < n; ++i) {
-        float *tmp;
-        /* kappa of every species in layer i (species 0 with the gray part). */
-        for (int s = 0; s < n_s; ++s) {
-            float *k = kcur + (size_t)s * wgn;
-            sbi_rt_ck_interp(tabs[s], p_bar[i], t[i], c[s], 0, w, k);
-            if (s == 0) {
-                const float *gr = gray + (size_t)i * (size_t)w;
-                for (int l = 0; l < w; ++l)
-                    for (int q = 0; q < n_g; ++q) k[(size_t)l * n_g + q] += gr[l];
-                if (deck_from >= 0 && i >= deck_from)
-                    for (size_t m = 0; m < wgn; ++m) k[m] = deck_kappa;
-            }
+    for (int a = 0; a < n_mu; ++a) inv_mu_min = fminf(inv_mu_min, (float)(1.0 / mu[a]));
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
+    /* Blocks of bins, the layers inside, so that the table rows of a block
+     * are read once per spectrum and the optical depths stay in cache.  The
+     * optical depths are g-major in a block (S, G, blk), so that the g-sum
+     * of each species is a loop over bins with no reduction. */
+    for (int l0 = 0; l0 < w; l0 += blk) {
+        const int nb = l0 + blk < w ? blk : w - l0;
+        for (int l = 0; l < nb; ++l) {
+            const double v = nu[l0 + l];
+            c1[l] = (float)(2.0 * SBI_RT_H * v * v * v / (SBI_RT_C * SBI_RT_C));
+            hk[l] = (float)(SBI_RT_H * v / SBI_RT_KB);
         }
-        if (i > 0) {
-            const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
-            for (size_t m = 0; m < sw; ++m) tau[m] += (kprev[m] + kcur[m]) * dp;
-            for (int l = 0; l < w; ++l) b1[l] = (float)sbi_rt_planck_nu(nu[l], t[i]);
-            for (int a = 0; a < n_mu; ++a) {
-                const float neg_inv_mu = (float)(-1.0 / mu[a]);
-                float *tp = tprev + (size_t)a * w, *in = inten + (size_t)a * w;
-                for (int l = 0; l < w; ++l) {
-                    float tr = 1.0f;
-                    for (int s = 0; s < n_s; ++s) {
-                        const float *tl = tau + (size_t)s * wgn + (size_t)l * n_g;
-                        float d[SBI_RT_CK_MAX_G];
-                        for (int q = 0; q < n_g; ++q) d[q] = wg[q] * sbi__rt_expf(tl[q] * neg_inv_mu);
-                        tr *= lane_sum(d, n_g);
-                    }
-                    in[l] += 0.5f * (b0[l] + b1[l]) * (tp[l] - tr);
-                    tp[l] = tr;
+        for (size_t m = 0; m < sgb; ++m) tau[m] = 0.0f;
+        for (size_t m = 0; m < (size_t)n_mu * (size_t)blk; ++m) {
+            tprev[m] = 1.0f;
+            inten[m] = 0.0f;
+        }
+        for (int s = 0; s < n_s; ++s) live[s] = n_g;
+        for (int i = 0; i < n; ++i) {
+            const float inv_t = (float)(1.0 / t[i]);
+            float *tmp;
+            /* kappa of every species in layer i (species 0 with the gray
+             * part and the deck), transposed to (G, blk). */
+            for (int s = 0; s < n_s; ++s) {
+                const aee_corner *k = cn + (size_t)i * n_s + s;
+                const float *kt = tabs[s]->k + (size_t)l0 * (size_t)n_g;
+                const float *restrict k00 = kt + k->row[0] * (size_t)n_g, *restrict k01 = kt + k->row[1] * (size_t)n_g;
+                const float *restrict k10 = kt + k->row[2] * (size_t)n_g, *restrict k11 = kt + k->row[3] * (size_t)n_g;
+                const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3];
+                float *restrict ks = kcur + (size_t)s * gb;
+                for (size_t m = 0; m < (size_t)nb * (size_t)n_g; ++m) {
+                    const float v = c00 * k00[m] + c01 * k01[m] + c10 * k10[m] + c11 * k11[m];
+                    kq[m] = v < 1e-30f ? 0.0f : v; /* as sbi_rt_ck_interp */
                 }
+                if (s == 0) {
+                    const float *gr = gray + (size_t)i * (size_t)w + (size_t)l0;
+                    for (int l = 0; l < nb; ++l)
+                        for (int q = 0; q < n_g; ++q) kq[(size_t)l * n_g + q] += gr[l];
+                    if (deck_from >= 0 && i >= deck_from)
+                        for (size_t m = 0; m < (size_t)nb * (size_t)n_g; ++m) kq[m] = deck_kappa;
+                }
+                for (int q = 0; q < n_g; ++q)
+                    for (int l = 0; l < nb; ++l) ks[(size_t)q * blk + l] = kq[(size_t)l * n_g + q];
+            }
+            for (int l = 0; l < nb; ++l) b1[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
+            if (i > 0) {
+                const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
+                for (int s = 0; s < n_s; ++s)
+                    for (size_t m = 0; m < (size_t)live[s] * (size_t)blk; ++m) {
+                        const size_t o = (size_t)s * gb + m;
+                        tau[o] += (kprev[o] + kcur[o]) * dp;
+                    }
+                for (int a = 0; a < n_mu; ++a) {
+                    const float neg_inv_mu = (float)(-1.0 / mu[a]);
+                    float *tp = tprev + (size_t)a * blk, *in = inten + (size_t)a * blk;
+                    for (int l = 0; l < nb; ++l) tr[l] = 1.0f;
+                    for (int s = 0; s < n_s; ++s) {
+                        for (int l = 0; l < nb; ++l) acc[l] = 0.0f;
+                        for (int q = 0; q < live[s]; ++q) {
+                            const float wq = wg[q];
+                            const float *restrict tq = tau + (size_t)s * gb + (size_t)q * blk;
+                            for (int l = 0; l < nb; ++l) acc[l] += wq * sbi__rt_expf(tq[l] * neg_inv_mu);
+                        }
+                        for (int l = 0; l < nb; ++l) tr[l] *= acc[l];
+                    }
+                    for (int l = 0; l < nb; ++l) {
+                        in[l] += 0.5f * (b0[l] + b1[l]) * (tp[l] - tr[l]);
+                        tp[l] = tr[l];
+                    }
+                }
+                /* A g-row is dark once exp(-tau / mu) is at the fast exp's
+                 * floor, exp(-87), in every bin of the block and for every
+                 * angle: it adds below 2e-38 to its species' transmission
+                 * from then on, and is dropped. */
+                for (int s = 0; s < n_s; ++s)
+                    while (live[s] > 0) {
+                        const float *tq = tau + (size_t)s * gb + (size_t)(live[s] - 1) * blk;
+                        float lo = tq[0];
+                        for (int l = 1; l < nb; ++l) lo = tq[l] < lo ? tq[l] : lo;
+                        if (!(lo * inv_mu_min > 87.0f)) break;
+                        --live[s];
+                    }
             }
             tmp = b0;
             b0 = b1;
             b1 = tmp;
+            tmp = kprev;
+            kprev = kcur;
+            kcur = tmp;
         }
-        tmp = kprev;
-        kprev = kcur;
-        kcur = tmp;
-    }
-    for (int l = 0; l < w; ++l) flux_nu[l] = 0.0;
-    for (int a = 0; a < n_mu; ++a) {
-        const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
-        const float *tp = tprev + (size_t)a * w, *in = inten + (size_t)a * w;
-        for (int l = 0; l < w; ++l) flux_nu[l] += cm * ((double)in[l] + (double)b0[l] * tp[l]);
+        for (int l = 0; l < nb; ++l) flux_nu[l0 + l] = 0.0;
+        for (int a = 0; a < n_mu; ++a) {
+            const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
+            const float *tp = tprev + (size_t)a * blk, *in = inten + (size_t)a * blk;
+            for (int l = 0; l < nb; ++l) flux_nu[l0 + l] += cm * ((double)in[l] + (double)b0[l] * tp[l]);
+        }
     }
 }
 
-size_t sbi_rt_emission_ck_product_work(int w, int n_g, int n_s, int n_mu)
+/* ---- transmission, chunked over wavelength ---------------------------------- */
+
+/* Bins per sub-block of a chunk whose alpha is made layer by layer. */
+#define RT_SUB_BLOCK 32
+
+size_t sbi_rt_transit_ck_work(int n_s, int n, int w, int n_g, int cb)
 {
-    return 3 * (size_t)n_s * (size_t)w * (size_t)n_g + (size_t)n_mu * (size_t)w * 2 + 2 * (size_t)w;
+    const size_t chunk = (size_t)(n > 0 ? n : 1) * (size_t)cb * (size_t)n_g;
+    return sbi_rt_ck_aee_work(n_s, n, cb) + 2 * chunk + (size_t)(n > 0 ? n : 1) * (size_t)w;
+}
+
+/* The absorbed fraction of a chunk, alpha (N, nb, G) -> A (N, nb), put into
+ * a_out (N, W) at bin l0, or with `combine` folded into it as another
+ * species' (1 - (1 - a)(1 - A), written a + A (1 - a): no cancellation where
+ * both are small). */
+static void transit_chunk_tau(int n, int nb, int n_g, const float *wg, const float *chord, float *alpha, float *tau,
+                              float *a_out, int w, int l0, int combine)
+{
+    /* The chunk is (N, nb G) contiguous: one chord product for it. */
+    sbi_rt_chord_tau(n, nb * n_g, chord, alpha, tau);
+    sbi_rt_ck_absorbed_g(n, nb, n_g, wg, tau);
+    for (int i = 0; i < n; ++i) {
+        const float *ai = tau + (size_t)i * (size_t)nb;
+        float *dst = a_out + (size_t)i * (size_t)w + (size_t)l0;
+        if (combine)
+            for (int l = 0; l < nb; ++l) dst[l] += ai[l] * (1.0f - dst[l]);
+        else
+            for (int l = 0; l < nb; ++l) dst[l] = ai[l];
+    }
+}
+
+RT_HOT void sbi_rt_transit_ck_aee(const sbi_rt_ck_aee *ae, const double *c, int n, int w, const double *p_bar,
+                                  const double *t, const float *gray, const double *rho, int deck_from,
+                                  float deck_alpha, const float *chord, const double *r, int cb, float *work,
+                                  double *rt2)
+{
+    const int n_g = ae->n_g;
+    const size_t chunk = (size_t)n * (size_t)cb * (size_t)n_g;
+    aee_corner *cn;
+    float *lw = aee_corners(ae, c, n, p_bar, t, work, &cn);
+    float *alpha = lw + (2 * (size_t)ae->n_s + 3) * (size_t)cb, *tau = alpha + chunk, *a = tau + chunk;
+    for (int l0 = 0; l0 < w; l0 += cb) {
+        const int nb = l0 + cb < w ? cb : w - l0;
+        /* Sub-blocks of the chunk with the layers inside, so that their
+         * table rows stay in cache across the layers. */
+        for (int b0 = 0; b0 < nb; b0 += RT_SUB_BLOCK) {
+            const int b1 = b0 + RT_SUB_BLOCK < nb ? b0 + RT_SUB_BLOCK : nb;
+            for (int i = 0; i < n; ++i) {
+                float *dst = alpha + ((size_t)i * (size_t)nb + (size_t)b0) * (size_t)n_g;
+                if (deck_from >= 0 && i >= deck_from)
+                    for (size_t m = 0; m < (size_t)(b1 - b0) * (size_t)n_g; ++m) dst[m] = deck_alpha;
+                else
+                    aee_layer(ae, cn + (size_t)i * ae->n_s, l0 + b0, l0 + b1,
+                              gray + (size_t)i * (size_t)w + (size_t)(l0 + b0), (float)rho[i], lw, dst);
+            }
+        }
+        transit_chunk_tau(n, nb, n_g, ae->wg, chord, alpha, tau, a, w, l0, 0);
+    }
+    sbi_rt_transit_from_absorbed(n, w, a, r, rt2);
+}
+
+RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, int n_s,
+                                      const sbi_rt_ck_table *const *tabs, const double *c, const double *p_bar,
+                                      const double *t, const float *gray, const double *rho, int deck_from,
+                                      float deck_alpha, const float *chord, const double *r, int cb, float *work,
+                                      double *rt2)
+{
+    const size_t chunk = (size_t)n * (size_t)cb * (size_t)n_g;
+    aee_corner *cn = (aee_corner *)(void *)work;
+    float *alpha = work + sbi_rt_ck_aee_work(n_s, n, cb), *tau = alpha + chunk, *a = tau + chunk;
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
+    for (int l0 = 0; l0 < w; l0 += cb) {
+        const int nb = l0 + cb < w ? cb : w - l0;
+        const size_t cols = (size_t)nb * (size_t)n_g;
+        for (int s = 0; s < n_s; ++s) {
+            for (int b0 = 0; b0 < nb; b0 += RT_SUB_BLOCK)
+            for (int i = 0; i < n; ++i) {
+                const int b1 = b0 + RT_SUB_BLOCK < nb ? b0 + RT_SUB_BLOCK : nb;
+                const size_t sc = (size_t)(b1 - b0) * (size_t)n_g;
+                const aee_corner *k = cn + (size_t)i * n_s + s;
+                const float *kt = tabs[s]->k + (size_t)(l0 + b0) * (size_t)n_g;
+                const float *restrict k00 = kt + k->row[0] * (size_t)n_g, *restrict k01 = kt + k->row[1] * (size_t)n_g;
+                const float *restrict k10 = kt + k->row[2] * (size_t)n_g, *restrict k11 = kt + k->row[3] * (size_t)n_g;
+                const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3], rh = (float)rho[i];
+                float *restrict dst = alpha + (size_t)i * cols + (size_t)b0 * (size_t)n_g;
+                if (s == 0 && deck_from >= 0 && i >= deck_from) {
+                    for (size_t m = 0; m < sc; ++m) dst[m] = deck_alpha;
+                    continue;
+                }
+                for (size_t m = 0; m < sc; ++m) {
+                    const float v = c00 * k00[m] + c01 * k01[m] + c10 * k10[m] + c11 * k11[m];
+                    dst[m] = v < 1e-30f ? 0.0f : v; /* as sbi_rt_ck_interp */
+                }
+                if (s == 0) {
+                    const float *gr = gray + (size_t)i * (size_t)w + (size_t)(l0 + b0);
+                    for (int l = 0; l < b1 - b0; ++l)
+                        for (int q = 0; q < n_g; ++q) dst[(size_t)l * n_g + q] += gr[l];
+                }
+                for (size_t m = 0; m < sc; ++m) dst[m] *= rh;
+            }
+            transit_chunk_tau(n, nb, n_g, wg, chord, alpha, tau, a, w, l0, s > 0);
+        }
+    }
+    sbi_rt_transit_from_absorbed(n, w, a, r, rt2);
 }

@@ -130,10 +130,12 @@ typedef struct rt_state {
     float ck_wf[SBI_RT_CK_MAX_G];
     char ck_first[SBI_PATH_MAX];
     const sbi_rt_ck_table *ck_tabs[RT_MAX_SPECIES];
-    int ck_product;  /* settings.ck_overlap: 0 resort (random overlap), 1 product */
+    int ck_product;  /* settings.ck_overlap: product of the species' g-mean transmissions */
+    int ck_aee;      /* settings.ck_overlap: adaptive equivalent extinction (else resort) */
     sbi_rt_ck_mixer mixer;
+    sbi_rt_ck_aee aee;
     float *ck_kappa, *ck_alpha, *ck_tau, *ck_work, *ck_ework;
-    double *ck_c, *ck_rho, *ck_trans; /* (S) per spectrum, (N), (N, W) for the product */
+    double *ck_c, *ck_rho; /* (S) per spectrum, (N) for the product and aee */
 
     /* workspace */
     double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv; /* */
@@ -631,84 +633,77 @@ static int rt_load_line_table(rt_state *s, int k)
  * (N, block, G) k-values of all species stay in cache; line-by-line: the
  * table rows of a block do). */
 #define RT_CK_BLOCK 32
+/* Model bins per chunk of the correlated-k transmission (product, aee):
+ * the chunk's (N, chunk, G) optical depths stay in cache through its chord
+ * product. */
+#define RT_CK_CHUNK 128
 #define RT_LBL_BLOCK 1024
 #define RT_TRANSIT_BLOCK 256
 
 /* Read species k's correlated-k table and rebin each (P, T) row onto the
- * model bins (sbi_rt_ck_rebin).  Every table must share the first one's
- * g-points and weights, since the species are overlapped on one g-grid. */
+ * model bins (sbi_rt_ck_rebin): rank 0 of s->comm reads and every rank gets
+ * the same table (sbi_ck_table_rebin_on).  Every table must share the first
+ * one's g-points and weights, since the species are combined on one g-grid. */
 static int rt_load_ck_table(rt_state *s, int k)
 {
-    sbi_ck_file f = NULL;
-    sbi_ck_info info;
+    sbi_ck_rebinned rb;
     sbi_rt_ck_table *tab;
-    double *nu_lo = NULL, *nu_hi = NULL, *buf = NULL;
-    int64_t j0 = 0, j1;
+    double *nu_lo = NULL, *nu_hi = NULL;
     int err = 0;
 
-    SBI_CALL(sbi_ck_file_open(s->species_path[k], &f, &info));
+    nu_lo = malloc((size_t)s->w * sizeof *nu_lo);
+    nu_hi = malloc((size_t)s->w * sizeof *nu_hi);
+    if (!nu_lo || !nu_hi) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
+    if (!err) sbi_rt_ck_model_bins(s->w, s->lambda_um, nu_lo, nu_hi);
+    /* Collective: every rank calls it (an allocation failure above only
+     * happens with the machine out of memory, where the job aborts). */
+    if (!err) err = sbi_ck_table_rebin_on(s->comm, s->species_path[k], s->w, nu_lo, nu_hi, &rb);
+    free(nu_lo);
+    free(nu_hi);
+    if (err) return sbi__trace(err, __FILE__, __LINE__, __func__);
     if (s->species_mass_setting[k] > 0)
         s->species_mass[k] = s->species_mass_setting[k];
-    else if (info.mol_mass > 0)
-        s->species_mass[k] = info.mol_mass;
+    else if (rb.mol_mass > 0)
+        s->species_mass[k] = rb.mol_mass;
     if (!(s->species_mass[k] > 0))
         err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
                          "%s: no dataset 'mol_mass' and '%s' is not built in: give {mass: AMU}", s->species_path[k],
                          s->species_name[k]);
     if (!err && s->n_ck == 0) {
-        s->n_g = info.n_g;
-        for (int q = 0; q < info.n_g; ++q) {
-            s->ck_g[q] = info.g[q];
-            s->ck_w[q] = info.weights[q];
-            s->ck_wf[q] = (float)info.weights[q];
+        s->n_g = rb.n_g;
+        for (int q = 0; q < rb.n_g; ++q) {
+            s->ck_g[q] = rb.g[q];
+            s->ck_w[q] = rb.weights[q];
+            s->ck_wf[q] = (float)rb.weights[q];
         }
         snprintf(s->ck_first, sizeof s->ck_first, "%s", s->species_path[k]);
     } else if (!err) {
-        int same = info.n_g == s->n_g;
-        for (int q = 0; same && q < info.n_g; ++q)
-            same = fabs(info.g[q] - s->ck_g[q]) <= 1e-6 && fabs(info.weights[q] - s->ck_w[q]) <= 1e-6;
+        int same = rb.n_g == s->n_g;
+        for (int q = 0; same && q < rb.n_g; ++q)
+            same = fabs(rb.g[q] - s->ck_g[q]) <= 1e-6 && fabs(rb.weights[q] - s->ck_w[q]) <= 1e-6;
         if (!same)
             err = sbi__raise(SBI_ERR_INPUT, __FILE__, __LINE__, __func__,
                              "%s: datasets 'samples' and 'weights': %d g-points that differ from the %d of %s; "
                              "correlated-k species are combined on one g-grid",
-                             s->species_path[k], info.n_g, s->n_g, s->ck_first);
+                             s->species_path[k], rb.n_g, s->n_g, s->ck_first);
     }
+    if (!err && !(tab = calloc(1, sizeof *tab)))
+        err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
     if (err) {
-        sbi_ck_file_close(&f);
+        sbi_ck_rebinned_free(&rb);
         return err;
     }
-    SBI_CALLOC(tab, 1);
+    /* The table takes over the rebinned arrays. */
+    tab->n_p = rb.n_p;
+    tab->n_t = rb.n_t;
+    tab->w = rb.w;
+    tab->n_g = rb.n_g;
+    tab->p = rb.p;
+    tab->t = rb.t;
+    tab->k = rb.k;
     s->ck[k] = tab;
     s->ck_tabs[s->n_ck] = tab;
     s->ck_species[s->n_ck++] = k;
-    /* Table bins j0 .. j1 reach the model grid (with half a model bin). */
-    nu_lo = malloc((size_t)s->w * sizeof *nu_lo);
-    nu_hi = malloc((size_t)s->w * sizeof *nu_hi);
-    if (!nu_lo || !nu_hi) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
-    if (!err) {
-        sbi_rt_ck_model_bins(s->w, s->lambda_um, nu_lo, nu_hi);
-        while (j0 + 1 < info.n_nu && info.edges[j0 + 1] <= nu_lo[s->w - 1]) ++j0;
-        for (j1 = info.n_nu - 1; j1 > j0 && info.edges[j1] >= nu_hi[0]; --j1) {
-        }
-        err = sbi_rt_ck_table_init(info.n_p, info.p, info.n_t, info.t, s->w, info.n_g, tab);
-    }
-    if (!err) {
-        buf = malloc((size_t)(j1 - j0 + 1) * (size_t)info.n_g * sizeof *buf);
-        if (!buf) err = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory");
-    }
-    for (int ip = 0; !err && ip < info.n_p; ++ip)
-        for (int it = 0; !err && it < info.n_t; ++it) {
-            float *dst = tab->k + ((size_t)ip * (size_t)info.n_t + (size_t)it) * (size_t)s->w * (size_t)info.n_g;
-            err = sbi_ck_file_read(f, ip, it, j0, j1 - j0 + 1, buf);
-            if (!err)
-                err = sbi_rt_ck_rebin(info.n_g, info.g, info.weights, j1 - j0 + 1, info.edges + j0, buf, s->w, nu_lo,
-                                      nu_hi, dst);
-        }
-    free(buf);
-    free(nu_lo);
-    free(nu_hi);
-    sbi_ck_file_close(&f);
-    if (err) return sbi__trace(err, __FILE__, __LINE__, __func__);
     return SBI_OK;
 }
 
@@ -764,7 +759,8 @@ static int rt_load_tables(const sbi_task *task, rt_state *s)
         snprintf(what, sizeof what, "species[%d] (%s)", k, s->species_name[k]);
         err = s->species_prt[k] ? rt_find_prt_table(s, k) : 0;
         if (!err)
-            err = sbi_opacity_file_is_ck(s->species_path[k]) ? rt_load_ck_table(s, k) : rt_load_line_table(s, k);
+            err = sbi_opacity_file_is_ck_on(s->comm, s->species_path[k]) ? rt_load_ck_table(s, k)
+                                                                          : rt_load_line_table(s, k);
         if (err) return rt_wrap(err, origin, what);
     }
     for (int c = 0; c < s->n_cia; ++c) {
@@ -781,7 +777,10 @@ static int rt_load_tables(const sbi_task *task, rt_state *s)
                   "%s: forward_model.settings.species[%d] (%s): a line-by-line table cannot be combined with "
                   "correlated-k tables (species[%d] (%s)); give every species tables of one kind",
                   origin, k, s->species_name[k], s->ck_species[0], s->species_name[s->ck_species[0]]);
-    if (s->n_ck) SBI_CALL(sbi_rt_ck_mixer_init(s->n_g, s->ck_g, s->ck_w, &s->mixer));
+    if (s->n_ck && s->ck_aee)
+        SBI_CALL(sbi_rt_ck_aee_init(s->n_ck, s->ck_tabs, s->ck_w, &s->aee));
+    else if (s->n_ck)
+        SBI_CALL(sbi_rt_ck_mixer_init(s->n_g, s->ck_g, s->ck_w, &s->mixer));
     if (s->n_cia) {
         SBI_MALLOC(s->cia_work, max_nu);
     }
@@ -1110,6 +1109,7 @@ static void rt_destroy(void *state)
     free(s->lines_iwork);
     free(s->rho);
     sbi_rt_ck_mixer_free(&s->mixer);
+    sbi_rt_ck_aee_free(&s->aee);
     free(s->ck_kappa);
     free(s->ck_alpha);
     free(s->ck_tau);
@@ -1117,7 +1117,6 @@ static void rt_destroy(void *state)
     free(s->ck_ework);
     free(s->ck_c);
     free(s->ck_rho);
-    free(s->ck_trans);
     free(s);
 }
 
@@ -1139,9 +1138,11 @@ static int rt_parse(const sbi_task *task, rt_state *s)
         const char *v = cJSON_IsString(e) ? e->valuestring : "";
         if (!strcmp(v, "product"))
             s->ck_product = 1;
+        else if (!strcmp(v, "aee"))
+            s->ck_aee = 1;
         else
             SBI_CHECK(!strcmp(v, "resort"), SBI_ERR_INPUT,
-                      "%s: forward_model.settings.ck_overlap: expected resort or product", origin);
+                      "%s: forward_model.settings.ck_overlap: '%s': expected resort, product or aee", origin, v);
     }
     s->n_params = task->n_params;
     s->output = RT_OUT_FLUX;
@@ -1217,20 +1218,22 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     if (s->n_ck) {
         const size_t nwg = (size_t)s->n * (size_t)s->w * (size_t)s->n_g;
         SBI_MALLOC(s->ck_c, s->n_ck);
-        if (!s->ck_product) {
+        if (!s->ck_product && !s->ck_aee) {
             SBI_MALLOC(s->ck_kappa, nwg);
             SBI_MALLOC(s->ck_work, sbi_rt_ck_kappa_work(s->n_ck, s->n_g, RT_CK_BLOCK));
         }
-        if (s->mode == RT_TRANSMISSION) {
+        if (s->mode == RT_TRANSMISSION && (s->ck_product || s->ck_aee)) {
+            /* Made a chunk of bins at a time, nothing of size N W G. */
+            SBI_MALLOC(s->ck_rho, s->n);
+            SBI_MALLOC(s->ck_work, sbi_rt_transit_ck_work(s->n_ck, s->n, s->w, s->n_g, RT_CK_CHUNK));
+        } else if (s->mode == RT_TRANSMISSION) {
             SBI_MALLOC(s->ck_alpha, nwg);
             SBI_MALLOC(s->ck_tau, nwg);
-            if (s->ck_product) {
-                SBI_MALLOC(s->ck_rho, s->n);
-                SBI_MALLOC(s->ck_trans, (size_t)s->n * (size_t)s->w);
-            }
         } else {
-            SBI_MALLOC(s->ck_ework, s->ck_product ? sbi_rt_emission_ck_product_work(s->w, s->n_g, s->n_ck, s->n_mu)
-                                                  : sbi_rt_emission_ck_work(s->w, s->n_g, s->n_mu));
+            const size_t ework = s->ck_product ? sbi_rt_emission_ck_product_work(s->n, s->w, s->n_g, s->n_ck, s->n_mu)
+                                 : s->ck_aee ? sbi_rt_emission_ck_aee_work(s->n_ck, s->n, s->n_g, s->n_mu, RT_CK_BLOCK)
+                                             : sbi_rt_emission_ck_work(s->w, s->n_g, s->n_mu);
+            SBI_MALLOC(s->ck_ework, ework);
         }
     }
     return SBI_OK;
@@ -1398,27 +1401,25 @@ static void rt_transit(rt_state *s, double *rt2)
 }
 
 /* Product of the species' g-mean transmissions (settings.ck_overlap:
- * product): one chord product per species; the deck, from layer deck_from
- * on (-1: none), rides with species 0. */
-static void rt_transit_product(rt_state *s, int deck_from, double *rt2)
+ * product) or the aee mixture (aee): a chunk of bins at a time; the deck,
+ * from layer deck_from on (-1: none), rides with species 0. */
+static void rt_transit_ck(rt_state *s, int deck_from, double *rt2)
 {
-    const size_t nw = (size_t)s->n * (size_t)s->w, cols = (size_t)s->w * (size_t)s->n_g;
-    for (int j = 0; j < s->n_ck; ++j) {
-        sbi_rt_ck_alpha_species(s->ck_tabs[j], s->ck_c[j], s->n, s->w, s->p_bar, s->t, s->ck_rho,
-                                j == 0 ? s->kappa : NULL, RT_CK_BLOCK, s->ck_alpha);
-        if (j == 0 && deck_from >= 0)
-            for (size_t m = (size_t)deck_from * cols; m < (size_t)s->n * cols; ++m) s->ck_alpha[m] = RT_DECK_ALPHA;
-        sbi_rt_chord_tau(s->n, (int)cols, s->chord, s->ck_alpha, s->ck_tau);
-        sbi_rt_ck_absorbed(s->n, s->w, s->n_g, s->ck_wf, s->ck_tau);
-        for (size_t m = 0; m < nw; ++m) s->ck_trans[m] = (j ? s->ck_trans[m] : 1.0) * (1.0 - (double)s->ck_tau[m]);
-    }
-    for (size_t m = 0; m < nw; ++m) s->ck_tau[m] = (float)(1.0 - s->ck_trans[m]);
-    sbi_rt_transit_from_absorbed(s->n, s->w, s->ck_tau, s->r, rt2);
+    if (s->ck_aee)
+        sbi_rt_transit_ck_aee(&s->aee, s->ck_c, s->n, s->w, s->p_bar, s->t, s->kappa, s->ck_rho, deck_from,
+                              RT_DECK_ALPHA, s->chord, s->r, RT_CK_CHUNK, s->ck_work, rt2);
+    else
+        sbi_rt_transit_ck_product(s->n, s->w, s->n_g, s->ck_wf, s->n_ck, s->ck_tabs, s->ck_c, s->p_bar, s->t,
+                                  s->kappa, s->ck_rho, deck_from, RT_DECK_ALPHA, s->chord, s->r, RT_CK_CHUNK,
+                                  s->ck_work, rt2);
 }
 
 static void rt_flux(rt_state *s, double g0, int deck_from, double *flux)
 {
-    if (s->n_ck && s->ck_product)
+    if (s->n_ck && s->ck_aee)
+        sbi_rt_emission_flux_ck_aee(&s->aee, s->ck_c, s->kappa, s->n, s->w, s->p_bar, s->t, g0, deck_from,
+                                    RT_DECK_KAPPA, s->nu_hz, s->n_mu, s->mu, s->w_mu, RT_CK_BLOCK, s->ck_ework, flux);
+    else if (s->n_ck && s->ck_product)
         sbi_rt_emission_flux_ck_product(s->n, s->w, s->n_g, s->ck_wf, s->n_ck, s->ck_tabs, s->ck_c, s->kappa, s->p_bar,
                                         s->t, g0, deck_from, RT_DECK_KAPPA, s->nu_hz, s->n_mu, s->mu, s->w_mu,
                                         s->ck_ework, flux);
@@ -1499,7 +1500,7 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         const int k = s->ck_species[j];
         s->ck_c[j] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
     }
-    if (s->n_ck && !s->ck_product)
+    if (s->n_ck && !s->ck_product && !s->ck_aee)
         /* The correlated-k species overlap on top of the gray opacity. */
         sbi_rt_ck_kappa(&s->mixer, s->n_ck, s->ck_tabs, s->ck_c, n, w, s->p_bar, s->t, s->kappa, RT_CK_BLOCK,
                         s->ck_work, s->ck_kappa);
@@ -1514,12 +1515,13 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         const size_t cols = s->n_ck ? (size_t)w * (size_t)s->n_g : (size_t)w;
         float *alpha = s->ck_alpha;
         const float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
+        const int ck_chunked = s->n_ck && (s->ck_product || s->ck_aee);
         sbi_rt_chord_matrix(n, s->r, s->chord);
-        for (int i = 0; s->ck_product && i < n; ++i)
+        for (int i = 0; ck_chunked && i < n; ++i)
             s->ck_rho[i] = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
-        if (s->ck_product) {
-            if (fcloud < 1.0) rt_transit_product(s, -1, s->spec2);
-            rt_transit_product(s, deck_from, s->spec);
+        if (ck_chunked) {
+            if (fcloud < 1.0) rt_transit_ck(s, -1, s->spec2);
+            rt_transit_ck(s, deck_from, s->spec);
         }
         if (!s->n_ck) {
             /* Line-by-line: alpha = kappa rho, the chord product and the
@@ -1533,13 +1535,13 @@ static int rt_one(rt_state *s, const double *theta, double *out)
             sbi_rt_transit_radius2_kappa(n, w, s->chord, s->kappa, s->rho, deck_from, RT_DECK_ALPHA, s->r, blk,
                                          s->tau, s->spec);
         }
-        for (int i = 0; s->n_ck && !s->ck_product && i < n; ++i) {
+        for (int i = 0; s->n_ck && !ck_chunked && i < n; ++i) {
             const double rho = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
             const float *k = kappa + (size_t)i * cols;
             float *a = alpha + (size_t)i * cols;
             for (size_t l = 0; l < cols; ++l) a[l] = (float)(k[l] * rho);
         }
-        if (s->n_ck && !s->ck_product) {
+        if (s->n_ck && !ck_chunked) {
             if (fcloud < 1.0) rt_transit(s, s->spec2);
             if (deck)
                 for (int i = 0; i < n; ++i)
@@ -1558,7 +1560,7 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         const size_t cols = s->n_ck ? (size_t)w * (size_t)s->n_g : (size_t)w;
         float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
         if (fcloud < 1.0) rt_flux(s, g0, -1, s->spec2);
-        if (deck && !s->ck_product)
+        if (deck && !(s->n_ck && (s->ck_product || s->ck_aee)))
             for (int i = 0; i < n; ++i)
                 if (s->p_bar[i] > p_cloud)
                     for (size_t l = 0; l < cols; ++l) kappa[(size_t)i * cols + l] = RT_DECK_KAPPA;

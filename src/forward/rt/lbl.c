@@ -190,18 +190,6 @@ size_t sbi_rt_emission_work(int w, int n_mu)
     return (size_t)(5 + 2 * n_mu) * (size_t)w;
 }
 
-/* B_nu(T) in float from c1 = 2 h nu^3 / c^2 and x = h nu / k T:
- * c1 e^-x / (1 - e^-x), the denominator accurate for small x too; zero where
- * x > 87 (B below 1e-38 c1). */
-RT_INLINE float planck_f(float c1, float x)
-{
-    /* sbi__rt_absorbed(x) with its exponential shared with the numerator. */
-    const float keep = (float)(x < 87.0f), e = sbi__rt_expf(-x);
-    const float small = (float)(x < 1e-3f), xs = small * x + (1.0f - small) * 1e-3f;
-    const float series = xs * (1.0f - xs * (0.5f - xs * 0.166666667f));
-    return keep * c1 * e / (small * series + (1.0f - small) * (1.0f - e));
-}
-
 /* One block of wavelengths [l0, l1) of sbi_rt_emission_flux through all the
  * layers, each layer's optical depth, Planck function and n_mu angles in one
  * pass over the block (inlined with n_mu = 3 a constant, so that the loop
@@ -216,7 +204,7 @@ RT_INLINE void emission_block(int n, int w, int l0, int l1, const double *p_bar,
 {
     {
         const float inv_t = (float)(1.0 / t[0]);
-        for (int l = l0; l < l1; ++l) b[l] = planck_f(c1[l], hk[l] * inv_t);
+        for (int l = l0; l < l1; ++l) b[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
     }
     /* Layer by layer: vertical optical depth (trapezoid in P [dyn cm^-2],
      * constant g), then each angle's transmission and intensity. */
@@ -226,7 +214,7 @@ RT_INLINE void emission_block(int n, int w, int l0, int l1, const double *p_bar,
         const float *restrict k0 = kappa + (size_t)(i - 1) * (size_t)w, *restrict k1 = kappa + (size_t)i * (size_t)w;
         int thick = 0;
         for (int l = l0; l < l1; ++l) {
-            const float tl = tau[l] + (k0[l] + k1[l]) * dp, b1 = planck_f(c1[l], hk[l] * inv_t);
+            const float tl = tau[l] + (k0[l] + k1[l]) * dp, b1 = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
             const float bm = 0.5f * (b[l] + b1);
             tau[l] = tl;
             for (int a = 0; a < n_mu; ++a) {
@@ -244,7 +232,7 @@ RT_INLINE void emission_block(int n, int w, int l0, int l1, const double *p_bar,
          * B_nu, which the surface term takes. */
         if (deeper_thicker && thick == l1 - l0 && i + 1 < n) {
             const float inv_tn = (float)(1.0 / t[n - 1]);
-            for (int l = l0; l < l1; ++l) b[l] = planck_f(c1[l], hk[l] * inv_tn);
+            for (int l = l0; l < l1; ++l) b[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_tn);
             break;
         }
     }

@@ -50,4 +50,16 @@ RT_INLINE float sbi__rt_absorbed(float tau)
     return small * series + (1.0f - small) * direct;
 }
 
+/* B_nu(T) in float from c1 = 2 h nu^3 / c^2 and x = h nu / k T:
+ * c1 e^-x / (1 - e^-x), the denominator accurate for small x too; zero where
+ * x > 87 (B below 1e-38 c1). */
+RT_INLINE float sbi__rt_planck_f(float c1, float x)
+{
+    /* sbi__rt_absorbed(x) with its exponential shared with the numerator. */
+    const float keep = (float)(x < 87.0f), e = sbi__rt_expf(-x);
+    const float small = (float)(x < 1e-3f), xs = small * x + (1.0f - small) * 1e-3f;
+    const float series = xs * (1.0f - xs * (0.5f - xs * 0.166666667f));
+    return keep * c1 * e / (small * series + (1.0f - small) * (1.0f - e));
+}
+
 #endif
