@@ -464,12 +464,18 @@ int main(int argc, char **argv)
            n, w, lam[0], lam[w - 1], NS, NBINS, reps, G, blk);
     report("lbl transmission", &lt, reps);
     report("lbl emission", &le, reps);
-    report("ck transmission", &ct, reps);
-    report("ck emission", &ce, reps);
-    report("ck transm. product", &cp, reps);
-    report("ck emiss. product", &pe, reps);
-    report("ck transm. aee", &at, reps);
-    report("ck emiss. aee", &ae_st, reps);
+    if (do_ck == 1) {
+        report("ck transmission", &ct, reps);
+        report("ck emission", &ce, reps);
+    } else if (do_ck) {
+        printf("  ck transmission and emission with resort: skipped (ck = 2)\n");
+    }
+    if (do_ck) {
+        report("ck transm. product", &cp, reps);
+        report("ck emiss. product", &pe, reps);
+        report("ck transm. aee", &at, reps);
+        report("ck emiss. aee", &ae_st, reps);
+    }
     printf("  (ck transmission with the product or aee interpolates, takes the chord product and the absorbed\n"
            "   fraction a chunk of %d bins at a time in one kernel, counted under optical depth; ck emission with\n"
            "   them interpolates layer by layer inside its transfer kernel, counted under transfer)\n", CHUNK);
