@@ -13,6 +13,7 @@ sbi_add_script_test(NAME train_resume_cosine_noise_np2 SCRIPT ${P}/train_resume.
                     ARGS 2 --lr-schedule cosine --warmup-epochs 1 --noise-multiplier 0.5 --parameter-noise-floor 0.01
                     LABELS "mpi;train" PROCESSORS 2)
 sbi_add_script_test(NAME train_streaming SCRIPT ${P}/train_streaming.sh LABELS "mpi;train" PROCESSORS 2)
+sbi_add_script_test(NAME train_fmpe_validation SCRIPT ${P}/train_fmpe_validation.sh LABELS "mpi;train" PROCESSORS 2)
 sbi_add_script_test(NAME sbc_infer_ranks SCRIPT ${P}/sbc_ranks.sh LABELS "mpi;calibrate" PROCESSORS 4)
 foreach(np 1 2 4)
   set(labels cli)

@@ -18,8 +18,10 @@
  *
  * The draws (t, z) of a forward call come from the Philox stream (cfg.seed,
  * counter, SBI__STREAM_FMPE, 0), where counter counts the forward calls of
- * this estimator, so training is deterministic.  Validation forwards advance
- * the counter too.  The counter lives in the family state, not in the
+ * this estimator, so training is deterministic.  The trainer sets the
+ * counter to fixed values for its validation forwards and restores it
+ * after them, so every validation uses the same draws and its loss changes
+ * only with the weights.  The counter lives in the family state, not in the
  * weights: a resumed run continues the same draws only if it restores the
  * counter (ops.set_draw_counter); otherwise it restarts from 0 and the run
  * differs from an uninterrupted one.  The draws depend on the row's

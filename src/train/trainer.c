@@ -573,10 +573,21 @@ static int ood_distances(trainer *T, double **out, int64_t *n_out)
 }
 
 /* Mean validation loss over every rank's validation shard. */
+/* A family that draws its own noise in forward (fmpe: the time and the
+ * base point of each row) gets the same draws at every validation, from
+ * the counters VALIDATION_DRAWS + k of its k-th validation batch, kept
+ * apart from the training counters, which resume where they were.  Fresh
+ * draws each epoch would make the validation loss vary by more than it
+ * improves, and the best epoch, the plateau decay and early stopping would
+ * follow that noise. */
+#define VALIDATION_DRAWS (UINT64_C(1) << 63)
+
 static int validate(trainer *T, double *val_loss)
 {
     loader *L = &T->val;
     const int mb = sbi_estimator_get_config(T->est)->max_batch;
+    const uint64_t train_draws = sbi_estimator_get_draw_counter(T->est);
+    uint64_t batch = 0;
     double sums[2] = {0.0, 0.0};
     int64_t chunks = (L->nrows + L->cap_rows - 1) / L->cap_rows, all_chunks = chunks;
     /* Every rank runs the same number of agreement rounds, however its shard divides. */
@@ -587,12 +598,14 @@ static int validate(trainer *T, double *val_loss)
         int st = n > 0 ? loader_read(L, first, n, 0) : 0;
         for (int64_t s = 0; s < n && !st; s += mb) {
             int k = (int)(n - s < mb ? n - s : mb);
+            sbi_estimator_set_draw_counter(T->est, VALIDATION_DRAWS + batch++);
             st = sbi_estimator_forward(T->est, L->xc + (size_t)s * T->X, L->tc + (size_t)s * T->D, k, T->logq);
             for (int i = 0; i < k && !st; ++i) sums[0] -= (double)T->logq[i];
             sums[1] += k;
         }
         SBI_AGREE(T->c, st);
     }
+    sbi_estimator_set_draw_counter(T->est, train_draws);
     SBI_CALL(sbi_comm_sum_double(T->c, sums, 2));
     SBI_CHECK(sums[1] > 0, SBI_ERR_INPUT, "the validation split is empty: give simulation.splits a validation part");
     *val_loss = sums[0] / sums[1];

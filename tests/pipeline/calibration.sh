@@ -47,8 +47,12 @@ two_moons)
   maf) EPOCHS=100 SAMPLES=1000 EXTRA=(--n-transforms 10 --hidden 128) ;;
   affine) EPOCHS=100 SAMPLES=1000 EXTRA=(--n-transforms 10 --hidden 128) ;;
   naf) EPOCHS=50 SAMPLES=100 CASES=1500 ;;
-  # Not yet calibrated (50% coverage about 0.41), so not among the ctests.
-  fmpe) EPOCHS=150 SAMPLES=200 CASES=1000 ;;
+  # Not yet calibrated, so not among the ctests.  Flow matching resolves
+  # the thin crescents slowly (its regression targets are noisy); these,
+  # the closest settings found, give coverage 0.470 / 0.810 / 0.971 over
+  # 1000 cases (the 95% level 0.0305 over) in about 23 minutes on 2 cores,
+  # against 0.41 / 0.79 / 0.99 with the defaults and 150 epochs.
+  fmpe) EPOCHS=600 SAMPLES=200 CASES=1000 EXTRA=(--hidden 128 --hidden-layers 3 --learning-rate 3e-3) ;;
   esac
   ;;
 *)
