@@ -1,4 +1,4 @@
-/* Training and sampling throughput on the reference shape of issue 4, single
+/* Training and sampling throughput on the reference shape, single
  * precision:
  *   233-value spectra -> conv1d(1 -> 32, k5) + ReLU + maxpool 2 ->
  *   conv1d(32 -> 64, k5) + ReLU + maxpool 2 -> linear(-> 64) -> neural spline
