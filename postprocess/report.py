@@ -146,10 +146,7 @@ def tarp_figure(path, out):
     band = 1.63 / np.sqrt(n_cases)
     ax.fill_between(alpha, np.clip(alpha - band, 0, 1), np.clip(alpha + band, 0, 1), color="grey", alpha=0.25,
                     lw=0, label="99% band of a calibrated posterior")
-    ax.plot([0, 1], [0, 1], color="grey", ls="--", label="nominal")
-    if expected is not None:
-        ax.plot(levels, expected, color="k", ls=":", marker="x",
-                label=f"calibrated, {n_samples} draws (level·(n−1)/(n+1))")
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", label="ideal")
     ax.plot(alpha, ecp, color="C3", lw=2, label=f"expected coverage (max distance {dist:.3f})")
     ax.set_xlabel("credibility level α")
     ax.set_ylabel("expected coverage probability")
