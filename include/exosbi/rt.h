@@ -437,10 +437,14 @@ void sbi_rt_transit_radius2(int n, int w, const float *m, const float *alpha, co
  * opaque deck).  work: sbi_rt_transit_kappa_work(n, blk) floats. */
 size_t sbi_rt_transit_kappa_work(int n, int blk);
 /* Its two steps on the block of wavelengths [l0, l1): tau (N, l1 - l0) =
- * m alpha; then R_T^2 (l1 - l0) from tau, which is overwritten. */
-void sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kappa, const double *rho, int deck_from,
-                            float deck_alpha, int l0, int l1, float *tau);
-void sbi_rt_transit_block(int n, int nb, float *tau, const double *r, double *rt2);
+ * m alpha for the rays above the returned n_open, the rays from n_open on
+ * being opaque (tau > 18) at every wavelength of the block by a lower bound
+ * of their optical depth, the sum over their few deepest layers (their rows
+ * hold alpha); then R_T^2 (l1 - l0) from tau, which is overwritten, with
+ * those rays absorbing 1. */
+int sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kappa, const double *rho, int deck_from,
+                           float deck_alpha, int l0, int l1, float *tau);
+void sbi_rt_transit_block(int n, int n_open, int nb, float *tau, const double *r, double *rt2);
 void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kappa, const double *rho,
                                   int deck_from, float deck_alpha, const double *r, int blk, float *work,
                                   double *rt2);

@@ -354,15 +354,44 @@ static void test_lbl_kernels(void)
         rho[i] = 2.3 * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
         for (int l = 0; l < W; ++l) kappa[i * W + l] = (float)(1e-3 * pow(10.0, 4.0 * sin(0.05 * l + 0.1 * i) + 0.5));
     }
-    for (int deck = -1; deck <= 45; deck += 46) {
+    /* Cases: 0 as is, 1 with a deck from layer 45, 2 a thousand times more
+     * opaque, so that the deep rays are opaque at every wavelength and the
+     * chord product stops above them, but for one wavelength that stays
+     * transparent in the first block, 3 an opaque haze in layers 10 to 14
+     * over transparent layers: the rays below it are opaque through the
+     * haze alone, above the few deepest layers that the lower bound sums,
+     * and none may be taken as opaque. */
+    for (int c = 0; c < 4; ++c) {
+        const int deck = c == 1 ? 45 : -1;
         for (int i = 0; i < N; ++i)
-            for (int l = 0; l < W; ++l)
-                alpha[i * W + l] = deck >= 0 && i >= deck ? 1e20f : (float)(kappa[i * W + l] * rho[i]);
+            for (int l = 0; l < W; ++l) {
+                const float k = kappa[i * W + l];
+                ka[i * W + l] = c == 2 ? (l == 100 ? 1e-12f : 1e3f * k)
+                                : c == 3 ? (i >= 10 && i < 15 ? 1e8f : 1e-12f)
+                                         : k;
+                alpha[i * W + l] = deck >= 0 && i >= deck ? 1e20f : (float)(ka[i * W + l] * rho[i]);
+            }
+        /* The rays from n_open on of a block are opaque at all its
+         * wavelengths; those above, the full product. */
+        sbi_rt_chord_tau(N, W, chord, alpha, tau);
+        for (int l0 = 0; l0 < 512; l0 += 256) {
+            const int n_open = sbi_rt_chord_tau_kappa(N, W, chord, ka, rho, deck, 1e20f, l0, l0 + 256, kb);
+            for (int i = 0; i < N; ++i)
+                for (int l = 0; l < 256; ++l) {
+                    if (i < n_open)
+                        SBI_ASSERT_NEAR(kb[i * 256 + l], tau[i * W + l0 + l], 1e-5, 1e-30);
+                    else
+                        SBI_ASSERT(tau[i * W + l0 + l] > 17.99f);
+                }
+            if (c == 1) SBI_ASSERT(n_open <= deck);
+            if (c == 2) SBI_ASSERT(l0 == 0 ? n_open == N : n_open < N - 5);
+            if (c == 3) SBI_ASSERT_EQ_INT(n_open, N);
+        }
         sbi_rt_transit_radius2(N, W, chord, alpha, r, tau, rt_a);
         for (int b = 0; b < 4; ++b) {
             const int blk = b == 0 ? 256 : b == 1 ? 0 : b == 2 ? W : 1;
             SBI_ASSERT(sbi_rt_transit_kappa_work(N, blk > 0 ? blk : W) <= (size_t)N * W);
-            sbi_rt_transit_radius2_kappa(N, W, chord, kappa, rho, deck, 1e20f, r, blk, tau, rt_b);
+            sbi_rt_transit_radius2_kappa(N, W, chord, ka, rho, deck, 1e20f, r, blk, tau, rt_b);
             for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(rt_b[l], rt_a[l], 1e-7, 0);
         }
     }

@@ -132,10 +132,54 @@ size_t sbi_rt_transit_kappa_work(int n, int blk)
     return (size_t)n * (size_t)(blk > 0 ? blk : 1);
 }
 
-RT_HOT void sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kappa, const double *rho,
-                                   int deck_from, float deck_alpha, int l0, int l1, float *tau)
+/* Rays from the bottom up whose chord optical depth is above 18 at every
+ * wavelength of the block (e^-18 is below half a float ulp of 1: they absorb
+ * exactly 1) by a lower bound: the terms m[i][j] alpha_j are all >= 0, so
+ * the sum over some of the deepest layers the ray crosses (the longest
+ * segments, the densest layers), at most RT_BOUND_LAYERS + 1 of them, is at
+ * most tau_i.  Returns n_open, the ray from which on all are opaque by
+ * this bound (n if the deepest is not).  On the benchmark's column (100
+ * layers, blocks of 256 wavelengths) 9 layers find all but 0.3 of the 46
+ * opaque rays per block that the whole sum finds, and the deepest layer
+ * alone 39 of them, so the terms after the deepest are added only while
+ * some wavelength of a chunk is still below 18. */
+enum { RT_BOUND_LAYERS = 8, RT_BOUND_CHUNK = 64 };
+
+RT_INLINE int opaque_from(int n, int nb, const float *m, const float *alpha)
+{
+    int i = n - 1;
+    for (; i > 0; --i) {
+        const float *restrict mi = m + (size_t)i * (size_t)n;
+        const int j0 = i > RT_BOUND_LAYERS ? i - RT_BOUND_LAYERS : 0;
+        int c0 = 0;
+        /* Chunk by chunk, the deepest layer first, the next ones only while
+         * some wavelength of the chunk is below 18. */
+        for (; c0 < nb; c0 += RT_BOUND_CHUNK) {
+            const int nc = nb - c0 < RT_BOUND_CHUNK ? nb - c0 : RT_BOUND_CHUNK;
+            float lb[RT_BOUND_CHUNK];
+            int opaque = 0;
+            for (int l = 0; l < nc; ++l) lb[l] = 0.0f;
+            for (int j = i; j >= j0 && opaque < nc; --j) {
+                const float *restrict a = alpha + (size_t)j * (size_t)nb + (size_t)c0;
+                const float mij = mi[j];
+                opaque = 0;
+                for (int l = 0; l < nc; ++l) {
+                    lb[l] += mij * a[l];
+                    opaque += lb[l] > 18.0f;
+                }
+            }
+            if (opaque < nc) break;
+        }
+        if (c0 < nb) break;
+    }
+    return i + 1;
+}
+
+RT_HOT int sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kappa, const double *rho,
+                                  int deck_from, float deck_alpha, int l0, int l1, float *tau)
 {
     const int nb = l1 - l0;
+    int n_open;
     for (int i = 0; i < n; ++i) {
         const float *restrict k = kappa + (size_t)i * (size_t)w + (size_t)l0;
         float *restrict a = tau + (size_t)i * (size_t)nb;
@@ -146,15 +190,21 @@ RT_HOT void sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *ka
             for (int l = 0; l < nb; ++l) a[l] = (float)(k[l] * ri);
         }
     }
-    /* m is lower triangular (ray i crosses layers j <= i only). */
-    cblas_strmm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, nb, 1.0f, m, n, tau, nb);
+    /* m is lower triangular (ray i crosses layers j <= i only), so the rays
+     * above n_open need only the top n_open x n_open part of it. */
+    n_open = n > 0 ? opaque_from(n, nb, m, tau) : 0;
+    if (n_open > 0)
+        cblas_strmm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n_open, nb, 1.0f, m, n, tau,
+                    nb);
+    return n_open;
 }
 
-RT_HOT void sbi_rt_transit_block(int n, int nb, float *tau, const double *r, double *rt2)
+RT_HOT void sbi_rt_transit_block(int n, int n_open, int nb, float *tau, const double *r, double *rt2)
 {
+    double deep = r[n - 1] * r[n - 1];
     /* A ray opaque at every wavelength of the block (tau > 18: e^-tau below
      * half a float ulp of 1) absorbs exactly 1, without the exponentials. */
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < n_open; ++i) {
         float *restrict a = tau + (size_t)i * (size_t)nb;
         int opaque = 0;
         for (int l = 0; l < nb; ++l) opaque += a[l] > 18.0f;
@@ -163,11 +213,19 @@ RT_HOT void sbi_rt_transit_block(int n, int nb, float *tau, const double *r, dou
         else
             for (int l = 0; l < nb; ++l) a[l] = sbi__rt_absorbed(a[l]);
     }
-    for (int l = 0; l < nb; ++l) rt2[l] = r[n - 1] * r[n - 1];
-    for (int i = 1; i < n; ++i) {
+    /* The rays from n_open on absorb 1: between two of them the integrand is
+     * the same at every wavelength. */
+    for (int i = n - 1; i > n_open; --i) deep += (r[i - 1] + r[i]) * (r[i - 1] - r[i]);
+    for (int l = 0; l < nb; ++l) rt2[l] = deep;
+    for (int i = 1; i < n_open; ++i) {
         const float *restrict a0 = tau + (size_t)(i - 1) * (size_t)nb, *restrict a1 = a0 + nb;
         const double dr = r[i - 1] - r[i], r0 = r[i - 1], r1 = r[i];
         for (int l = 0; l < nb; ++l) rt2[l] += ((double)a0[l] * r0 + (double)a1[l] * r1) * dr;
+    }
+    if (n_open > 0 && n_open < n) {
+        const float *restrict a0 = tau + (size_t)(n_open - 1) * (size_t)nb;
+        const double dr = r[n_open - 1] - r[n_open], r0 = r[n_open - 1], r1 = r[n_open];
+        for (int l = 0; l < nb; ++l) rt2[l] += ((double)a0[l] * r0 + r1) * dr;
     }
 }
 
@@ -178,8 +236,8 @@ void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kap
     if (blk <= 0) blk = w;
     for (int l0 = 0; l0 < w; l0 += blk) {
         const int l1 = l0 + blk < w ? l0 + blk : w;
-        sbi_rt_chord_tau_kappa(n, w, m, kappa, rho, deck_from, deck_alpha, l0, l1, work);
-        sbi_rt_transit_block(n, l1 - l0, work, r, rt2 + l0);
+        const int n_open = sbi_rt_chord_tau_kappa(n, w, m, kappa, rho, deck_from, deck_alpha, l0, l1, work);
+        sbi_rt_transit_block(n, n_open, l1 - l0, work, r, rt2 + l0);
     }
 }
 
