@@ -204,7 +204,6 @@ static const char *task_fmt =
     "    species: [%s]\n"
     "%s"
     "    model_resolution: 200\n"
-    "    fixed: {R_pl: 1.2, R_star: 1.0, log_g: 3.0, log_X_H2O: -3.0}\n"
     "datasets:\n"
     "  - {name: s, modality: spectrum, coordinates: [1.0, 1.15, 1.4, 1.6, 2.0, 2.7, 3.5], uncertainty: 1e-4}\n"
     "simulation:\n"
@@ -215,7 +214,7 @@ static const char *task_fmt =
     "  noise: observational\n";
 
 /* The task is written to WORK/task.yaml, so table paths resolve against WORK. */
-static int spectrum_task(const char *fmt, const char *species, const char *extra, double t_iso, double out[7])
+static int spectrum_task(const char *species, const char *extra, double t_iso, double out[7])
 {
     char text[8192], path[2300];
     sbi_task *t = NULL;
@@ -224,7 +223,7 @@ static int spectrum_task(const char *fmt, const char *species, const char *extra
     FILE *f;
     int st;
     snprintf(path, sizeof path, "%s/task.yaml", work);
-    snprintf(text, sizeof text, fmt, species, extra);
+    snprintf(text, sizeof text, task_fmt, species, extra);
     for (int i = 0; i < 7; ++i) out[i] = NAN;
     f = fopen(path, "w");
     if (!f) return SBI_ERR_IO;
@@ -238,35 +237,18 @@ static int spectrum_task(const char *fmt, const char *species, const char *extra
     return st;
 }
 
+/* extra: more settings lines, beside the default `fixed` line. */
 static int spectrum(const char *species, const char *extra, double t_iso, double out[7])
 {
-    return spectrum_task(task_fmt, species, extra, t_iso, out);
+    char settings[2048];
+    snprintf(settings, sizeof settings, "%s    fixed: {R_pl: 1.2, R_star: 1.0, log_g: 3.0, log_X_H2O: -3.0}\n", extra);
+    return spectrum_task(species, settings, t_iso, out);
 }
 
 /* The same task with the `fixed` line given by the caller. */
 static int spectrum_fixed(const char *species, const char *fixed, double t_iso, double out[7])
 {
-    static const char *fmt =
-        "name: opacity-tables\n"
-        "version: 1.0.0\n"
-        "parameters:\n"
-        "  - {name: T_iso, prior: uniform, low: 800, high: 1200}\n"
-        "forward_model:\n"
-        "  family: transmission\n"
-        "  settings:\n"
-        "    pressure: {n_layers: 40}\n"
-        "    species: [%s]\n"
-        "    model_resolution: 200\n"
-        "%s"
-        "datasets:\n"
-        "  - {name: s, modality: spectrum, coordinates: [1.0, 1.15, 1.4, 1.6, 2.0, 2.7, 3.5], uncertainty: 1e-4}\n"
-        "simulation:\n"
-        "  n_simulations: 10\n"
-        "  batch_size: 5\n"
-        "  seed: 1\n"
-        "  splits: {train: 0.8, validation: 0.1, test: 0.1}\n"
-        "  noise: observational\n";
-    return spectrum_task(fmt, species, fixed, t_iso, out);
+    return spectrum_task(species, fixed, t_iso, out);
 }
 
 static void test_family(void)
