@@ -176,11 +176,7 @@ static int write_report(const char *path, const sbi_model *m, const sbi_sbc_opti
     dims1[0] = L;
     SBI_CALL(sbi_h5w_double(w, "coverage/levels", 1, dims1, o->levels));
     SBI_CALL(sbi_h5w_double(w, "coverage/empirical", 1, dims1, sum->coverage));
-    {
-        double expected[SBI_MAX_LEVELS];
-        for (int l = 0; l < L; ++l) expected[l] = sbi_sbc_expected_coverage(o->levels[l], o->n_samples);
-        SBI_CALL(sbi_h5w_double(w, "coverage/expected", 1, dims1, expected));
-    }
+    SBI_CALL(sbi_h5w_double(w, "coverage/expected", 1, dims1, sum->expected));
     dims2[0] = L;
     dims2[1] = D;
     SBI_CALL(sbi_h5w_double(w, "coverage/per_parameter", 2, dims2, cov_pp));
@@ -313,6 +309,7 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     }
     SBI_AGREE(c, st);
     sbi_progress_clear(&prog);
+    for (int l = 0; l < L; ++l) sum->expected[l] = sbi_sbc_expected_coverage(o->levels[l], o->n_samples);
 
     {
         int64_t *all_ranks = NULL, *all_sidx = NULL;
@@ -355,7 +352,6 @@ int sbi_sbc_run(const sbi_comm *c, const char *model_path, const char *corpus_pa
     sum->D = D;
     sum->n_levels = L;
     memcpy(sum->levels, o->levels, sizeof o->levels);
-    for (int l = 0; l < L; ++l) sum->expected[l] = sbi_sbc_expected_coverage(o->levels[l], o->n_samples);
     sum->wall_s = sbi_wtime() - t0;
 
     free(theta);
