@@ -158,7 +158,7 @@ int main(int argc, char **argv)
     double *lo = xmalloc(NBINS * sizeof *lo), *hi = xmalloc(NBINS * sizeof *hi), mu[3], wmu[3];
     const int blk_tr = blk_lbl > 0 && blk_lbl < w ? blk_lbl : w; /* lbl transmission block */
     float *kappa = xmalloc((size_t)n * w * sizeof *kappa), *chord = xmalloc((size_t)n * n * sizeof *chord);
-    float *tau = xmalloc(sbi_rt_transit_kappa_work(n, blk_tr) * sizeof *tau);
+    float *tau = xmalloc(sbi_rt_transit_kappa_work(n, w, blk_tr) * sizeof *tau);
     const float **lrows = xmalloc((size_t)n * NS * 4 * sizeof *lrows);
     float *lcoef = xmalloc((size_t)n * NS * 4 * sizeof *lcoef), *lwork;
     int *liwork;

@@ -434,8 +434,8 @@ void sbi_rt_transit_radius2(int n, int w, const float *m, const float *alpha, co
  * the chord product and the radius integral over blocks of blk wavelengths
  * (0: all), so that alpha, tau and the absorbed fraction of a block stay in
  * cache.  Layers from deck_from on (-1: none) take alpha = deck_alpha (an
- * opaque deck).  work: sbi_rt_transit_kappa_work(n, blk) floats. */
-size_t sbi_rt_transit_kappa_work(int n, int blk);
+ * opaque deck).  work: sbi_rt_transit_kappa_work(n, w, blk) floats. */
+size_t sbi_rt_transit_kappa_work(int n, int w, int blk);
 /* Its two steps on the block of wavelengths [l0, l1): tau (N, l1 - l0) =
  * m alpha for the rays above the returned n_open, the rays from n_open on
  * being opaque (tau > 18) at every wavelength of the block by a lower bound

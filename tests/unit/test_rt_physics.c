@@ -390,7 +390,7 @@ static void test_lbl_kernels(void)
         sbi_rt_transit_radius2(N, W, chord, alpha, r, tau, rt_a);
         for (int b = 0; b < 4; ++b) {
             const int blk = b == 0 ? 256 : b == 1 ? 0 : b == 2 ? W : 1;
-            SBI_ASSERT(sbi_rt_transit_kappa_work(N, blk > 0 ? blk : W) <= (size_t)N * W);
+            SBI_ASSERT(sbi_rt_transit_kappa_work(N, W, blk) <= (size_t)N * W);
             sbi_rt_transit_radius2_kappa(N, W, chord, ka, rho, deck, 1e20f, r, blk, tau, rt_b);
             for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(rt_b[l], rt_a[l], 1e-7, 0);
         }

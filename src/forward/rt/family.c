@@ -1198,7 +1198,7 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_MALLOC(s->spec2, s->w);
     SBI_MALLOC(s->conv, s->w);
     SBI_MALLOC(s->kappa, (size_t)s->n * (size_t)s->w);
-    SBI_MALLOC(s->tau, (size_t)s->n * (size_t)s->w); /* >= sbi_rt_transit_kappa_work(n, min(W, block)) */
+    SBI_MALLOC(s->tau, (size_t)s->n * (size_t)s->w); /* >= sbi_rt_transit_kappa_work(n, W, block) */
     SBI_MALLOC(s->chord, (size_t)s->n * (size_t)s->n);
     SBI_MALLOC(s->line_rows, (size_t)s->n * RT_MAX_SPECIES * 4);
     SBI_MALLOC(s->line_coef, (size_t)s->n * RT_MAX_SPECIES * 4);

@@ -86,12 +86,9 @@ RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *
     const int w = tab->w, n_rows = tab->n_p * tab->n_t;
     float *coef = work, *sum = work + 4 * (size_t)n;
     int *row = iwork, *slot = iwork + 4 * (size_t)n, n_used = 0;
-    float ck[64];
 
     if (n_tabs <= 0) return;
-    if (n_tabs > 64) n_tabs = 64;
     if (blk <= 0) blk = w;
-    for (int k = 0; k < n_tabs; ++k) ck[k] = (float)c[k];
     /* Each layer's four rows and weights, and the rows any layer uses. */
     for (int r = 0; r < n_rows; ++r) slot[r] = -1;
     for (int i = 0; i < n; ++i) {
@@ -111,7 +108,7 @@ RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *
             for (int l = 0; l < nb; ++l) dst[l] = 0.0f;
             for (int k = 0; k < n_tabs; ++k) {
                 const float *restrict src = tabs[k]->sigma + (size_t)r * (size_t)w + (size_t)l0;
-                const float cc = ck[k];
+                const float cc = (float)c[k];
                 for (int l = 0; l < nb; ++l) dst[l] += cc * src[l];
             }
         }
@@ -127,9 +124,9 @@ RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *
 
 /* ---- transmission ------------------------------------------------------------- */
 
-size_t sbi_rt_transit_kappa_work(int n, int blk)
+size_t sbi_rt_transit_kappa_work(int n, int w, int blk)
 {
-    return (size_t)n * (size_t)(blk > 0 ? blk : 1);
+    return (size_t)n * (size_t)(blk > 0 && blk < w ? blk : w > 0 ? w : 1);
 }
 
 /* Rays from the bottom up whose chord optical depth is above 18 at every
