@@ -360,9 +360,11 @@ static int naf_sample(void *impl, const sbi_real *x, int n_obs, int B, const sbi
 {
     naf_flow *f = impl;
     int D = f->D, E = f->E, K = f->K, C = f->C, P = SBI__DSF_PARAMS(C), e_ld;
-    for (int k = 0; k < f->K; ++k)
-        sbi__made_refresh(&f->layers[k].net, f->layers[k].w, f->layers[k].wm, f->layers[k].mask);
     if (x) {
+        /* A new call (x NULL continues it with the same weights): the
+         * masked copies of the weights, then the embedding. */
+        for (int k = 0; k < f->K; ++k)
+            sbi__made_refresh(&f->layers[k].net, f->layers[k].w, f->layers[k].wm, f->layers[k].mask);
         memcpy(f->xin, x, (size_t)n_obs * f->X * sizeof(*x));
         sbi__embedding_forward(&f->embed, f->xin, n_obs);
     }

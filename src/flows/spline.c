@@ -9,6 +9,7 @@
  *   y' = s^2 (d_{k+1} xi^2 + 2 s t + d_k (1 - xi)^2) / den^2.
  * The knots are x_k = -bound + 2 bound sum_{i<k} width_i (likewise y_k),
  * w_k = 2 bound width_k, h_k = 2 bound height_k. */
+#include <math.h>
 #include <string.h>
 
 #ifdef __AVX__
@@ -339,10 +340,14 @@ static inline rqs_vec rv_log(rqs_vec x)
 
 static inline rqs_vec rv_sqrt(rqs_vec x)
 {
-#ifdef __AVX__
+#if defined(__AVX__)
     return (rqs_vec)_mm256_sqrt_ps((__m256)x);
-#else
+#elif defined(__SSE__)
     return (rqs_vec)_mm_sqrt_ps((__m128)x);
+#else
+    rqs_vec r;
+    for (int l = 0; l < RQS_LANES; ++l) r[l] = sqrtf(x[l]);
+    return r;
 #endif
 }
 

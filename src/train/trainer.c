@@ -572,14 +572,13 @@ static int ood_distances(trainer *T, double **out, int64_t *n_out)
     return 0;
 }
 
-/* Mean validation loss over every rank's validation shard. */
-/* A family that draws its own noise in forward (fmpe: the time and the
- * base point of each row) gets the same draws at every validation, from
- * the counters VALIDATION_DRAWS + k of its k-th validation batch, kept
- * apart from the training counters, which resume where they were.  Fresh
- * draws each epoch would make the validation loss vary by more than it
- * improves, and the best epoch, the plateau decay and early stopping would
- * follow that noise. */
+/* Mean validation loss over every rank's validation shard.  A family that
+ * draws its own noise in forward (fmpe: the time and the base point of each
+ * row) gets the same draws at every validation, from the counters
+ * VALIDATION_DRAWS + k of its k-th validation batch, kept apart from the
+ * training counters, which resume where they were.  Fresh draws each epoch
+ * would make the validation loss vary by more than it improves, and the
+ * best epoch, the plateau decay and early stopping would follow that noise. */
 #define VALIDATION_DRAWS (UINT64_C(1) << 63)
 
 static int validate(trainer *T, double *val_loss)
