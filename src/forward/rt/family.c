@@ -135,7 +135,7 @@ typedef struct rt_state {
     sbi_rt_ck_mixer mixer;
     sbi_rt_ck_aee aee;
     float *ck_kappa, *ck_alpha, *ck_tau, *ck_work, *ck_ework;
-    double *ck_c, *ck_rho; /* (S) per spectrum, (N) for the product and aee */
+    double *ck_c;          /* (S) per spectrum */
 
     /* workspace */
     double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv; /* */
@@ -1116,7 +1116,6 @@ static void rt_destroy(void *state)
     free(s->ck_work);
     free(s->ck_ework);
     free(s->ck_c);
-    free(s->ck_rho);
     free(s);
 }
 
@@ -1224,7 +1223,6 @@ static int rt_parse(const sbi_task *task, rt_state *s)
         }
         if (s->mode == RT_TRANSMISSION && (s->ck_product || s->ck_aee)) {
             /* Made a chunk of bins at a time, nothing of size N W G. */
-            SBI_MALLOC(s->ck_rho, s->n);
             SBI_MALLOC(s->ck_work, sbi_rt_transit_ck_work(s->n_ck, s->n, s->w, s->n_g, RT_CK_CHUNK));
         } else if (s->mode == RT_TRANSMISSION) {
             SBI_MALLOC(s->ck_alpha, nwg);
@@ -1346,7 +1344,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
         if (s->n_cia) {
             /* kappa_CIA = alpha(T, lambda) n_a n_b / rho, added in float with n = X rho / (m amu)
              * (pRT `_interpolate_cia`: alpha X_a X_b / (m_a m_b) mu P / (amu kT)). */
-            const double rho = s->mmw[i] * SBI_RT_AMU * p * SBI_RT_BAR / (SBI_RT_KB * t);
+            const double rho = s->rho[i];
             for (int c = 0; c < s->n_cia; ++c) {
                 const rt_cia_pair *cp = &s->cia[c];
                 double n_ab = 1.0;
@@ -1406,11 +1404,11 @@ static void rt_transit(rt_state *s, double *rt2)
 static void rt_transit_ck(rt_state *s, int deck_from, double *rt2)
 {
     if (s->ck_aee)
-        sbi_rt_transit_ck_aee(&s->aee, s->ck_c, s->n, s->w, s->p_bar, s->t, s->kappa, s->ck_rho, deck_from,
+        sbi_rt_transit_ck_aee(&s->aee, s->ck_c, s->n, s->w, s->p_bar, s->t, s->kappa, s->rho, deck_from,
                               RT_DECK_ALPHA, s->chord, s->r, RT_CK_CHUNK, s->ck_work, rt2);
     else
         sbi_rt_transit_ck_product(s->n, s->w, s->n_g, s->ck_wf, s->n_ck, s->ck_tabs, s->ck_c, s->p_bar, s->t,
-                                  s->kappa, s->ck_rho, deck_from, RT_DECK_ALPHA, s->chord, s->r, RT_CK_CHUNK,
+                                  s->kappa, s->rho, deck_from, RT_DECK_ALPHA, s->chord, s->r, RT_CK_CHUNK,
                                   s->ck_work, rt2);
 }
 
@@ -1492,7 +1490,11 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         x_h2 = v_h2 * SBI_RT_MASS_H2 / mu;
         x_he = v_he * SBI_RT_MASS_HE / mu;
     }
-    for (int i = 0; i < n; ++i) s->mmw[i] = mu;
+    /* The mass density [g cm^-3] of each layer: rho = mu amu P / (k T). */
+    for (int i = 0; i < n; ++i) {
+        s->mmw[i] = mu;
+        s->rho[i] = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
+    }
 
     rt_opacity(s, theta, x, x_h2, x_he, haze_k0, rt_value(s, theta, s->i_gamma_haze),
                rt_value(s, theta, s->i_haze_factor), v_hm, v_e, v_h);
@@ -1517,8 +1519,6 @@ static int rt_one(rt_state *s, const double *theta, double *out)
         const float *kappa = s->n_ck ? s->ck_kappa : s->kappa;
         const int ck_chunked = s->n_ck && (s->ck_product || s->ck_aee);
         sbi_rt_chord_matrix(n, s->r, s->chord);
-        for (int i = 0; ck_chunked && i < n; ++i)
-            s->ck_rho[i] = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
         if (ck_chunked) {
             if (fcloud < 1.0) rt_transit_ck(s, -1, s->spec2);
             rt_transit_ck(s, deck_from, s->spec);
@@ -1527,8 +1527,6 @@ static int rt_one(rt_state *s, const double *theta, double *out)
             /* Line-by-line: alpha = kappa rho, the chord product and the
              * radius integral block by block; the deck from layer deck_from. */
             const int blk = w < RT_TRANSIT_BLOCK ? w : RT_TRANSIT_BLOCK;
-            for (int i = 0; i < n; ++i)
-                s->rho[i] = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
             if (fcloud < 1.0)
                 sbi_rt_transit_radius2_kappa(n, w, s->chord, s->kappa, s->rho, -1, RT_DECK_ALPHA, s->r, blk, s->tau,
                                              s->spec2);
@@ -1536,7 +1534,7 @@ static int rt_one(rt_state *s, const double *theta, double *out)
                                          s->tau, s->spec);
         }
         for (int i = 0; s->n_ck && !ck_chunked && i < n; ++i) {
-            const double rho = s->mmw[i] * SBI_RT_AMU * s->p_bar[i] * SBI_RT_BAR / (SBI_RT_KB * s->t[i]);
+            const double rho = s->rho[i];
             const float *k = kappa + (size_t)i * cols;
             float *a = alpha + (size_t)i * cols;
             for (size_t l = 0; l < cols; ++l) a[l] = (float)(k[l] * rho);
