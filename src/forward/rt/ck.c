@@ -1042,6 +1042,10 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
             hk[l] = (float)(SBI_RT_H * v / SBI_RT_KB);
         }
         for (size_t m = 0; m < sgb; ++m) tau[m] = 0.0f;
+        /* A last, partial block leaves columns [nb, blk) of the g-rows
+         * unwritten; they go through the optical-depth sums, so they start
+         * at zero rather than at whatever the work held. */
+        for (size_t m = 0; nb < blk && m < sgb; ++m) kprev[m] = kcur[m] = 0.0f;
         for (size_t m = 0; m < (size_t)n_mu * (size_t)blk; ++m) {
             tprev[m] = 1.0f;
             inten[m] = 0.0f;
