@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "exosbi/forward.h"
 #include "exosbi/opacity_io.h"
@@ -568,6 +569,34 @@ static void test_malformed(void)
         sbi_ck_file_close(&f);
     }
     expect_error(sbi_ck_file_open("/nonexistent/none.h5", &f, &info), SBI_ERR_IO, "none.h5", NULL);
+    /* A valid table cut to half its bytes, and a text file with the name of one. */
+    fixture(ds);
+    SBI_ASSERT_OK(sbi_opacity_h5_write(path, 10, ds));
+    {
+        FILE *fp = fopen(path, "rb");
+        long size = 0;
+        SBI_ASSERT(fp != NULL);
+        if (fp) {
+            fseek(fp, 0, SEEK_END);
+            size = ftell(fp);
+            fclose(fp);
+        }
+        SBI_ASSERT(size > 0 && truncate(path, size / 2) == 0);
+    }
+    SBI_ASSERT(!sbi_opacity_file_is_ck(path));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", NULL);
+    SBI_ASSERT(f == NULL);
+    {
+        FILE *fp = fopen(path, "w");
+        SBI_ASSERT(fp != NULL);
+        if (fp) {
+            fputs("kcoeff 1 2 3\n", fp);
+            fclose(fp);
+        }
+    }
+    SBI_ASSERT(!sbi_opacity_file_is_ck(path));
+    expect_error(sbi_ck_file_open(path, &f, &info), SBI_ERR_IO, "bad.ktable.petitRADTRANS.h5", NULL);
+    SBI_ASSERT(f == NULL);
 }
 
 /* ---- the families with a k-table ------------------------------------------ */
@@ -739,6 +768,12 @@ static void test_family(void)
                       SBI_ERR_INPUT);
     SBI_ASSERT(strstr(sbi_error_message(), "ck_overlap") != NULL &&
                strstr(sbi_error_message(), "resort, product or aee") != NULL);
+    sbi_error_clear();
+    extra_settings = "    ck_overlap: [product]\n";
+    SBI_ASSERT_EQ_INT(spectrum("transmission", "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}", X3, 1000.0,
+                               ck),
+                      SBI_ERR_INPUT);
+    SBI_ASSERT(strstr(sbi_error_message(), "ck_overlap: expected a string") != NULL);
     sbi_error_clear();
     extra_settings = "";
 

@@ -1135,6 +1135,8 @@ static int rt_parse(const sbi_task *task, rt_state *s)
                            "datasets, output, n_angles, input_data, ck_overlap"));
     if ((e = cJSON_GetObjectItemCaseSensitive(st, "ck_overlap"))) {
         const char *v = cJSON_IsString(e) ? e->valuestring : "";
+        SBI_CHECK(cJSON_IsString(e), SBI_ERR_INPUT,
+                  "%s: forward_model.settings.ck_overlap: expected a string, one of resort, product or aee", origin);
         if (!strcmp(v, "product"))
             s->ck_product = 1;
         else if (!strcmp(v, "aee"))
