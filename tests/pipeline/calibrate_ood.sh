@@ -64,20 +64,28 @@ must "$NP" infer "$FIX/lg5.yaml" "$WORK/m_old.h5" "$WORK/far.txt" -o "$WORK/cal.
 CHECKS=$((CHECKS + 1))
 [ "$(ood flag)" = "1" ] || fail "--ood-corpus: $(cat "$WORK/last.out")"
 
-# Stored distances that are unsorted or not finite are a damaged model: exit 4
+# Stored distances that are unsorted, not finite, empty or not a vector are
+# a damaged model: exit 4
 # naming the file and the dataset, on every rank, and no posterior written.
-for damage in unsorted nan; do
+for damage in unsorted nan empty matrix; do
   cp "$WORK/m.h5" "$WORK/m_$damage.h5"
   /usr/bin/python3 - "$WORK/m_$damage.h5" "$damage" <<'PY'
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "a") as f:
     d = f["ood/calibration_distances"]
     v = d[()]
-    if sys.argv[2] == "unsorted":
+    if sys.argv[2] in ("empty", "matrix"):
+        attrs = dict(d.attrs)
+        del f["ood/calibration_distances"]
+        v = v[:0] if sys.argv[2] == "empty" else np.stack([v, v])
+        d = f.create_dataset("ood/calibration_distances", data=v)
+        d.attrs.update(attrs)
+    elif sys.argv[2] == "unsorted":
         v[0], v[-1] = v[-1], v[0]
+        d[...] = v
     else:
         v[len(v) // 2] = np.nan
-    d[...] = v
+        d[...] = v
 PY
   expect 4 "m_$damage.h5.*ood/calibration_distances" "$NP" infer "$FIX/lg5.yaml" "$WORK/m_$damage.h5" \
     "$WORK/far.txt" -o "$WORK/damaged_$damage.h5" --samples 50

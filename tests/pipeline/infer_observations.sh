@@ -73,6 +73,10 @@ def write(path, var, rho):
                              for k in range(10)) + "\n")
 write(f"{w}/cov_corr.txt", 0.09, 0.3)
 write(f"{w}/cov_big.txt", 0.36, 0.0)
+write(f"{w}/cov_indef.txt", 0.09, 0.9)  # symmetric, not positive definite
+with open(f"{w}/cov_nan.txt", "w") as o:
+    for i in range(10):
+        o.write(" ".join("nan" if i == k == 3 else repr(0.09 if i == k else 0.0) for k in range(10)) + "\n")
 with open(f"{w}/cov_bad.txt", "w") as o:
     o.write("0.09 0.01\n0.02 0.09\n")
 PY
@@ -156,6 +160,12 @@ with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "r") as b:
 PY
 expect 2 "cov_bad.txt:2" "$NP" infer "$WORK/t.yaml" "$WORK/m.h5" "$WORK/coarse.txt" -o "$WORK/x.h5" \
   --obs-cov "$WORK/cov_bad.txt"
+expect 2 "cov_indef.txt.*positive definite" "$NP" infer "$WORK/t.yaml" "$WORK/m.h5" "$WORK/coarse.txt" \
+  -o "$WORK/x.h5" --obs-cov "$WORK/cov_indef.txt"
+expect 2 "cov_nan.txt" "$NP" infer "$WORK/t.yaml" "$WORK/m.h5" "$WORK/coarse.txt" -o "$WORK/x.h5" \
+  --obs-cov "$WORK/cov_nan.txt"
+expect 2 "cov_missing.txt" "$NP" infer "$WORK/t.yaml" "$WORK/m.h5" "$WORK/coarse.txt" -o "$WORK/x.h5" \
+  --obs-cov "$WORK/cov_missing.txt"
 expect 3 "cov_big.txt" "$NP" infer "$WORK/t.yaml" "$WORK/m.h5" "$WORK/fine.txt" -o "$WORK/x.h5" --rebin \
   --obs-cov "x=$WORK/cov_big.txt"
 expect 2 "no dataset 'y'" "$NP" infer "$WORK/t.yaml" "$WORK/m.h5" "$WORK/coarse.txt" -o "$WORK/x.h5" \
