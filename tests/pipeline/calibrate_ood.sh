@@ -65,8 +65,8 @@ CHECKS=$((CHECKS + 1))
 [ "$(ood flag)" = "1" ] || fail "--ood-corpus: $(cat "$WORK/last.out")"
 
 # Stored distances that are unsorted, not finite, empty or not a vector are
-# a damaged model: exit 4
-# naming the file and the dataset, on every rank, and no posterior written.
+# a damaged model: exit 4 naming the file and the dataset, on every rank, and
+# no posterior written.
 for damage in unsorted nan empty matrix; do
   cp "$WORK/m.h5" "$WORK/m_$damage.h5"
   /usr/bin/python3 - "$WORK/m_$damage.h5" "$damage" <<'PY'
