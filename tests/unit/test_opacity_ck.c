@@ -258,6 +258,7 @@ static void test_rt_gray_in_g(void)
     float *ework = malloc(sbi_rt_emission_work(W, 3) * sizeof *ework);
     float *fwork = malloc(sbi_rt_emission_ck_work(W, G, 3) * sizeof *fwork);
 
+    SBI_ASSERT(ework != NULL && fwork != NULL);
     if (!ework || !fwork) return;
     for (int q = 0; q < G; ++q) wg[q] = (float)prt_w[q];
     sbi_rt_pressure_grid(N, 1e-6, 100.0, p);
@@ -333,6 +334,7 @@ static void test_aee(void)
     sbi_rt_ck_mixer mx;
     sbi_rt_ck_aee ae;
 
+    SBI_ASSERT(gray && k_res && k_aee && tau && alpha && rwork && awork && ework && aework);
     if (!gray || !k_res || !k_aee || !tau || !alpha || !rwork || !awork || !ework || !aework) return;
     for (int q = 0; q < G; ++q) wg[q] = (float)prt_w[q];
     sbi_rt_pressure_grid(N, 1e-6, 10.0, p);
@@ -457,6 +459,7 @@ static void test_aee(void)
             float *cwork = malloc(sbi_rt_transit_ck_work(S, N, W, G, 7) * sizeof *cwork);
             float *a_sum = malloc((size_t)N * W * sizeof *a_sum);
             double rt_chunk[W], rt_prod[W];
+            SBI_ASSERT(cwork != NULL && a_sum != NULL);
             if (cwork && a_sum) {
                 sbi_rt_transit_ck_aee(&ae, c, N, W, p, t, gray, rho, -1, 0.0f, chord, r, 7, cwork, rt_chunk);
                 for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(rt_chunk[l], rt_aee[l], 1e-6, 0);
