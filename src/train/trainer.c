@@ -574,11 +574,12 @@ static int ood_distances(trainer *T, double **out, int64_t *n_out)
 
 /* Mean validation loss over every rank's validation shard.  A family that
  * draws its own noise in forward (fmpe: the time and the base point of each
- * row) gets the same draws at every validation, from the counters
- * VALIDATION_DRAWS + k of its k-th validation batch, kept apart from the
- * training counters, which resume where they were.  Fresh draws each epoch
- * would make the validation loss vary by more than it improves, and the
- * best epoch, the plateau decay and early stopping would follow that noise. */
+ * row) gets the same draws at every validation, from the counter
+ * VALIDATION_DRAWS + k size + rank for batch k of each rank, kept apart
+ * from the training counters, which resume where they were.  Fresh draws
+ * each epoch would make the validation loss vary by more than it improves,
+ * and the best epoch, the plateau decay and early stopping would follow
+ * that noise. */
 #define VALIDATION_DRAWS (UINT64_C(1) << 63)
 
 static int validate(trainer *T, double *val_loss)
@@ -597,7 +598,10 @@ static int validate(trainer *T, double *val_loss)
         int st = n > 0 ? loader_read(L, first, n, 0) : 0;
         for (int64_t s = 0; s < n && !st; s += mb) {
             int k = (int)(n - s < mb ? n - s : mb);
-            sbi_estimator_set_draw_counter(T->est, VALIDATION_DRAWS + batch++);
+            /* Batch k of rank r draws from counter k size + r: the same
+             * draws at every validation, different ones on every rank. */
+            sbi_estimator_set_draw_counter(T->est, VALIDATION_DRAWS + batch++ * (uint64_t)T->c->size +
+                                                       (uint64_t)T->c->rank);
             st = sbi_estimator_forward(T->est, L->xc + (size_t)s * T->X, L->tc + (size_t)s * T->D, k, T->logq);
             for (int i = 0; i < k && !st; ++i) sums[0] -= (double)T->logq[i];
             sums[1] += k;
