@@ -242,7 +242,7 @@ void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kap
 
 size_t sbi_rt_emission_work(int w, int n_mu)
 {
-    return (size_t)(5 + 2 * n_mu) * (size_t)w;
+    return (size_t)(4 + 2 * n_mu) * (size_t)w;
 }
 
 /* One block of wavelengths [l0, l1) of sbi_rt_emission_flux through all the
@@ -302,7 +302,7 @@ RT_HOT void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double
      * streams from memory; the arithmetic per wavelength is the same. */
     enum { RT_EMISSION_BLOCK = 256, RT_MU_MAX = 8 };
     float *restrict c1 = work, *restrict hk = c1 + w, *restrict b = hk + w;
-    float *restrict tau = b + 2 * (size_t)w, *restrict trp = tau + w, *restrict inten = trp + (size_t)n_mu * (size_t)w;
+    float *restrict tau = b + w, *restrict trp = tau + w, *restrict inten = trp + (size_t)n_mu * (size_t)w;
     float neg_inv_mu[RT_MU_MAX];
     int increasing = g > 0; /* pressure, and so tau, grows downwards (kappa >= 0) */
 
