@@ -5,8 +5,10 @@
  *   flow with 5 transforms, 50 hidden units (two-block residual
  *   conditioners), 10 bins, 8 parameters; batches of 200 rows.
  * Prints training samples/s of the data-parallel step (forward + backward +
- * gradient Allreduce + clipping + AdamW, BATCH / size rows per rank) with the
- * CPU time of each phase; on one rank also a per-layer breakdown measured on
+ * gradient sum over the ranks + clipping + AdamW, BATCH / size rows per
+ * rank) with the CPU time of each phase, and on several ranks the time of
+ * the gradient sum alone (sbi_grad_sum, which the trainer uses, against
+ * MPI_Allreduce, after a barrier); on one rank also a per-layer breakdown measured on
  * standalone copies of the layers with the same shapes, the fused conv1
  * kernel and the naive direct loops side by side, and posterior samples/s for 10,000
  * draws.  Layer timings are CPU time of the thread, which a shared machine
@@ -163,6 +165,7 @@ static int run(const sbi_comm *comm, int steps)
     sbi_estimator_config cfg;
     sbi_estimator est = NULL;
     sbi_real *x, *theta, *logq, *dlogq, *m, *v, *draws, *draws_logq, *g;
+    sbi_grad_sum *gs = NULL;
     size_t n;
     sbi_rng r;
     int B = BATCH / comm->size;
@@ -176,6 +179,7 @@ static int run(const sbi_comm *comm, int steps)
     cfg.n_bins = BINS;
     cfg.max_batch = BATCH;
     SBI_CALL(sbi_estimator_create(&cfg, &est));
+    SBI_CALL(sbi_grad_sum_create(comm, sbi_estimator_n_weights(est), &gs));
     n = sbi_estimator_n_weights(est);
     g = sbi_estimator_grads(est);
     SBI_MALLOC(x, (size_t)BATCH * X);
@@ -211,7 +215,7 @@ static int run(const sbi_comm *comm, int steps)
         SBI_CALL(sbi_estimator_backward(est, dlogq, B));
         cpu[2] += cpu_seconds() - tc;
         tc = cpu_seconds();
-        SBI_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, g, (int)n, MPI_FLOAT, MPI_SUM, comm->comm));
+        SBI_CALL(sbi_grad_sum_run(gs, g));
         cpu[3] += cpu_seconds() - tc;
         tc = cpu_seconds();
         sbi_clip_grad_norm(g, n, 5.0);
@@ -230,6 +234,21 @@ static int run(const sbi_comm *comm, int steps)
             "%.3f, allreduce %.3f, clip %.3f, adamw %.3f ms\n",
             1e3 * tc / steps, B * steps / tc, 1e3 * cpu[0] / steps, 1e3 * cpu[1] / steps, 1e3 * cpu[2] / steps,
             1e3 * cpu[3] / steps, 1e3 * cpu[4] / steps, 1e3 * cpu[5] / steps);
+    if (comm->size > 1) {
+        double t_gs = 0.0, t_ar = 0.0, t1;
+        for (int s = 0; s < steps; ++s) {
+            SBI_CALL_MPI(MPI_Barrier(comm->comm));
+            t1 = sbi_wtime();
+            SBI_CALL(sbi_grad_sum_run(gs, g));
+            t_gs += sbi_wtime() - t1;
+            SBI_CALL_MPI(MPI_Barrier(comm->comm));
+            t1 = sbi_wtime();
+            SBI_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, g, (int)n, MPI_FLOAT, MPI_SUM, comm->comm));
+            t_ar += sbi_wtime() - t1;
+        }
+        printf0(comm, "  gradient sum alone (%zu floats, after a barrier, wall): sbi_grad_sum %.3f ms, MPI_Allreduce "
+                      "%.3f ms\n", n, 1e3 * t_gs / steps, 1e3 * t_ar / steps);
+    }
     if (comm->size == 1) {
         SBI_CALL(breakdown(steps, tc / steps));
 
@@ -245,6 +264,7 @@ static int run(const sbi_comm *comm, int steps)
                N_SAMPLES, t_sample, tc, N_SAMPLES / t_sample, N_SAMPLES / tc);
     }
 
+    sbi_grad_sum_free(gs);
     sbi_estimator_destroy(&est);
     free(x);
     free(theta);

@@ -523,6 +523,7 @@ typedef struct trainer {
     loader train, val;
     double *x_shift, *x_scale, *t_mean, *t_std;
     sbi_real *m, *v, *best;
+    sbi_grad_sum *gs; /* the gradient sum over the ranks */
     sbi_real *xb, *tb, *logq, *dlogq; /* (b, X), (b, D), (b), (b) */
     double *aug_sigma;                /* (X) std of the augmentation noise in normalised units, or NULL */
     int64_t steps_per_epoch;
@@ -824,6 +825,7 @@ static void teardown(trainer *T)
     free(T->dlogq);
     free(T->aug_sigma);
     free(T->options_json);
+    sbi_grad_sum_free(T->gs);
     for (int k = 0; k < N_HIST; ++k) free(T->s.hist[k]);
 }
 
@@ -999,7 +1001,7 @@ static int run_epochs(trainer *T, const char *ckpt, sbi_train_summary *sum)
                 if (!st) st = sbi_estimator_backward(T->est, T->dlogq, T->b);
                 for (int i = 0; i < T->b; ++i) local -= (double)T->logq[i];
             }
-            SBI_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, g, (int)n, SBI_MPI_REAL, MPI_SUM, T->c->comm));
+            SBI_CALL(sbi_grad_sum_run(T->gs, g));
             red[0] = local;
             red[1] = st ? 1.0 : 0.0;
             SBI_CALL(sbi_comm_sum_double(T->c, red, 2));
@@ -1101,6 +1103,7 @@ int sbi_train_run(const sbi_comm *c, const sbi_task *task, const char *corpus_pa
     SBI_CALL(sbi_train_options_validate(opt));
     snprintf(ckpt, sizeof ckpt, "%s.ckpt", model_path);
     SBI_CALL(setup(&T, corpus_path));
+    SBI_CALL(sbi_grad_sum_create(c, sbi_estimator_n_weights(T.est), &T.gs));
     sbi_log(c, "training %s on %lld rows (%d ranks x %d rows per step), %zu weights", opt->estimator,
             (long long)sbi_corpus_get_desc(T.corpus)->split_rows[SBI_SPLIT_TRAIN], c->size, T.b,
             sbi_estimator_n_weights(T.est));
