@@ -347,6 +347,99 @@ RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float 
     }
 }
 
+RT_HOT float sbi_rt_cia_values(const sbi_rt_cia *cia, double t, double scale, float *restrict work)
+{
+    return cia_work(cia, t, scale, work);
+}
+
+int sbi_rt_cia_same_grid(const sbi_rt_cia *a, const sbi_rt_cia *b)
+{
+    return a->w == b->w && a->n_nu == b->n_nu && !memcmp(a->left, b->left, (size_t)a->w * sizeof *a->left) &&
+           !memcmp(a->wt_f, b->wt_f, (size_t)a->w * sizeof *a->wt_f);
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+typedef float rt_v8f __attribute__((vector_size(32)));
+typedef int rt_v8i __attribute__((vector_size(32)));
+
+/* The eight model wavelengths of group g: the two table values of each
+ * picked from work[grp .. grp + 8) by its lane (vpermps with AVX2). */
+RT_INLINE rt_v8f cia_group(const sbi_rt_cia *cia, int g, const float *work, float sc, int l)
+{
+    rt_v8f v, wa, wb;
+    rt_v8i ia;
+    memcpy(&v, work + cia->grp[g], sizeof v);
+    memcpy(&ia, cia->lane + 8 * (size_t)g, sizeof ia);
+    memcpy(&wa, cia->wa + l, sizeof wa);
+    memcpy(&wb, cia->wt_f + l, sizeof wb);
+    return sc * (wa * __builtin_shuffle(v, ia) + wb * __builtin_shuffle(v, ia + 1));
+}
+#define RT_CIA_GROUPS 1
+#else
+#define RT_CIA_GROUPS 0
+#endif
+
+/* One model wavelength, as sbi_rt_cia_add does it (outside the table,
+ * nothing). */
+RT_INLINE void cia_one(const sbi_rt_cia *cia, const float *work, float sc, int l, float *out)
+{
+    const int j = cia->left[l];
+    if (j >= 0) *out += sc * ((1.0f - cia->wt_f[l]) * work[j] + cia->wt_f[l] * work[j + 1]);
+}
+
+RT_HOT void sbi_rt_cia_add_range(const sbi_rt_cia *cia, float sc, const float *restrict work, int l0, int l1,
+                                 float *restrict out)
+{
+    int l = l0;
+#if RT_CIA_GROUPS
+    /* Up to the first whole group, the whole groups, then the rest. */
+    for (; l < l1 && (l & 7); ++l) cia_one(cia, work, sc, l, out + (l - l0));
+    for (; l + 8 <= l1; l += 8) {
+        const int g = l / 8;
+        if (cia->grp[g] >= 0) {
+            rt_v8f o;
+            memcpy(&o, out + (l - l0), sizeof o);
+            o += cia_group(cia, g, work, sc, l);
+            memcpy(out + (l - l0), &o, sizeof o);
+        } else {
+            for (int q = l; q < l + 8; ++q) cia_one(cia, work, sc, q, out + (q - l0));
+        }
+    }
+#endif
+    for (; l < l1; ++l) cia_one(cia, work, sc, l, out + (l - l0));
+}
+
+RT_HOT void sbi_rt_cia_add_range2(const sbi_rt_cia *cia, float sc0, const float *restrict work0, float sc1,
+                                  const float *restrict work1, int l0, int l1, float *restrict out)
+{
+    int l = l0;
+#if RT_CIA_GROUPS
+    for (; l < l1 && (l & 7); ++l) {
+        cia_one(cia, work0, sc0, l, out + (l - l0));
+        cia_one(cia, work1, sc1, l, out + (l - l0));
+    }
+    for (; l + 8 <= l1; l += 8) {
+        const int g = l / 8;
+        if (cia->grp[g] >= 0) {
+            rt_v8f o;
+            memcpy(&o, out + (l - l0), sizeof o);
+            o += cia_group(cia, g, work0, sc0, l);
+            o += cia_group(cia, g, work1, sc1, l);
+            memcpy(out + (l - l0), &o, sizeof o);
+        } else {
+            for (int q = l; q < l + 8; ++q) {
+                cia_one(cia, work0, sc0, q, out + (q - l0));
+                cia_one(cia, work1, sc1, q, out + (q - l0));
+            }
+        }
+    }
+#endif
+    for (; l < l1; ++l) {
+        cia_one(cia, work0, sc0, l, out + (l - l0));
+        cia_one(cia, work1, sc1, l, out + (l - l0));
+    }
+}
+
 /* ---- random overlap ---------------------------------------------------------- */
 
 int sbi_rt_ck_mixer_init(int n_g, const double *g, const double *w, sbi_rt_ck_mixer *mx)

@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "exosbi/core.h"
 #include "exosbi/rt.h"
@@ -78,18 +79,14 @@ size_t sbi_rt_lines_summed_iwork(const sbi_rt_line_table *tab, int n)
     return 4 * (size_t)n + (size_t)tab->n_p * (size_t)tab->n_t;
 }
 
-RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *tabs, const double *c, int n,
-                                    const double *p_bar, const double *t, int blk, float *work, int *iwork,
-                                    float *kappa)
+/* Each layer's four rows of tab and their weights, coef (N, 4) and row
+ * (N, 4), and slot (n_p n_t) a place in the block sums for each row some
+ * layer uses (-1: none). */
+RT_INLINE void summed_weights(const sbi_rt_line_table *tab, int n, const double *p_bar, const double *t,
+                              float *coef, int *row, int *slot)
 {
-    const sbi_rt_line_table *tab = tabs[0];
-    const int w = tab->w, n_rows = tab->n_p * tab->n_t;
-    float *coef = work, *sum = work + 4 * (size_t)n;
-    int *row = iwork, *slot = iwork + 4 * (size_t)n, n_used = 0;
-
-    if (n_tabs <= 0) return;
-    if (blk <= 0) blk = w;
-    /* Each layer's four rows and weights, and the rows any layer uses. */
+    const int n_rows = tab->n_p * tab->n_t;
+    int n_used = 0;
     for (int r = 0; r < n_rows; ++r) slot[r] = -1;
     for (int i = 0; i < n; ++i) {
         double wt[4];
@@ -99,26 +96,179 @@ RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *
             if (slot[row[4 * i + q]] < 0) slot[row[4 * i + q]] = n_used++;
         }
     }
+}
+
+/* sum (slots, nb): the species' sum of each used row over [l0, l0 + nb). */
+RT_INLINE void summed_rows(int n_tabs, const sbi_rt_line_table *const *tabs, const double *c, const int *slot,
+                           int l0, int nb, float *sum)
+{
+    const int w = tabs[0]->w, n_rows = tabs[0]->n_p * tabs[0]->n_t;
+    for (int r = 0; r < n_rows; ++r) {
+        if (slot[r] < 0) continue;
+        float *restrict dst = sum + (size_t)slot[r] * (size_t)nb;
+        for (int l = 0; l < nb; ++l) dst[l] = 0.0f;
+        for (int k = 0; k < n_tabs; ++k) {
+            const float *restrict src = tabs[k]->sigma + (size_t)r * (size_t)w + (size_t)l0;
+            const float cc = (float)c[k];
+            for (int l = 0; l < nb; ++l) dst[l] += cc * src[l];
+        }
+    }
+}
+
+/* out (nb) += layer i's four summed rows. */
+RT_INLINE void summed_add(int nb, const float *sum, const int *row, const int *slot, const float *coef, float *out)
+{
+    add_rows(nb, sum + (size_t)slot[row[0]] * (size_t)nb, sum + (size_t)slot[row[1]] * (size_t)nb,
+             sum + (size_t)slot[row[2]] * (size_t)nb, sum + (size_t)slot[row[3]] * (size_t)nb, coef, out);
+}
+
+RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *tabs, const double *c, int n,
+                                    const double *p_bar, const double *t, int blk, float *work, int *iwork,
+                                    float *kappa)
+{
+    const int w = tabs[0]->w;
+    float *coef = work, *sum = work + 4 * (size_t)n;
+    int *row = iwork, *slot = iwork + 4 * (size_t)n;
+
+    if (n_tabs <= 0) return;
+    if (blk <= 0) blk = w;
+    summed_weights(tabs[0], n, p_bar, t, coef, row, slot);
     for (int l0 = 0; l0 < w; l0 += blk) {
         const int nb = l0 + blk < w ? blk : w - l0;
-        /* The species' sum of each used row over the block... */
-        for (int r = 0; r < n_rows; ++r) {
-            if (slot[r] < 0) continue;
-            float *restrict dst = sum + (size_t)slot[r] * (size_t)nb;
-            for (int l = 0; l < nb; ++l) dst[l] = 0.0f;
+        /* The species' sum of each used row over the block, then four rows
+         * per layer. */
+        summed_rows(n_tabs, tabs, c, slot, l0, nb, sum);
+        for (int i = 0; i < n; ++i)
+            summed_add(nb, sum, row + 4 * i, slot, coef + 4 * i, kappa + (size_t)i * (size_t)w + (size_t)l0);
+    }
+}
+
+/* ---- the opacity of one block --------------------------------------------------- */
+
+int sbi_rt_lbl_opacity_init(int n, int w, int blk, int n_tabs, const sbi_rt_line_table *const *tabs, int n_cia,
+                            const sbi_rt_cia *const *cia, sbi_rt_lbl_opacity *op)
+{
+    memset(op, 0, sizeof *op);
+    SBI_CHECK(n >= 1 && w >= 1 && n_tabs >= 0 && n_tabs <= 64 && n_cia >= 0, SBI_ERR_INTERNAL,
+              "sbi_rt_lbl_opacity_init: %d layers, %d wavelengths, %d line tables, %d CIA tables", n, w, n_tabs,
+              n_cia);
+    if (blk <= 0 || blk > w) blk = w;
+    op->n = n;
+    op->w = w;
+    op->blk = blk;
+    op->n_tabs = n_tabs;
+    op->n_cia = n_cia;
+    SBI_MALLOC(op->tabs, n_tabs > 0 ? n_tabs : 1);
+    SBI_MALLOC(op->c, n_tabs > 0 ? n_tabs : 1);
+    for (int k = 0; k < n_tabs; ++k) {
+        SBI_CHECK(tabs[k]->w == w, SBI_ERR_INTERNAL, "sbi_rt_lbl_opacity_init: line table %d has %d wavelengths", k,
+                  tabs[k]->w);
+        op->tabs[k] = tabs[k];
+    }
+    op->summed = n_tabs > 1;
+    for (int k = 1; k < n_tabs; ++k)
+        if (!sbi_rt_line_tables_same_grid(tabs[0], tabs[k])) op->summed = 0;
+    if (op->summed) {
+        const size_t n_rows = (size_t)tabs[0]->n_p * (size_t)tabs[0]->n_t;
+        SBI_MALLOC(op->coef, 4 * (size_t)n);
+        SBI_MALLOC(op->row, 4 * (size_t)n);
+        SBI_MALLOC(op->slot, n_rows);
+        SBI_MALLOC(op->sum, n_rows * (size_t)blk);
+    } else if (n_tabs > 0) {
+        SBI_MALLOC(op->rows, 4 * (size_t)n * (size_t)n_tabs);
+        SBI_MALLOC(op->coef, 4 * (size_t)n * (size_t)n_tabs);
+    }
+    SBI_MALLOC(op->cia, n_cia > 0 ? n_cia : 1);
+    SBI_CALLOC(op->cia_pair, n_cia > 0 ? n_cia : 1);
+    op->cia_stride = 0;
+    for (int c = 0; c < n_cia; ++c) {
+        SBI_CHECK(cia[c]->w == w, SBI_ERR_INTERNAL, "sbi_rt_lbl_opacity_init: CIA table %d has %d wavelengths", c,
+                  cia[c]->w);
+        op->cia[c] = cia[c];
+        if ((size_t)cia[c]->n_nu > op->cia_stride) op->cia_stride = (size_t)cia[c]->n_nu;
+        /* Two tables on the same wavenumber grid are added in one pass. */
+        op->cia_pair[c] = c > 0 && !op->cia_pair[c - 1] && sbi_rt_cia_same_grid(cia[c - 1], cia[c]);
+    }
+    op->cia_stride += 8; /* sbi_rt_cia_add_range reads eight values from each group's first */
+    SBI_CALLOC(op->cia_val, (size_t)(n_cia > 0 ? n_cia : 1) * (size_t)n * op->cia_stride);
+    SBI_MALLOC(op->cia_sc, (size_t)(n_cia > 0 ? n_cia : 1) * (size_t)n);
+    SBI_MALLOC(op->kblk, (size_t)n * (size_t)blk);
+    SBI_MALLOC(op->tau, (size_t)n * (size_t)blk);
+    return SBI_OK;
+}
+
+void sbi_rt_lbl_opacity_free(sbi_rt_lbl_opacity *op)
+{
+    if (!op) return;
+    free(op->tabs);
+    free(op->c);
+    free(op->rows);
+    free(op->coef);
+    free(op->row);
+    free(op->slot);
+    free(op->sum);
+    free(op->cia);
+    free(op->cia_pair);
+    free(op->cia_val);
+    free(op->cia_sc);
+    free(op->kblk);
+    free(op->tau);
+    memset(op, 0, sizeof *op);
+}
+
+void sbi_rt_lbl_opacity_prepare(sbi_rt_lbl_opacity *op, const double *c, const double *p_bar, const double *t,
+                                const double *cia_scale)
+{
+    const int n = op->n, n_tabs = op->n_tabs;
+    for (int k = 0; k < n_tabs; ++k) op->c[k] = c[k];
+    if (op->summed) {
+        summed_weights(op->tabs[0], n, p_bar, t, op->coef, op->row, op->slot);
+    } else {
+        for (int i = 0; i < n; ++i)
             for (int k = 0; k < n_tabs; ++k) {
-                const float *restrict src = tabs[k]->sigma + (size_t)r * (size_t)w + (size_t)l0;
-                const float cc = (float)c[k];
-                for (int l = 0; l < nb; ++l) dst[l] += cc * src[l];
+                const size_t at = ((size_t)i * (size_t)n_tabs + (size_t)k) * 4;
+                sbi_rt_line_terms(op->tabs[k], p_bar[i], t[i], c[k], op->rows + at, op->coef + at);
+            }
+    }
+    for (int q = 0; q < op->n_cia; ++q)
+        for (int i = 0; i < n; ++i) {
+            const size_t at = (size_t)q * (size_t)n + (size_t)i;
+            const double scale = cia_scale[at];
+            op->cia_sc[at] = scale > 0 ? sbi_rt_cia_values(op->cia[q], t[i], scale, op->cia_val + at * op->cia_stride)
+                                       : 0.0f;
+        }
+}
+
+RT_HOT void sbi_rt_lbl_opacity_block(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, int l0, int l1,
+                                     int n_rows, float *kappa, size_t ld)
+{
+    const int n = op->n, nb = l1 - l0;
+    if (op->summed) summed_rows(op->n_tabs, op->tabs, op->c, op->slot, l0, nb, op->sum);
+    for (int i = 0; i < n_rows; ++i) {
+        float *restrict k = kappa + (size_t)i * ld;
+        const float *restrict bi = base + (size_t)i * base_stride + (size_t)l0;
+        for (int l = 0; l < nb; ++l) k[l] = bi[l];
+        for (int q = 0; q < op->n_cia; ++q) {
+            const size_t at = (size_t)q * (size_t)n + (size_t)i;
+            const float sc = op->cia_sc[at], *v = op->cia_val + at * op->cia_stride;
+            if (q + 1 < op->n_cia && op->cia_pair[q + 1]) {
+                const float sc1 = op->cia_sc[at + (size_t)n], *v1 = v + (size_t)n * op->cia_stride;
+                if (sc > 0 && sc1 > 0)
+                    sbi_rt_cia_add_range2(op->cia[q], sc, v, sc1, v1, l0, l1, k);
+                else if (sc > 0)
+                    sbi_rt_cia_add_range(op->cia[q], sc, v, l0, l1, k);
+                else if (sc1 > 0)
+                    sbi_rt_cia_add_range(op->cia[q + 1], sc1, v1, l0, l1, k);
+                ++q;
+            } else if (sc > 0) {
+                sbi_rt_cia_add_range(op->cia[q], sc, v, l0, l1, k);
             }
         }
-        /* ... then four rows per layer. */
-        for (int i = 0; i < n; ++i) {
-            const int *ri = row + 4 * i;
-            add_rows(nb, sum + (size_t)slot[ri[0]] * (size_t)nb, sum + (size_t)slot[ri[1]] * (size_t)nb,
-                     sum + (size_t)slot[ri[2]] * (size_t)nb, sum + (size_t)slot[ri[3]] * (size_t)nb, coef + 4 * i,
-                     kappa + (size_t)i * (size_t)w + (size_t)l0);
-        }
+        if (op->summed)
+            summed_add(nb, op->sum, op->row + 4 * i, op->slot, op->coef + 4 * i, k);
+        else if (op->n_tabs > 0)
+            sbi_rt_lines_add_block(op->n_tabs, op->rows + (size_t)i * (size_t)op->n_tabs * 4,
+                                   op->coef + (size_t)i * (size_t)op->n_tabs * 4, l0, l1, k);
     }
 }
 
@@ -235,6 +385,25 @@ void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kap
         const int l1 = l0 + blk < w ? l0 + blk : w;
         const int n_open = sbi_rt_chord_tau_kappa(n, w, m, kappa, rho, deck_from, deck_alpha, l0, l1, work);
         sbi_rt_transit_block(n, n_open, l1 - l0, work, r, rt2 + l0);
+    }
+}
+
+void sbi_rt_transit_radius2_lbl(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, const float *m,
+                                const double *rho, int deck_from, float deck_alpha, const double *r, double *rt2,
+                                double *rt2_clear)
+{
+    const int n = op->n, w = op->w, blk = op->blk;
+    const int n_rows = rt2_clear || deck_from < 0 || deck_from > n ? n : deck_from;
+    for (int l0 = 0; l0 < w; l0 += blk) {
+        const int l1 = l0 + blk < w ? l0 + blk : w, nb = l1 - l0;
+        int n_open;
+        sbi_rt_lbl_opacity_block(op, base, base_stride, l0, l1, n_rows, op->kblk, (size_t)nb);
+        if (rt2_clear) {
+            n_open = sbi_rt_chord_tau_kappa(n, nb, m, op->kblk, rho, -1, deck_alpha, 0, nb, op->tau);
+            sbi_rt_transit_block(n, n_open, nb, op->tau, r, rt2_clear + l0);
+        }
+        n_open = sbi_rt_chord_tau_kappa(n, nb, m, op->kblk, rho, deck_from, deck_alpha, 0, nb, op->tau);
+        sbi_rt_transit_block(n, n_open, nb, op->tau, r, rt2 + l0);
     }
 }
 
