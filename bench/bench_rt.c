@@ -10,7 +10,8 @@
  *                  (layer, bin) and add the others as gray (adaptive
  *                  equivalent extinction, settings.ck_overlap: aee), which
  *                  is counted under interpolation;
- *   optical depth  transmission: alpha = kappa rho and the chord product
+ *   optical depth  transmission: alpha = kappa rho (lbl: made with the
+ *                  opacity, under interpolation) and the chord product
  *                  (strmm), block by block of lbl_block wavelengths, on the
  *                  rays above those opaque at every wavelength of the block
  *                  by a lower bound (product and aee: with interpolation and
@@ -25,6 +26,10 @@
  * layers, so that each table row is read from memory once per spectrum, and
  * sums the species on the table rows the layers use before interpolating
  * (sbi_rt_lines_add_summed: the five tables share one (P, T) grid).
+ * Transmission makes the opacity of each block (Rayleigh, CIA, lines) where
+ * the chord product uses it, as the transmission family does
+ * (sbi_rt_lbl_opacity, sbi_rt_transit_radius2_lbl); emission makes the
+ * whole kappa (N, W) first.
  * The tables are synthetic, made in memory on a petitRADTRANS-like grid (10
  * pressures x 13 temperatures): five species with the band structure of the
  * built-in band model, each k-distribution a smooth rising curve in g whose
@@ -286,7 +291,7 @@ int main(int argc, char **argv)
 
             /* ---- line-by-line transmission: sbi_rt_transit_radius2_lbl,
              * block by block with its stages timed apart: the opacity of
-             * the block (interpolation), alpha = kappa rho and the chord
+             * the block and alpha = kappa rho (interpolation), the chord
              * product (optical depth), the absorbed fraction and the radius
              * integral (transfer).  Per spectrum first: the line tables'
              * rows and weights and the CIA values at the tables' points. */
@@ -307,10 +312,10 @@ int main(int argc, char **argv)
             for (int l0 = 0; l0 < w; l0 += blk_tr) {
                 const int l1 = l0 + blk_tr < w ? l0 + blk_tr : w, nb = l1 - l0;
                 int n_open;
-                sbi_rt_lbl_opacity_block(&lop, ray, 0, l0, l1, n, lop.kblk, (size_t)nb);
+                sbi_rt_lbl_opacity_block(&lop, ray, 0, rhos, l0, l1, n, lop.tau, (size_t)nb);
                 t1 = now();
                 lt.interp += t1 - t0;
-                n_open = sbi_rt_chord_tau_kappa(n, nb, chord, lop.kblk, rhos, -1, 0.0f, 0, nb, lop.tau);
+                n_open = sbi_rt_chord_tau_alpha(n, nb, chord, -1, 0.0f, lop.tau);
                 t0 = now();
                 lt.depth += t0 - t1;
                 sbi_rt_transit_block(n, n_open, nb, lop.tau, r, spec + l0);

@@ -158,21 +158,14 @@ void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *work, 
  * former kernel, kept as the test oracle of sbi_rt_cia_add (which walks the
  * runs of wavelengths between the same two table points, gather-free). */
 void sbi_rt_cia_add_gather(const sbi_rt_cia *cia, double t, double scale, float *work, float *out);
-/* sbi_rt_cia_add in two steps, for kernels that go block by block of model
- * wavelengths: sbi_rt_cia_values writes work (n_nu) and returns the scale sc
- * (not > 0: nothing to add); sbi_rt_cia_add_range adds sc alpha over
- * [l0, l1) to out (l1 - l0) with sbi_rt_cia_add's arithmetic, eight model
- * wavelengths at a time: their two table values are picked by a permutation
- * of eight consecutive table values (grp, lane), without the short loops
- * over runs and without gathers.  work must then hold n_nu + 8 floats (the
- * last 8 any finite value).  sbi_rt_cia_add_range2 adds two tables with the
- * same grid over the model grid (sbi_rt_cia_same_grid) in one pass, the
- * first table's term first. */
+/* The first step of sbi_rt_cia_add, for kernels that interpolate block by
+ * block of model wavelengths (sbi_rt_lbl_opacity): work (n_nu) = alpha(t) /
+ * max alpha(t) at the table's points; returns sc = scale max alpha(t) (not
+ * > 0: nothing to add). */
 float sbi_rt_cia_values(const sbi_rt_cia *cia, double t, double scale, float *work);
+/* 1 when a and b put the model grid between the same table points with the
+ * same weights. */
 int sbi_rt_cia_same_grid(const sbi_rt_cia *a, const sbi_rt_cia *b);
-void sbi_rt_cia_add_range(const sbi_rt_cia *cia, float sc, const float *work, int l0, int l1, float *out);
-void sbi_rt_cia_add_range2(const sbi_rt_cia *cia, float sc0, const float *work0, float sc1, const float *work1,
-                           int l0, int l1, float *out);
 void sbi_rt_cia_free(sbi_rt_cia *cia);
 
 /* How a line table is interpolated in (P, T):
@@ -464,6 +457,9 @@ size_t sbi_rt_transit_kappa_work(int n, int w, int blk);
 int sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kappa, const double *rho, int deck_from,
                            float deck_alpha, int l0, int l1, float *tau);
 void sbi_rt_transit_block(int n, int n_open, int nb, float *tau, const double *r, double *rt2);
+/* The product step alone, tau (N, nb) holding alpha on entry in the layers
+ * above deck_from (-1: none; the deck's rows are set here). */
+int sbi_rt_chord_tau_alpha(int n, int nb, const float *m, int deck_from, float deck_alpha, float *tau);
 void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kappa, const double *rho,
                                   int deck_from, float deck_alpha, const double *r, int blk, float *work,
                                   double *rt2);
@@ -473,30 +469,33 @@ void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kap
  * kappa (N, W), which does not fit in L2 (2 MB at 100 x 5,000):
  *   kappa[i][l] = base[i][l] + sum_c CIA_c(t_i)[l] scale_c[i]
  *                 + sum_k c_k sigma_k(p_i, t_i)[l],
- * added in that order with the arithmetic of the whole-row kernels
- * (sbi_rt_cia_add, then sbi_rt_lines_add_summed for line tables on one
- * (P, T) grid, else sbi_rt_lines_add_block), so that it equals them.
- * _init takes what does not change between spectra: the tables, and which
- * CIA tables share a grid (so that they are added in one pass); _prepare
- * what does not change
+ * equal to float rounding to sbi_rt_cia_add and sbi_rt_lines_add_summed
+ * (line tables on one (P, T) grid; else sbi_rt_lines_add_block) on the
+ * whole rows.  CIA tables on the same wavenumber grid are summed at its
+ * points (sc alpha / max alpha), then interpolated once, eight model
+ * wavelengths at a time by a permutation of eight consecutive table values
+ * (sbi_rt_cia grp, lane): no short loops over the runs between two table
+ * points, no gathers.  _init takes what does not change between spectra
+ * (the tables, which CIA tables share a grid); _prepare what does not change
  * between blocks: each layer's line-table rows and weights and the CIA
- * values at the tables' own wavenumbers (the exponentials). */
+ * values at the tables' points (the exponentials). */
 typedef struct sbi_rt_lbl_opacity {
     int n, w, blk;                       /* layers, model wavelengths, block */
     int n_tabs, summed;                  /* line tables; 1: on one (P, T) grid, summed on the rows */
     const sbi_rt_line_table **tabs;      /* (n_tabs) borrowed */
     int n_cia;
     const sbi_rt_cia **cia;              /* (n_cia) borrowed */
-    int *cia_pair;                       /* (n_cia) 1: same grid as table c - 1, added with it */
+    int *cia_set;                        /* (n_cia) the table's grid: tables on one grid are summed */
+    int n_sets, *set_tab;                /* grids, and a table on each */
     size_t cia_stride;                   /* max n_nu + 8 */
-    float *cia_val;                      /* (n_cia, N, cia_stride) per spectrum */
-    float *cia_sc;                       /* (n_cia, N) per spectrum; not > 0: none */
+    float *cia_val;                      /* (n_sets, N, cia_stride) per spectrum: sum of sc alpha / max */
+    float *cia_tmp;                      /* (cia_stride) */
     double *c;                           /* (n_tabs) per spectrum */
     const float **rows;                  /* (N, n_tabs, 4) per spectrum, unsummed */
     float *coef;                         /* (N, n_tabs, 4) or (N, 4) summed */
     int *row, *slot;                     /* (N, 4), (n_p n_t) summed */
     float *sum;                          /* (n_p n_t, blk) summed */
-    float *kblk, *tau;                   /* (N, blk) each: the block's kappa and optical depths */
+    float *kblk, *tau;                   /* (N, blk) each: the block's alpha and optical depths */
 } sbi_rt_lbl_opacity;
 
 /* tabs, cia: borrowed until _free; at most 64 line tables. */
@@ -511,14 +510,17 @@ void sbi_rt_lbl_opacity_prepare(sbi_rt_lbl_opacity *op, const double *c, const d
 /* kappa[i][0 .. l1 - l0) for the layers i < n_rows, row i at kappa + i ld:
  * base + CIA + lines over [l0, l1), a block of _init's blk (the last one
  * shorter); base row i at base + i base_stride + l0 (base_stride 0: one
- * row for all layers). */
-void sbi_rt_lbl_opacity_block(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, int l0, int l1,
-                              int n_rows, float *kappa, size_t ld);
+ * row for all layers).  With rho (N) [g cm^-3] not NULL, alpha = kappa rho
+ * instead, the product in float. */
+void sbi_rt_lbl_opacity_block(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, const double *rho,
+                              int l0, int l1, int n_rows, float *kappa, size_t ld);
 /* sbi_rt_transit_radius2_kappa with the kappa of each block made by
  * sbi_rt_lbl_opacity_block in op's block workspace: R_T^2 (W) with the deck
  * from layer deck_from on (-1: none), and, when rt2_clear is not NULL, also
  * without it (patchy clouds) from the same kappa.  Without rt2_clear the
- * layers under the deck are not made. */
+ * layers under the deck are not made.  alpha = kappa rho is taken in float
+ * (sbi_rt_transit_radius2_kappa: in double, rounded to float), which
+ * changes it by at most a float rounding. */
 void sbi_rt_transit_radius2_lbl(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, const float *m,
                                 const double *rho, int deck_from, float deck_alpha, const double *r, double *rt2,
                                 double *rt2_clear);

@@ -115,6 +115,17 @@ RT_INLINE void summed_rows(int n_tabs, const sbi_rt_line_table *const *tabs, con
     }
 }
 
+/* out (nb) = scale (out + c . s): add_rows with alpha = kappa rho taken in
+ * the same pass. */
+__attribute__((noinline)) RT_HOT static void add_rows_scaled(int nb, const float *restrict s0,
+                                                             const float *restrict s1, const float *restrict s2,
+                                                             const float *restrict s3, const float *c, float scale,
+                                                             float *restrict out)
+{
+    const float c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];
+    for (int l = 0; l < nb; ++l) out[l] = scale * (out[l] + (c0 * s0[l] + c1 * s1[l] + c2 * s2[l] + c3 * s3[l]));
+}
+
 /* out (nb) += layer i's four summed rows. */
 RT_INLINE void summed_add(int nb, const float *sum, const int *row, const int *slot, const float *coef, float *out)
 {
@@ -179,19 +190,25 @@ int sbi_rt_lbl_opacity_init(int n, int w, int blk, int n_tabs, const sbi_rt_line
         SBI_MALLOC(op->coef, 4 * (size_t)n * (size_t)n_tabs);
     }
     SBI_MALLOC(op->cia, n_cia > 0 ? n_cia : 1);
-    SBI_CALLOC(op->cia_pair, n_cia > 0 ? n_cia : 1);
+    SBI_MALLOC(op->cia_set, n_cia > 0 ? n_cia : 1);
+    SBI_MALLOC(op->set_tab, n_cia > 0 ? n_cia : 1);
     op->cia_stride = 0;
+    op->n_sets = 0;
     for (int c = 0; c < n_cia; ++c) {
+        int set = 0;
         SBI_CHECK(cia[c]->w == w, SBI_ERR_INTERNAL, "sbi_rt_lbl_opacity_init: CIA table %d has %d wavelengths", c,
                   cia[c]->w);
         op->cia[c] = cia[c];
         if ((size_t)cia[c]->n_nu > op->cia_stride) op->cia_stride = (size_t)cia[c]->n_nu;
-        /* Two tables on the same wavenumber grid are added in one pass. */
-        op->cia_pair[c] = c > 0 && !op->cia_pair[c - 1] && sbi_rt_cia_same_grid(cia[c - 1], cia[c]);
+        /* Tables on the same wavenumber grid are summed at its points and
+         * interpolated once. */
+        while (set < op->n_sets && !sbi_rt_cia_same_grid(cia[op->set_tab[set]], cia[c])) ++set;
+        if (set == op->n_sets) op->set_tab[op->n_sets++] = c;
+        op->cia_set[c] = set;
     }
-    op->cia_stride += 8; /* sbi_rt_cia_add_range reads eight values from each group's first */
-    SBI_CALLOC(op->cia_val, (size_t)(n_cia > 0 ? n_cia : 1) * (size_t)n * op->cia_stride);
-    SBI_MALLOC(op->cia_sc, (size_t)(n_cia > 0 ? n_cia : 1) * (size_t)n);
+    op->cia_stride += 8; /* the kernel reads eight values from each group's first */
+    SBI_CALLOC(op->cia_val, (size_t)(op->n_sets > 0 ? op->n_sets : 1) * (size_t)n * op->cia_stride);
+    SBI_MALLOC(op->cia_tmp, op->cia_stride);
     SBI_MALLOC(op->kblk, (size_t)n * (size_t)blk);
     SBI_MALLOC(op->tau, (size_t)n * (size_t)blk);
     return SBI_OK;
@@ -208,9 +225,10 @@ void sbi_rt_lbl_opacity_free(sbi_rt_lbl_opacity *op)
     free(op->slot);
     free(op->sum);
     free(op->cia);
-    free(op->cia_pair);
+    free(op->cia_set);
+    free(op->set_tab);
     free(op->cia_val);
-    free(op->cia_sc);
+    free(op->cia_tmp);
     free(op->kblk);
     free(op->tau);
     memset(op, 0, sizeof *op);
@@ -230,45 +248,104 @@ void sbi_rt_lbl_opacity_prepare(sbi_rt_lbl_opacity *op, const double *c, const d
                 sbi_rt_line_terms(op->tabs[k], p_bar[i], t[i], c[k], op->rows + at, op->coef + at);
             }
     }
+    /* Each grid's sum of sc alpha / max alpha at its points, layer by layer
+     * (zero where no table adds anything). */
+    for (size_t m = 0; m < (size_t)op->n_sets * (size_t)n; ++m) {
+        float *restrict v = op->cia_val + m * op->cia_stride;
+        for (size_t j = 0; j < op->cia_stride; ++j) v[j] = 0.0f;
+    }
     for (int q = 0; q < op->n_cia; ++q)
         for (int i = 0; i < n; ++i) {
-            const size_t at = (size_t)q * (size_t)n + (size_t)i;
-            const double scale = cia_scale[at];
-            op->cia_sc[at] = scale > 0 ? sbi_rt_cia_values(op->cia[q], t[i], scale, op->cia_val + at * op->cia_stride)
-                                       : 0.0f;
+            const double scale = cia_scale[(size_t)q * (size_t)n + (size_t)i];
+            float *restrict v = op->cia_val + ((size_t)op->cia_set[q] * (size_t)n + (size_t)i) * op->cia_stride;
+            const float *restrict tmp = op->cia_tmp;
+            const int n_nu = op->cia[q]->n_nu;
+            const float sc = scale > 0 ? sbi_rt_cia_values(op->cia[q], t[i], scale, op->cia_tmp) : 0.0f;
+            if (!(sc > 0)) continue;
+            for (int j = 0; j < n_nu; ++j) v[j] += sc * tmp[j];
         }
 }
 
-RT_HOT void sbi_rt_lbl_opacity_block(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, int l0, int l1,
-                                     int n_rows, float *kappa, size_t ld)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+typedef float rt_v8f __attribute__((vector_size(32)));
+typedef int rt_v8i __attribute__((vector_size(32)));
+#define RT_CIA_GROUPS 1
+#else
+#define RT_CIA_GROUPS 0
+#endif
+
+/* out (l1 - l0) = in + the CIA of one grid over [l0, l1) from its values
+ * v at the table points (in and out may be the same); the weights and runs
+ * are cia's.  Eight model wavelengths at a time, where their table points
+ * lie within eight consecutive ones (cia->grp, cia->lane): both values by a
+ * permutation of those eight, no short loops over runs, no gathers. */
+RT_INLINE void cia_block(const sbi_rt_cia *cia, const float *v, const float *in, int l0, int l1, float *out)
+{
+    const int *left = cia->left;
+    const float *wa = cia->wa, *wb = cia->wt_f;
+    int l = l0;
+#if RT_CIA_GROUPS
+    for (; l < l1 && (l & 7); ++l) {
+        const int j = left[l] < 0 ? 0 : left[l];
+        out[l - l0] = in[l - l0] + (wa[l] * v[j] + wb[l] * v[j + 1]);
+    }
+    for (; l + 8 <= l1; l += 8) {
+        const int g = l / 8, jb = cia->grp[g];
+        if (jb >= 0) {
+            rt_v8f x, a, b, o;
+            rt_v8i ia;
+            memcpy(&x, v + jb, sizeof x);
+            memcpy(&ia, cia->lane + 8 * (size_t)g, sizeof ia);
+            memcpy(&a, wa + l, sizeof a);
+            memcpy(&b, wb + l, sizeof b);
+            memcpy(&o, in + (l - l0), sizeof o);
+            o += a * __builtin_shuffle(x, ia) + b * __builtin_shuffle(x, ia + 1);
+            memcpy(out + (l - l0), &o, sizeof o);
+        } else {
+            for (int q = l; q < l + 8; ++q) {
+                const int j = left[q] < 0 ? 0 : left[q];
+                out[q - l0] = in[q - l0] + (wa[q] * v[j] + wb[q] * v[j + 1]);
+            }
+        }
+    }
+#endif
+    /* Outside the table wa = wb = 0 (and v[0], v[1] are finite). */
+    for (; l < l1; ++l) {
+        const int j = left[l] < 0 ? 0 : left[l];
+        out[l - l0] = in[l - l0] + (wa[l] * v[j] + wb[l] * v[j + 1]);
+    }
+}
+
+RT_HOT void sbi_rt_lbl_opacity_block(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, const double *rho,
+                                     int l0, int l1, int n_rows, float *kappa, size_t ld)
 {
     const int n = op->n, nb = l1 - l0;
     if (op->summed) summed_rows(op->n_tabs, op->tabs, op->c, op->slot, l0, nb, op->sum);
     for (int i = 0; i < n_rows; ++i) {
         float *restrict k = kappa + (size_t)i * ld;
         const float *restrict bi = base + (size_t)i * base_stride + (size_t)l0;
-        for (int l = 0; l < nb; ++l) k[l] = bi[l];
-        for (int q = 0; q < op->n_cia; ++q) {
-            const size_t at = (size_t)q * (size_t)n + (size_t)i;
-            const float sc = op->cia_sc[at], *v = op->cia_val + at * op->cia_stride;
-            if (q + 1 < op->n_cia && op->cia_pair[q + 1]) {
-                const float sc1 = op->cia_sc[at + (size_t)n], *v1 = v + (size_t)n * op->cia_stride;
-                if (sc > 0 && sc1 > 0)
-                    sbi_rt_cia_add_range2(op->cia[q], sc, v, sc1, v1, l0, l1, k);
-                else if (sc > 0)
-                    sbi_rt_cia_add_range(op->cia[q], sc, v, l0, l1, k);
-                else if (sc1 > 0)
-                    sbi_rt_cia_add_range(op->cia[q + 1], sc1, v1, l0, l1, k);
-                ++q;
-            } else if (sc > 0) {
-                sbi_rt_cia_add_range(op->cia[q], sc, v, l0, l1, k);
-            }
+        if (op->n_sets == 0)
+            for (int l = 0; l < nb; ++l) k[l] = bi[l];
+        for (int set = 0; set < op->n_sets; ++set)
+            cia_block(op->cia[op->set_tab[set]], op->cia_val + ((size_t)set * (size_t)n + (size_t)i) * op->cia_stride,
+                      set == 0 ? bi : k, l0, l1, k);
+        if (op->summed && rho) {
+            const int *ri = op->row + 4 * i, *slot = op->slot;
+            const float *sum = op->sum;
+            add_rows_scaled(nb, sum + (size_t)slot[ri[0]] * (size_t)nb, sum + (size_t)slot[ri[1]] * (size_t)nb,
+                            sum + (size_t)slot[ri[2]] * (size_t)nb, sum + (size_t)slot[ri[3]] * (size_t)nb,
+                            op->coef + 4 * i, (float)rho[i], k);
+            continue;
         }
         if (op->summed)
             summed_add(nb, op->sum, op->row + 4 * i, op->slot, op->coef + 4 * i, k);
         else if (op->n_tabs > 0)
             sbi_rt_lines_add_block(op->n_tabs, op->rows + (size_t)i * (size_t)op->n_tabs * 4,
                                    op->coef + (size_t)i * (size_t)op->n_tabs * 4, l0, l1, k);
+        if (rho) {
+            const float ri = (float)rho[i];
+            for (int l = 0; l < nb; ++l) k[l] *= ri;
+        }
     }
 }
 
@@ -326,16 +403,21 @@ RT_HOT int sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kap
                                   int deck_from, float deck_alpha, int l0, int l1, float *tau)
 {
     const int nb = l1 - l0;
-    int n_open;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < n && !(deck_from >= 0 && i >= deck_from); ++i) {
         const float *restrict k = kappa + (size_t)i * (size_t)w + (size_t)l0;
         float *restrict a = tau + (size_t)i * (size_t)nb;
-        if (deck_from >= 0 && i >= deck_from) {
-            for (int l = 0; l < nb; ++l) a[l] = deck_alpha;
-        } else {
-            const double ri = rho[i];
-            for (int l = 0; l < nb; ++l) a[l] = (float)(k[l] * ri);
-        }
+        const double ri = rho[i];
+        for (int l = 0; l < nb; ++l) a[l] = (float)(k[l] * ri);
+    }
+    return sbi_rt_chord_tau_alpha(n, nb, m, deck_from, deck_alpha, tau);
+}
+
+RT_HOT int sbi_rt_chord_tau_alpha(int n, int nb, const float *m, int deck_from, float deck_alpha, float *tau)
+{
+    int n_open;
+    for (int i = deck_from >= 0 ? deck_from : n; i < n; ++i) {
+        float *restrict a = tau + (size_t)i * (size_t)nb;
+        for (int l = 0; l < nb; ++l) a[l] = deck_alpha;
     }
     /* m is lower triangular (ray i crosses layers j <= i only), so the rays
      * above n_open need only the top n_open x n_open part of it. */
@@ -396,13 +478,19 @@ void sbi_rt_transit_radius2_lbl(sbi_rt_lbl_opacity *op, const float *base, size_
     const int n_rows = rt2_clear || deck_from < 0 || deck_from > n ? n : deck_from;
     for (int l0 = 0; l0 < w; l0 += blk) {
         const int l1 = l0 + blk < w ? l0 + blk : w, nb = l1 - l0;
+        const size_t rows = (size_t)n_rows * (size_t)nb;
         int n_open;
-        sbi_rt_lbl_opacity_block(op, base, base_stride, l0, l1, n_rows, op->kblk, (size_t)nb);
+        /* alpha of the block; with two passes kept apart from the product,
+         * which overwrites it. */
+        sbi_rt_lbl_opacity_block(op, base, base_stride, rho, l0, l1, n_rows, rt2_clear ? op->kblk : op->tau,
+                                 (size_t)nb);
         if (rt2_clear) {
-            n_open = sbi_rt_chord_tau_kappa(n, nb, m, op->kblk, rho, -1, deck_alpha, 0, nb, op->tau);
+            memcpy(op->tau, op->kblk, rows * sizeof *op->tau);
+            n_open = sbi_rt_chord_tau_alpha(n, nb, m, -1, deck_alpha, op->tau);
             sbi_rt_transit_block(n, n_open, nb, op->tau, r, rt2_clear + l0);
+            memcpy(op->tau, op->kblk, rows * sizeof *op->tau);
         }
-        n_open = sbi_rt_chord_tau_kappa(n, nb, m, op->kblk, rho, deck_from, deck_alpha, 0, nb, op->tau);
+        n_open = sbi_rt_chord_tau_alpha(n, nb, m, deck_from, deck_alpha, op->tau);
         sbi_rt_transit_block(n, n_open, nb, op->tau, r, rt2 + l0);
     }
 }
