@@ -430,32 +430,28 @@ RT_HOT int sbi_rt_chord_tau_alpha(int n, int nb, const float *m, int deck_from, 
 
 RT_HOT void sbi_rt_transit_block(int n, int n_open, int nb, float *tau, const double *r, double *rt2)
 {
+    /* R_T^2 = r_N^2 + sum_i [A_{i-1} r_{i-1} + A_i r_i] (r_{i-1} - r_i) as
+     * a constant and one term per ray, A_i w_i with
+     * w_i = r_i (r_{i-1} - r_{i+1}) (r_i in place of r_{-1} and r_N), so
+     * that each ray's absorbed fraction is added as soon as it is taken.
+     * The rays from n_open on absorb 1, and so does a ray opaque at every
+     * wavelength of the block (tau > 18: e^-tau below half a float ulp of
+     * 1), without the exponentials: theirs go into the constant. */
     double deep = r[n - 1] * r[n - 1];
-    /* A ray opaque at every wavelength of the block (tau > 18: e^-tau below
-     * half a float ulp of 1) absorbs exactly 1, without the exponentials. */
+    for (int i = n - 1; i > n_open; --i) deep += (r[i - 1] + r[i]) * (r[i - 1] - r[i]);
+    if (n_open > 0 && n_open < n) deep += r[n_open] * (r[n_open - 1] - r[n_open]);
+    for (int l = 0; l < nb; ++l) rt2[l] = 0.0;
     for (int i = 0; i < n_open; ++i) {
-        float *restrict a = tau + (size_t)i * (size_t)nb;
+        const float *restrict a = tau + (size_t)i * (size_t)nb;
+        const double wi = r[i] * ((i > 0 ? r[i - 1] : r[i]) - (i + 1 < n ? r[i + 1] : r[i]));
         int opaque = 0;
         for (int l = 0; l < nb; ++l) opaque += a[l] > 18.0f;
         if (opaque == nb)
-            for (int l = 0; l < nb; ++l) a[l] = 1.0f;
+            deep += wi;
         else
-            for (int l = 0; l < nb; ++l) a[l] = sbi__rt_absorbed(a[l]);
+            for (int l = 0; l < nb; ++l) rt2[l] += wi * (double)sbi__rt_absorbed(a[l]);
     }
-    /* The rays from n_open on absorb 1: between two of them the integrand is
-     * the same at every wavelength. */
-    for (int i = n - 1; i > n_open; --i) deep += (r[i - 1] + r[i]) * (r[i - 1] - r[i]);
-    for (int l = 0; l < nb; ++l) rt2[l] = deep;
-    for (int i = 1; i < n_open; ++i) {
-        const float *restrict a0 = tau + (size_t)(i - 1) * (size_t)nb, *restrict a1 = a0 + nb;
-        const double dr = r[i - 1] - r[i], r0 = r[i - 1], r1 = r[i];
-        for (int l = 0; l < nb; ++l) rt2[l] += ((double)a0[l] * r0 + (double)a1[l] * r1) * dr;
-    }
-    if (n_open > 0 && n_open < n) {
-        const float *restrict a0 = tau + (size_t)(n_open - 1) * (size_t)nb;
-        const double dr = r[n_open - 1] - r[n_open], r0 = r[n_open - 1], r1 = r[n_open];
-        for (int l = 0; l < nb; ++l) rt2[l] += ((double)a0[l] * r0 + r1) * dr;
-    }
+    for (int l = 0; l < nb; ++l) rt2[l] += deep;
 }
 
 void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kappa, const double *rho,
