@@ -1443,7 +1443,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
 }
 
 /* The transit radius squared from the correlated-k s->ck_alpha (N, W, G)
- * (line-by-line: sbi_rt_transit_radius2_kappa in rt_one). */
+ * (line-by-line: sbi_rt_transit_radius2_lbl in rt_one). */
 static void rt_transit(rt_state *s, double *rt2)
 {
     sbi_rt_transit_radius2_ck(s->n, s->w, s->n_g, s->ck_wf, s->chord, s->ck_alpha, s->r, s->ck_tau, rt2);
