@@ -10,7 +10,8 @@
  *                  (layer, bin) and add the others as gray (adaptive
  *                  equivalent extinction, settings.ck_overlap: aee), which
  *                  is counted under interpolation;
- *   optical depth  transmission: alpha = kappa rho and the chord product
+ *   optical depth  transmission: alpha = kappa rho (lbl: made with the
+ *                  opacity, under interpolation) and the chord product
  *                  (strmm), block by block of lbl_block wavelengths, on the
  *                  rays above those opaque at every wavelength of the block
  *                  by a lower bound (product and aee: with interpolation and
@@ -25,6 +26,10 @@
  * layers, so that each table row is read from memory once per spectrum, and
  * sums the species on the table rows the layers use before interpolating
  * (sbi_rt_lines_add_summed: the five tables share one (P, T) grid).
+ * Transmission makes the opacity of each block (Rayleigh, CIA, lines) where
+ * the chord product uses it, as the transmission family does
+ * (sbi_rt_lbl_opacity, sbi_rt_transit_radius2_lbl); emission makes the
+ * whole kappa (N, W) first.
  * The tables are synthetic, made in memory on a petitRADTRANS-like grid (10
  * pressures x 13 temperatures): five species with the band structure of the
  * built-in band model, each k-distribution a smooth rising curve in g whose
@@ -179,6 +184,8 @@ int main(int argc, char **argv)
     float *aeework = xmalloc(sbi_rt_emission_ck_aee_work(NS, n, G, 3, blk) * sizeof *aeework);
     double *ref_t = xmalloc(w * sizeof *ref_t), *ref_e = xmalloc(w * sizeof *ref_e);
     double diff[3][2] = {{0, 0}, {0, 0}, {0, 0}}; /* product, aee transit depth; aee flux: max, sum */
+    double diff_lbl[2] = {0, 0}, *ref_lbl = xmalloc(w * sizeof *ref_lbl), *cia_scale = xmalloc(2 * n * sizeof *cia_scale);
+    sbi_rt_lbl_opacity lop;
     double chord_alone = 0, absorbed_alone = 0;
     double *rhos = xmalloc(n * sizeof *rhos);
     float *pework = xmalloc(sbi_rt_emission_ck_product_work(n, w, G, NS, 3) * sizeof *pework);
@@ -258,6 +265,13 @@ int main(int argc, char **argv)
                                             (sbi_rt_builtin_mass(sbi_rt_builtin_index(names[k])) * SBI_RT_AMU);
     }
     for (int i = 0; i < n; ++i) mm[i] = mu_mol;
+    {
+        const sbi_rt_cia *ciap[2] = {&cia[0], &cia[1]};
+        if (sbi_rt_lbl_opacity_init(n, w, blk_tr, NS, linep, 2, ciap, &lop)) {
+            fprintf(stderr, "bench_rt: sbi_rt_lbl_opacity_init failed\n");
+            return 1;
+        }
+    }
     sbi_rt_ck_mixer_init(G, prt_g, prt_w, &mx);
     memset(kck, 0, (size_t)n * w * G * sizeof *kck);
     sbi_rt_ck_aee_init(NS, ckp, prt_w, &ae);
@@ -268,21 +282,67 @@ int main(int argc, char **argv)
             double t0, t1;
             sbi_rt_temperature_guillot(n, p, 0.01, 0.4, 1000.0, 200.0, 1200.0 + 10.0 * (rep % 7), 0.25, t);
             if (rep == 0) rows_lbl = rows_touched(n, p, t, pg, tg);
-            /* Gray opacity: Rayleigh + CIA, the whole line-by-line opacity
-             * with the species added. */
+            /* H2 and He Rayleigh per unit mass is the same in every layer. */
             t0 = now();
             {
-                /* H2 and He Rayleigh per unit mass is the same in every layer. */
                 const double ch2 = x_h2 / (SBI_RT_MASS_H2 * SBI_RT_AMU), che = x_he / (SBI_RT_MASS_HE * SBI_RT_AMU);
                 for (int l = 0; l < w; ++l) ray[l] = (float)(ch2 * sh2[l] + che * she[l]);
             }
+
+            /* ---- line-by-line transmission: sbi_rt_transit_radius2_lbl,
+             * block by block with its stages timed apart: the opacity of
+             * the block and alpha = kappa rho (interpolation), the chord
+             * product (optical depth), the absorbed fraction and the radius
+             * integral (transfer).  Per spectrum first: the line tables'
+             * rows and weights and the CIA values at the tables' points. */
             for (int i = 0; i < n; ++i) {
                 const double rho = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
                 const double n_h2 = x_h2 * rho / (SBI_RT_MASS_H2 * SBI_RT_AMU), n_he = x_he * rho / (SBI_RT_MASS_HE * SBI_RT_AMU);
+                cia_scale[i] = n_h2 * n_h2 / rho;
+                cia_scale[n + i] = n_h2 * n_he / rho;
+            }
+            sbi_rt_lbl_opacity_prepare(&lop, c, p, t, cia_scale);
+            t1 = now();
+            lt.interp += t1 - t0;
+            sbi_rt_hydrostatic_radii(n, p, t, mm, SBI_RT_R_JUP, 1000.0, 0.01, r);
+            sbi_rt_chord_matrix(n, r, chord);
+            for (int i = 0; i < n; ++i) rhos[i] = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
+            t0 = now();
+            lt.depth += t0 - t1;
+            for (int l0 = 0; l0 < w; l0 += blk_tr) {
+                const int l1 = l0 + blk_tr < w ? l0 + blk_tr : w, nb = l1 - l0;
+                int n_open;
+                sbi_rt_lbl_opacity_block(&lop, ray, 0, rhos, l0, l1, n, lop.tau, (size_t)nb);
+                t1 = now();
+                lt.interp += t1 - t0;
+                n_open = sbi_rt_chord_tau_alpha(n, nb, chord, -1, 0.0f, lop.tau);
+                t0 = now();
+                lt.depth += t0 - t1;
+                sbi_rt_transit_block(n, n_open, nb, lop.tau, r, spec + l0);
+                t1 = now();
+                lt.transfer += t1 - t0;
+                open_rays += n_open;
+                open_work += (double)n_open * n_open;
+                ++open_blocks;
+                open_min = n_open < open_min ? n_open : open_min;
+                open_max = n_open > open_max ? n_open : open_max;
+                t0 = now();
+            }
+            memcpy(ref_lbl, spec, (size_t)w * sizeof *spec);
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t1 = now();
+            lt.instrument += t1 - t0;
+            checksum += out[0];
+
+            /* ---- line-by-line emission: the whole kappa (N, W), Rayleigh
+             * and CIA layer by layer, then the line tables ---- */
+            t0 = now();
+            for (int i = 0; i < n; ++i) {
                 float *ki = kappa + (size_t)i * w;
                 memcpy(ki, ray, (size_t)w * sizeof *ki);
-                sbi_rt_cia_add(&cia[0], t[i], n_h2 * n_h2 / rho, cwork, ki);
-                sbi_rt_cia_add(&cia[1], t[i], n_h2 * n_he / rho, cwork, ki);
+                sbi_rt_cia_add(&cia[0], t[i], cia_scale[i], cwork, ki);
+                sbi_rt_cia_add(&cia[1], t[i], cia_scale[n + i], cwork, ki);
                 if (do_ck) /* the part that ck overlaps with */
                     memcpy(gray + (size_t)i * w, ki, (size_t)w * sizeof *ki);
                 if (blk_lbl > 0) continue;
@@ -297,47 +357,19 @@ int main(int argc, char **argv)
              * summed on the rows the layers use (one (P, T) grid). */
             if (blk_lbl > 0) sbi_rt_lines_add_summed(NS, linep, c, n, p, t, blk_lbl, lwork, liwork, kappa);
             t1 = now();
-            lt.interp += t1 - t0;
             le.interp += t1 - t0;
-
-            /* ---- line-by-line transmission ---- */
+            sbi_rt_emission_flux(n, w, p, t, kappa, 1000.0, nuhz, 3, mu, wmu, ework, spec);
             t0 = now();
-            sbi_rt_hydrostatic_radii(n, p, t, mm, SBI_RT_R_JUP, 1000.0, 0.01, r);
-            sbi_rt_chord_matrix(n, r, chord);
-            {
-                /* sbi_rt_transit_radius2_kappa, block by block with the
-                 * two stages timed apart. */
-                for (int i = 0; i < n; ++i) rhos[i] = mu_mol * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
-                for (int l0 = 0; l0 < w; l0 += blk_tr) {
-                    const int l1 = l0 + blk_tr < w ? l0 + blk_tr : w;
-                    const int n_open = sbi_rt_chord_tau_kappa(n, w, chord, kappa, rhos, -1, 0.0f, l0, l1, tau);
-                    t1 = now();
-                    lt.depth += t1 - t0;
-                    sbi_rt_transit_block(n, n_open, l1 - l0, tau, r, spec + l0);
-                    open_rays += n_open;
-                    open_work += (double)n_open * n_open;
-                    ++open_blocks;
-                    open_min = n_open < open_min ? n_open : open_min;
-                    open_max = n_open > open_max ? n_open : open_max;
-                    t0 = now();
-                    lt.transfer += t0 - t1;
-                }
-                sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
-                sbi_rt_binning_apply(&bin, conv, out);
-                t1 = now();
-                lt.instrument += t1 - t0;
-                checksum += out[0];
-
-                /* ---- line-by-line emission ---- */
-                sbi_rt_emission_flux(n, w, p, t, kappa, 1000.0, nuhz, 3, mu, wmu, ework, spec);
-                t0 = now();
-                le.transfer += t0 - t1;
-                sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
-                sbi_rt_binning_apply(&bin, conv, out);
-                t1 = now();
-                le.instrument += t1 - t0;
-                checksum += out[NBINS / 2];
-            }
+            le.transfer += t0 - t1;
+            sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
+            sbi_rt_binning_apply(&bin, conv, out);
+            t1 = now();
+            le.instrument += t1 - t0;
+            checksum += out[NBINS / 2];
+            /* Untimed: the transmission from the whole kappa, the kernel
+             * that the block-by-block opacity replaces. */
+            sbi_rt_transit_radius2_kappa(n, w, chord, kappa, rhos, -1, 0.0f, r, blk_tr, tau, spec);
+            relative_difference(w, ref_lbl, spec, diff_lbl);
 
             /* ---- correlated-k: interpolation alone, then with overlap ---- */
             if (!do_ck) continue;
@@ -473,6 +505,9 @@ int main(int argc, char **argv)
            n, w, lam[0], lam[w - 1], NS, NBINS, reps, G, blk);
     report("lbl transmission", &lt, reps);
     report("lbl emission", &le, reps);
+    printf("  lbl transmission against the whole-kappa kernel (sbi_rt_transit_radius2_kappa), relative difference "
+           "max / mean: %.2e / %.2e\n",
+           diff_lbl[0], diff_lbl[1] / ((double)w * (reps > 0 ? reps : 1)));
     {
         const double nbk = open_blocks ? (double)open_blocks : 1.0;
         printf("  lbl transmission: the chord product on the rays above the opaque ones, %.1f of %d per block "
@@ -528,6 +563,8 @@ int main(int argc, char **argv)
         sbi_rt_line_table_free(&lines[k]);
         sbi_rt_ck_table_free(&ck[k]);
     }
+    sbi_rt_lbl_opacity_free(&lop);
+    free(ref_lbl), free(cia_scale);
     sbi_rt_cia_free(&cia[0]);
     sbi_rt_cia_free(&cia[1]);
     free(p), free(t), free(mm), free(r), free(lam), free(nu), free(nuhz), free(tmp), free(sh2), free(she);

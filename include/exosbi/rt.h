@@ -137,6 +137,10 @@ typedef struct sbi_rt_cia {
     float *wt_f;       /* (W) wt in float */
     int n_runs;        /* runs of consecutive model wavelengths with the same left >= 0 */
     int *run;          /* (n_runs, 3) first wavelength, one past the last, left */
+    float *wa;         /* (W) 1 - wt_f, 0 outside the table */
+    int *grp;          /* (ceil(W / 8)) first table point that the group of model wavelengths
+                        * [8 g, 8 g + 8) reads, -1 where its points span more than eight */
+    int *lane;         /* (ceil(W / 8), 8) left - grp of each wavelength of the group, 0 outside */
 } sbi_rt_cia;
 
 /* nu (n_nu_all) [cm^-1] increasing, alpha (n_t, n_nu_all) [cm^5 molecule^-2],
@@ -154,6 +158,14 @@ void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float *work, 
  * former kernel, kept as the test oracle of sbi_rt_cia_add (which walks the
  * runs of wavelengths between the same two table points, gather-free). */
 void sbi_rt_cia_add_gather(const sbi_rt_cia *cia, double t, double scale, float *work, float *out);
+/* The first step of sbi_rt_cia_add, for kernels that interpolate block by
+ * block of model wavelengths (sbi_rt_lbl_opacity): work (n_nu) = alpha(t) /
+ * max alpha(t) at the table's points; returns sc = scale max alpha(t) (not
+ * > 0: nothing to add). */
+float sbi_rt_cia_values(const sbi_rt_cia *cia, double t, double scale, float *work);
+/* 1 when a and b put the model grid between the same table points with the
+ * same weights. */
+int sbi_rt_cia_same_grid(const sbi_rt_cia *a, const sbi_rt_cia *b);
 void sbi_rt_cia_free(sbi_rt_cia *cia);
 
 /* How a line table is interpolated in (P, T):
@@ -445,9 +457,73 @@ size_t sbi_rt_transit_kappa_work(int n, int w, int blk);
 int sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kappa, const double *rho, int deck_from,
                            float deck_alpha, int l0, int l1, float *tau);
 void sbi_rt_transit_block(int n, int n_open, int nb, float *tau, const double *r, double *rt2);
+/* The product step alone, tau (N, nb) holding alpha on entry in the layers
+ * above deck_from (-1: none; the deck's rows are set here). */
+int sbi_rt_chord_tau_alpha(int n, int nb, const float *m, int deck_from, float deck_alpha, float *tau);
 void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kappa, const double *rho,
                                   int deck_from, float deck_alpha, const double *r, int blk, float *work,
                                   double *rt2);
+
+/* The line-by-line opacity of one spectrum made a block of wavelengths at a
+ * time, where it is used (src/forward/rt/lbl.c), rather than as a whole
+ * kappa (N, W), which does not fit in L2 (2 MB at 100 x 5,000):
+ *   kappa[i][l] = base[i][l] + sum_c CIA_c(t_i)[l] scale_c[i]
+ *                 + sum_k c_k sigma_k(p_i, t_i)[l],
+ * equal to float rounding to sbi_rt_cia_add and sbi_rt_lines_add_summed
+ * (line tables on one (P, T) grid; else sbi_rt_lines_add_block) on the
+ * whole rows.  CIA tables on the same wavenumber grid are summed at its
+ * points (sc alpha / max alpha), then interpolated once, eight model
+ * wavelengths at a time by a permutation of eight consecutive table values
+ * (sbi_rt_cia grp, lane): no short loops over the runs between two table
+ * points, no gathers.  _init takes what does not change between spectra
+ * (the tables, which CIA tables share a grid); _prepare what does not change
+ * between blocks: each layer's line-table rows and weights and the CIA
+ * values at the tables' points (the exponentials). */
+typedef struct sbi_rt_lbl_opacity {
+    int n, w, blk;                       /* layers, model wavelengths, block */
+    int n_tabs, summed;                  /* line tables; 1: on one (P, T) grid, summed on the rows */
+    const sbi_rt_line_table **tabs;      /* (n_tabs) borrowed */
+    int n_cia;
+    const sbi_rt_cia **cia;              /* (n_cia) borrowed */
+    int *cia_set;                        /* (n_cia) the table's grid: tables on one grid are summed */
+    int n_sets, *set_tab;                /* grids, and a table on each */
+    size_t cia_stride;                   /* max n_nu + 8 */
+    float *cia_val;                      /* (n_sets, N, cia_stride) per spectrum: sum of sc alpha / max */
+    float *cia_tmp;                      /* (cia_stride) */
+    double *c;                           /* (n_tabs) per spectrum */
+    const float **rows;                  /* (N, n_tabs, 4) per spectrum, unsummed */
+    float *coef;                         /* (N, n_tabs, 4) or (N, 4) summed */
+    int *row, *slot;                     /* (N, 4), (n_p n_t) summed */
+    float *sum;                          /* (n_p n_t, blk) summed */
+    float *kblk, *tau;                   /* (N, blk) each: the block's alpha and optical depths */
+} sbi_rt_lbl_opacity;
+
+/* tabs, cia: borrowed until _free; at most 64 line tables. */
+int sbi_rt_lbl_opacity_init(int n, int w, int blk, int n_tabs, const sbi_rt_line_table *const *tabs, int n_cia,
+                            const sbi_rt_cia *const *cia, sbi_rt_lbl_opacity *op);
+void sbi_rt_lbl_opacity_free(sbi_rt_lbl_opacity *op);
+/* c (n_tabs) the line tables' abundances [molecule g^-1], the same in every
+ * layer; cia_scale (n_cia, N) each CIA term's factor n_a n_b / rho (not > 0:
+ * none). */
+void sbi_rt_lbl_opacity_prepare(sbi_rt_lbl_opacity *op, const double *c, const double *p_bar, const double *t,
+                                const double *cia_scale);
+/* kappa[i][0 .. l1 - l0) for the layers i < n_rows, row i at kappa + i ld:
+ * base + CIA + lines over [l0, l1), a block of _init's blk (the last one
+ * shorter); base row i at base + i base_stride + l0 (base_stride 0: one
+ * row for all layers).  With rho (N) [g cm^-3] not NULL, alpha = kappa rho
+ * instead, the product in float. */
+void sbi_rt_lbl_opacity_block(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, const double *rho,
+                              int l0, int l1, int n_rows, float *kappa, size_t ld);
+/* sbi_rt_transit_radius2_kappa with the kappa of each block made by
+ * sbi_rt_lbl_opacity_block in op's block workspace: R_T^2 (W) with the deck
+ * from layer deck_from on (-1: none), and, when rt2_clear is not NULL, also
+ * without it (patchy clouds) from the same kappa.  Without rt2_clear the
+ * layers under the deck are not made.  alpha = kappa rho is taken in float
+ * (sbi_rt_transit_radius2_kappa: in double, rounded to float), which
+ * changes it by at most a float rounding. */
+void sbi_rt_transit_radius2_lbl(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, const float *m,
+                                const double *rho, int deck_from, float deck_alpha, const double *r, double *rt2,
+                                double *rt2_clear);
 
 /* ---- emission ----------------------------------------------------------- */
 

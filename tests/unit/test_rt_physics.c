@@ -474,6 +474,121 @@ static void test_lbl_kernels(void)
     }
 }
 
+/* The opacity made block by block (sbi_rt_lbl_opacity) against the whole
+ * rows it replaces as the test oracle: the base, sbi_rt_cia_add for each
+ * CIA table and the line tables (sbi_rt_lines_add_summed on one grid, else
+ * sbi_rt_line_add_block per table); then the transmission from it
+ * (sbi_rt_transit_radius2_lbl) against sbi_rt_transit_radius2_kappa on the
+ * oracle's kappa, with and without a deck and both at once.  Two CIA tables
+ * share a grid and are summed at its points, a third has its own; the model
+ * grid leaves the tables at both ends and turns back (CIA runs that break
+ * and resume), and the first tables' points are dense enough that some
+ * groups of eight model wavelengths span more than eight of them. */
+static void test_lbl_opacity(void)
+{
+    enum { N = 50, W = 700, NP = 4, NT = 5, NS = 3, CT = 4, CN1 = 300, CN2 = 90 };
+    static double p[N], t[N], mm[N], r[N], rho[N], lam[W], scale[3 * N], rt_a[W], rt_b[W], rt_c[W], rt_d[W];
+    static double pg[NP], tg[NT], ct[CT], cn1[CN1], cn2[CN2], ca1[CT * CN1], ca2[CT * CN2], base_d[N * W];
+    static float chord[N * N], base[N * W], ka[N * W], kb[N * W], tau[N * W], cwork[CN1];
+    sbi_rt_line_table tab[NS];
+    sbi_rt_cia cia[3];
+    const sbi_rt_cia *ciap[3] = {&cia[0], &cia[1], &cia[2]};
+    const sbi_rt_line_table *tabp[NS] = {&tab[0], &tab[1], &tab[2]};
+    const double c[NS] = {3e20, 1e20, 2e19};
+
+    isothermal_column(N, 1e-7, 1e2, 1000.0, 2.3, SBI_RT_R_JUP, 2500.0, p, t, mm, r, chord);
+    for (int l = 0; l < W; ++l) lam[l] = l < 500 ? 0.5 * exp(l * log(11.0) / 499) : 5.5 - 0.02 * (l - 500);
+    for (int q = 0; q < CT; ++q) ct[q] = 300.0 + 600.0 * q;
+    for (int j = 0; j < CN1; ++j) cn1[j] = 2500.0 + 40.0 * j; /* 0.68-4 um */
+    for (int j = 0; j < CN2; ++j) cn2[j] = 1000.0 + 230.0 * j + 30.0 * sin(j);
+    for (int q = 0; q < CT; ++q) {
+        for (int j = 0; j < CN1; ++j)
+            ca1[q * CN1 + j] = j == 11 ? 0.0 : 1e-46 * (1.0 + q) * exp(-cn1[j] / 5000.0) * (1.2 + sin(0.2 * j + q));
+        for (int j = 0; j < CN2; ++j) ca2[q * CN2 + j] = 4e-47 * (1.0 + 0.5 * q) * (1.1 + cos(0.3 * j));
+    }
+    SBI_ASSERT_OK(sbi_rt_cia_setup(CT, ct, CN1, cn1, ca1, W, lam, &cia[0]));
+    for (int m = 0; m < CT * CN1; ++m) ca1[m] *= 0.3 + 0.1 * sin((double)m);
+    SBI_ASSERT_OK(sbi_rt_cia_setup(CT, ct, CN1, cn1, ca1, W, lam, &cia[1]));
+    SBI_ASSERT_OK(sbi_rt_cia_setup(CT, ct, CN2, cn2, ca2, W, lam, &cia[2]));
+    SBI_ASSERT(sbi_rt_cia_same_grid(&cia[0], &cia[1]) && !sbi_rt_cia_same_grid(&cia[0], &cia[2]));
+    {
+        int wide = 0, outside = 0;
+        for (int g = 0; g < W / 8; ++g) wide += cia[0].grp[g] < 0;
+        for (int l = 0; l < W; ++l) outside += cia[0].left[l] < 0;
+        SBI_ASSERT(wide > 0 && wide < W / 8 && outside > 0);
+    }
+    sbi_rt_pressure_grid(NP, 1e-8, 1e3, pg);
+    for (int q = 0; q < NT; ++q) tg[q] = 300.0 * (q + 1);
+    for (int k = 0; k < NS; ++k) {
+        SBI_ASSERT_OK(sbi_rt_line_table_init(k == 2 ? SBI_RT_PT_TAUREX : SBI_RT_PT_PRT, NP, pg, NT, tg, W, &tab[k]));
+        for (size_t m = 0; m < (size_t)NP * NT * W; ++m)
+            tab[k].sigma[m] = (float)(1e-24 * (1.5 + sin(0.37 * (double)m + k)) * (m % 97 == 0 ? 1e3 : 1.0));
+    }
+    for (int i = 0; i < N; ++i) {
+        t[i] = 250.0 + 50.0 * i; /* below, across and above the tables' temperatures */
+        rho[i] = 2.3 * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
+        for (int q = 0; q < 3; ++q) scale[q * N + i] = q == 1 && i % 7 == 3 ? 0.0 : 1e46 * (1.0 + q) * rho[i];
+        for (int l = 0; l < W; ++l) base_d[i * W + l] = 1e-4 * (1.0 + 0.5 * sin(0.01 * l + 0.2 * i));
+    }
+    /* Cases: line tables 0 and 1 (one grid: summed), all three (not), none;
+     * the base per layer or one row; blocks of 256, 100 (not a multiple of
+     * eight), one and all wavelengths. */
+    for (int cs = 0; cs < 6; ++cs) {
+        const int n_tabs = cs % 3 == 0 ? 2 : cs % 3 == 1 ? 3 : 0, per_layer = cs < 3;
+        const int blk = cs == 0 ? 256 : cs == 1 ? 100 : cs == 2 ? 1 : cs == 3 ? 0 : cs == 4 ? 256 : 64;
+        const size_t stride = per_layer ? W : 0;
+        sbi_rt_lbl_opacity op;
+        for (int i = 0; i < N; ++i)
+            for (int l = 0; l < W; ++l) base[i * W + l] = (float)base_d[(per_layer ? i : 0) * W + l];
+        /* The oracle: whole rows. */
+        for (int i = 0; i < N; ++i) {
+            float *k = ka + (size_t)i * W;
+            memcpy(k, base + (size_t)i * stride, W * sizeof *k);
+            for (int q = 0; q < 3; ++q)
+                if (scale[q * N + i] > 0) sbi_rt_cia_add(&cia[q], t[i], scale[q * N + i], cwork, k);
+            if (n_tabs == 3)
+                for (int k2 = 0; k2 < NS; ++k2) sbi_rt_line_add_block(&tab[k2], p[i], t[i], c[k2], 0, W, k);
+        }
+        if (n_tabs == 2) {
+            float *lw = malloc(sbi_rt_lines_summed_work(&tab[0], N, 0) * sizeof *lw);
+            int *liw = malloc(sbi_rt_lines_summed_iwork(&tab[0], N) * sizeof *liw);
+            sbi_rt_lines_add_summed(2, tabp, c, N, p, t, 0, lw, liw, ka);
+            free(lw);
+            free(liw);
+        }
+        SBI_ASSERT_OK(sbi_rt_lbl_opacity_init(N, W, blk, n_tabs, tabp, 3, ciap, &op));
+        SBI_ASSERT_EQ_INT(op.n_sets, 2);
+        SBI_ASSERT_EQ_INT(op.summed, n_tabs == 2);
+        sbi_rt_lbl_opacity_prepare(&op, c, p, t, scale);
+        /* kappa block by block into the whole array, and alpha = kappa rho. */
+        for (int a = 0; a < 2; ++a) {
+            for (int l0 = 0; l0 < W; l0 += op.blk) {
+                const int l1 = l0 + op.blk < W ? l0 + op.blk : W;
+                sbi_rt_lbl_opacity_block(&op, base, stride, a ? rho : NULL, l0, l1, N, kb + l0, W);
+            }
+            for (int i = 0; i < N; ++i)
+                for (int l = 0; l < W; ++l)
+                    SBI_ASSERT_NEAR(kb[i * W + l], a ? ka[i * W + l] * rho[i] : ka[i * W + l], 2e-6, 1e-36);
+        }
+        /* Transmission: no deck, a deck from layer 35 (its layers are not
+         * made), and both at once (patchy clouds). */
+        for (int d = 0; d < 3; ++d) {
+            const int deck = d == 0 ? -1 : 35;
+            sbi_rt_transit_radius2_kappa(N, W, chord, ka, rho, deck, 1e20f, r, 256, tau, rt_a);
+            sbi_rt_transit_radius2_lbl(&op, base, stride, chord, rho, deck, 1e20f, r, rt_b, d == 2 ? rt_d : NULL);
+            for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(rt_b[l], rt_a[l], 1e-7, 0);
+            if (d == 2) {
+                sbi_rt_transit_radius2_kappa(N, W, chord, ka, rho, -1, 1e20f, r, 256, tau, rt_c);
+                for (int l = 0; l < W; ++l) SBI_ASSERT_NEAR(rt_d[l], rt_c[l], 1e-7, 0);
+            }
+        }
+        sbi_rt_lbl_opacity_free(&op);
+        sbi_rt_lbl_opacity_free(&op); /* idempotent */
+    }
+    for (int k = 0; k < NS; ++k) sbi_rt_line_table_free(&tab[k]);
+    for (int q = 0; q < 3; ++q) sbi_rt_cia_free(&cia[q]);
+}
+
 int main(int argc, char **argv)
 {
     test_gray_transit();
@@ -484,6 +599,7 @@ int main(int argc, char **argv)
     test_free_profile();
     test_instrument();
     test_lbl_kernels();
+    test_lbl_opacity();
     if (argc > 1) test_guillot_reference(argv[1]);
     return SBI_TEST_REPORT("test_rt_physics");
 }

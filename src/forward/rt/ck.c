@@ -347,6 +347,17 @@ RT_HOT void sbi_rt_cia_add(const sbi_rt_cia *cia, double t, double scale, float 
     }
 }
 
+RT_HOT float sbi_rt_cia_values(const sbi_rt_cia *cia, double t, double scale, float *restrict work)
+{
+    return cia_work(cia, t, scale, work);
+}
+
+int sbi_rt_cia_same_grid(const sbi_rt_cia *a, const sbi_rt_cia *b)
+{
+    return a->w == b->w && a->n_nu == b->n_nu && !memcmp(a->left, b->left, (size_t)a->w * sizeof *a->left) &&
+           !memcmp(a->wt_f, b->wt_f, (size_t)a->w * sizeof *a->wt_f);
+}
+
 /* ---- random overlap ---------------------------------------------------------- */
 
 int sbi_rt_ck_mixer_init(int n_g, const double *g, const double *w, sbi_rt_ck_mixer *mx)

@@ -141,13 +141,20 @@ typedef struct rt_state {
     double *t, *mmw, *r, *row, *sig, *spec, *spec2, *conv; /* */
     float *ework; /* (sbi_rt_emission_work) */
     float *cia_work; /* (max n_nu of the CIA tables) */
-    float *kappa, *tau, *chord;
+    float *kappa, *chord;
     const float **line_rows; /* (N, RT_MAX_SPECIES, 4) each layer's line-table rows */
     float *line_coef;        /* (N, RT_MAX_SPECIES, 4) and their weights */
     const sbi_rt_line_table *line_tabs[RT_MAX_SPECIES];
     int n_lines, lines_summed; /* line tables; all on one (P, T) grid */
     float *lines_work;         /* (sbi_rt_lines_summed_work) */
     int *lines_iwork;          /* (sbi_rt_lines_summed_iwork) */
+    /* Line-by-line transmission: the lines and CIA of each wavelength block
+     * are made where the chord product uses them (sbi_rt_lbl_opacity); kappa
+     * then holds the rest, per layer, or one row for all layers when
+     * nothing of it depends on the layer (base_per_layer 0). */
+    int lbl_blocks, base_per_layer;
+    sbi_rt_lbl_opacity lbl;
+    double *cia_scale;         /* (n_cia, N) n_a n_b / rho, 0: none */
     double *rho;             /* (N) [g cm^-3] */
 } rt_state;
 
@@ -638,6 +645,8 @@ static int rt_load_line_table(rt_state *s, int k)
  * product. */
 #define RT_CK_CHUNK 128
 #define RT_LBL_BLOCK 1024
+/* Line-by-line transmission: the block's alpha, optical depths (N, block)
+ * and summed table rows stay in L2. */
 #define RT_TRANSIT_BLOCK 256
 
 /* Read species k's correlated-k table and rebin each (P, T) row onto the
@@ -1101,12 +1110,13 @@ static void rt_destroy(void *state)
     free(s->conv);
     free(s->ework);
     free(s->kappa);
-    free(s->tau);
     free(s->chord);
     free(s->line_rows);
     free(s->line_coef);
     free(s->lines_work);
     free(s->lines_iwork);
+    sbi_rt_lbl_opacity_free(&s->lbl);
+    free(s->cia_scale);
     free(s->rho);
     sbi_rt_ck_mixer_free(&s->mixer);
     sbi_rt_ck_aee_free(&s->aee);
@@ -1199,7 +1209,6 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_MALLOC(s->spec2, s->w);
     SBI_MALLOC(s->conv, s->w);
     SBI_MALLOC(s->kappa, (size_t)s->n * (size_t)s->w);
-    SBI_MALLOC(s->tau, (size_t)s->n * (size_t)s->w); /* >= sbi_rt_transit_kappa_work(n, W, block) */
     SBI_MALLOC(s->chord, (size_t)s->n * (size_t)s->n);
     SBI_MALLOC(s->line_rows, (size_t)s->n * RT_MAX_SPECIES * 4);
     SBI_MALLOC(s->line_coef, (size_t)s->n * RT_MAX_SPECIES * 4);
@@ -1214,6 +1223,17 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     if (s->lines_summed) {
         SBI_MALLOC(s->lines_work, sbi_rt_lines_summed_work(s->line_tabs[0], s->n, RT_LBL_BLOCK));
         SBI_MALLOC(s->lines_iwork, sbi_rt_lines_summed_iwork(s->line_tabs[0], s->n));
+    }
+    if (s->mode == RT_TRANSMISSION && !s->n_ck) {
+        const sbi_rt_cia *cia[RT_MAX_CIA];
+        for (int c = 0; c < s->n_cia; ++c) cia[c] = &s->cia[c].tab;
+        SBI_CALL(sbi_rt_lbl_opacity_init(s->n, s->w, RT_TRANSIT_BLOCK, s->n_lines, s->line_tabs, s->n_cia, cia,
+                                         &s->lbl));
+        SBI_MALLOC(s->cia_scale, (size_t)(s->n_cia > 0 ? s->n_cia : 1) * (size_t)s->n);
+        s->lbl_blocks = 1;
+        s->base_per_layer = s->hminus;
+        for (int k = 0; k < s->n_species; ++k)
+            if (s->species[k] >= 0) s->base_per_layer = 1;
     }
     if (s->mode == RT_EMISSION) SBI_MALLOC(s->ework, sbi_rt_emission_work(s->w, s->n_mu));
     if (s->n_ck) {
@@ -1300,6 +1320,34 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
     for (int l = 0; l < w; ++l) s->spec2[l] = c_h2 * s->sig_h2[l] + c_he * s->sig_he[l];
     if (haze_k0 > 0)
         for (int l = 0; l < w; ++l) s->spec2[l] += haze_k0 * exp(haze_gamma * s->ln_haze[l]);
+    if (s->lbl_blocks) {
+        /* Line-by-line transmission: the layers' CIA factors, the line
+         * tables' rows and the CIA values at the tables' points here, the
+         * rest of kappa per layer below, or as one row when it is the same
+         * in every layer; lines and CIA are added block by block in
+         * sbi_rt_transit_radius2_lbl. */
+        double c[RT_MAX_SPECIES];
+        int j = 0;
+        for (int k = 0; k < s->n_species; ++k)
+            if (s->lines[k]) c[j++] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+        for (int q = 0; q < s->n_cia; ++q)
+            for (int i = 0; i < s->n; ++i) {
+                const rt_cia_pair *cp = &s->cia[q];
+                const double rho = s->rho[i];
+                double n_ab = 1.0;
+                for (int m = 0; m < 2; ++m) {
+                    const int who = cp->collider[m];
+                    const double xm = who == RT_COLLIDER_H2 ? x_h2 : who == RT_COLLIDER_HE ? x_he : x[who];
+                    n_ab *= xm * rho / (cp->mass[m] * SBI_RT_AMU);
+                }
+                s->cia_scale[(size_t)q * (size_t)s->n + (size_t)i] = n_ab > 0 ? n_ab / rho : 0.0;
+            }
+        sbi_rt_lbl_opacity_prepare(&s->lbl, c, s->p_bar, s->t, s->cia_scale);
+        if (!s->base_per_layer) {
+            for (int l = 0; l < w; ++l) s->kappa[l] = (float)s->spec2[l];
+            return;
+        }
+    }
     for (int i = 0; i < s->n; ++i) {
         const double t = s->t[i], p = s->p_bar[i];
         double lt = log(t / RT_T_MIN) / log(RT_T_MAX / RT_T_MIN) * (RT_NT - 1);
@@ -1343,7 +1391,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
             }
         }
         for (int l = 0; l < w; ++l) dst[l] = (float)row[l];
-        if (s->n_cia) {
+        if (s->n_cia && !s->lbl_blocks) {
             /* kappa_CIA = alpha(T, lambda) n_a n_b / rho, added in float with n = X rho / (m amu)
              * (pRT `_interpolate_cia`: alpha X_a X_b / (m_a m_b) mu P / (amu kT)). */
             const double rho = s->rho[i];
@@ -1365,6 +1413,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
      * layer's rows and weights are found once.  On one (P, T) grid the
      * species are summed on the used rows first (composition is constant
      * with altitude). */
+    if (s->lbl_blocks) return;
     if (s->lines_summed) {
         double c[RT_MAX_SPECIES];
         int j = 0;
@@ -1394,7 +1443,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
 }
 
 /* The transit radius squared from the correlated-k s->ck_alpha (N, W, G)
- * (line-by-line: sbi_rt_transit_radius2_kappa in rt_one). */
+ * (line-by-line: sbi_rt_transit_radius2_lbl in rt_one). */
 static void rt_transit(rt_state *s, double *rt2)
 {
     sbi_rt_transit_radius2_ck(s->n, s->w, s->n_g, s->ck_wf, s->chord, s->ck_alpha, s->r, s->ck_tau, rt2);
@@ -1525,16 +1574,13 @@ static int rt_one(rt_state *s, const double *theta, double *out)
             if (fcloud < 1.0) rt_transit_ck(s, -1, s->spec2);
             rt_transit_ck(s, deck_from, s->spec);
         }
-        if (!s->n_ck) {
-            /* Line-by-line: alpha = kappa rho, the chord product and the
-             * radius integral block by block; the deck from layer deck_from. */
-            const int blk = w < RT_TRANSIT_BLOCK ? w : RT_TRANSIT_BLOCK;
-            if (fcloud < 1.0)
-                sbi_rt_transit_radius2_kappa(n, w, s->chord, s->kappa, s->rho, -1, RT_DECK_ALPHA, s->r, blk, s->tau,
-                                             s->spec2);
-            sbi_rt_transit_radius2_kappa(n, w, s->chord, s->kappa, s->rho, deck_from, RT_DECK_ALPHA, s->r, blk,
-                                         s->tau, s->spec);
-        }
+        if (!s->n_ck)
+            /* Line-by-line: block by block, the opacity (kappa and the
+             * lines and CIA), alpha = kappa rho, the chord product and the
+             * radius integral; the deck from layer deck_from, and without
+             * it for patchy clouds. */
+            sbi_rt_transit_radius2_lbl(&s->lbl, s->kappa, s->base_per_layer ? (size_t)w : 0, s->chord, s->rho,
+                                       deck_from, RT_DECK_ALPHA, s->r, s->spec, fcloud < 1.0 ? s->spec2 : NULL);
         for (int i = 0; s->n_ck && !ck_chunked && i < n; ++i) {
             const double rho = s->rho[i];
             const float *k = kappa + (size_t)i * cols;

@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "exosbi/core.h"
 #include "exosbi/rt.h"
@@ -78,18 +79,14 @@ size_t sbi_rt_lines_summed_iwork(const sbi_rt_line_table *tab, int n)
     return 4 * (size_t)n + (size_t)tab->n_p * (size_t)tab->n_t;
 }
 
-RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *tabs, const double *c, int n,
-                                    const double *p_bar, const double *t, int blk, float *work, int *iwork,
-                                    float *kappa)
+/* Each layer's four rows of tab and their weights, coef (N, 4) and row
+ * (N, 4), and slot (n_p n_t) a place in the block sums for each row some
+ * layer uses (-1: none). */
+RT_INLINE void summed_weights(const sbi_rt_line_table *tab, int n, const double *p_bar, const double *t,
+                              float *coef, int *row, int *slot)
 {
-    const sbi_rt_line_table *tab = tabs[0];
-    const int w = tab->w, n_rows = tab->n_p * tab->n_t;
-    float *coef = work, *sum = work + 4 * (size_t)n;
-    int *row = iwork, *slot = iwork + 4 * (size_t)n, n_used = 0;
-
-    if (n_tabs <= 0) return;
-    if (blk <= 0) blk = w;
-    /* Each layer's four rows and weights, and the rows any layer uses. */
+    const int n_rows = tab->n_p * tab->n_t;
+    int n_used = 0;
     for (int r = 0; r < n_rows; ++r) slot[r] = -1;
     for (int i = 0; i < n; ++i) {
         double wt[4];
@@ -99,25 +96,255 @@ RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *
             if (slot[row[4 * i + q]] < 0) slot[row[4 * i + q]] = n_used++;
         }
     }
+}
+
+/* sum (slots, nb): the species' sum of each used row over [l0, l0 + nb). */
+RT_INLINE void summed_rows(int n_tabs, const sbi_rt_line_table *const *tabs, const double *c, const int *slot,
+                           int l0, int nb, float *sum)
+{
+    const int w = tabs[0]->w, n_rows = tabs[0]->n_p * tabs[0]->n_t;
+    for (int r = 0; r < n_rows; ++r) {
+        if (slot[r] < 0) continue;
+        float *restrict dst = sum + (size_t)slot[r] * (size_t)nb;
+        for (int l = 0; l < nb; ++l) dst[l] = 0.0f;
+        for (int k = 0; k < n_tabs; ++k) {
+            const float *restrict src = tabs[k]->sigma + (size_t)r * (size_t)w + (size_t)l0;
+            const float cc = (float)c[k];
+            for (int l = 0; l < nb; ++l) dst[l] += cc * src[l];
+        }
+    }
+}
+
+/* out (nb) = scale (out + c . s): add_rows with alpha = kappa rho taken in
+ * the same pass. */
+__attribute__((noinline)) RT_HOT static void add_rows_scaled(int nb, const float *restrict s0,
+                                                             const float *restrict s1, const float *restrict s2,
+                                                             const float *restrict s3, const float *c, float scale,
+                                                             float *restrict out)
+{
+    const float c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];
+    for (int l = 0; l < nb; ++l) out[l] = scale * (out[l] + (c0 * s0[l] + c1 * s1[l] + c2 * s2[l] + c3 * s3[l]));
+}
+
+/* out (nb) += layer i's four summed rows. */
+RT_INLINE void summed_add(int nb, const float *sum, const int *row, const int *slot, const float *coef, float *out)
+{
+    add_rows(nb, sum + (size_t)slot[row[0]] * (size_t)nb, sum + (size_t)slot[row[1]] * (size_t)nb,
+             sum + (size_t)slot[row[2]] * (size_t)nb, sum + (size_t)slot[row[3]] * (size_t)nb, coef, out);
+}
+
+RT_HOT void sbi_rt_lines_add_summed(int n_tabs, const sbi_rt_line_table *const *tabs, const double *c, int n,
+                                    const double *p_bar, const double *t, int blk, float *work, int *iwork,
+                                    float *kappa)
+{
+    const int w = tabs[0]->w;
+    float *coef = work, *sum = work + 4 * (size_t)n;
+    int *row = iwork, *slot = iwork + 4 * (size_t)n;
+
+    if (n_tabs <= 0) return;
+    if (blk <= 0) blk = w;
+    summed_weights(tabs[0], n, p_bar, t, coef, row, slot);
     for (int l0 = 0; l0 < w; l0 += blk) {
         const int nb = l0 + blk < w ? blk : w - l0;
-        /* The species' sum of each used row over the block... */
-        for (int r = 0; r < n_rows; ++r) {
-            if (slot[r] < 0) continue;
-            float *restrict dst = sum + (size_t)slot[r] * (size_t)nb;
-            for (int l = 0; l < nb; ++l) dst[l] = 0.0f;
+        /* The species' sum of each used row over the block, then four rows
+         * per layer. */
+        summed_rows(n_tabs, tabs, c, slot, l0, nb, sum);
+        for (int i = 0; i < n; ++i)
+            summed_add(nb, sum, row + 4 * i, slot, coef + 4 * i, kappa + (size_t)i * (size_t)w + (size_t)l0);
+    }
+}
+
+/* ---- the opacity of one block --------------------------------------------------- */
+
+int sbi_rt_lbl_opacity_init(int n, int w, int blk, int n_tabs, const sbi_rt_line_table *const *tabs, int n_cia,
+                            const sbi_rt_cia *const *cia, sbi_rt_lbl_opacity *op)
+{
+    memset(op, 0, sizeof *op);
+    SBI_CHECK(n >= 1 && w >= 1 && n_tabs >= 0 && n_tabs <= 64 && n_cia >= 0, SBI_ERR_INTERNAL,
+              "sbi_rt_lbl_opacity_init: %d layers, %d wavelengths, %d line tables, %d CIA tables", n, w, n_tabs,
+              n_cia);
+    if (blk <= 0 || blk > w) blk = w;
+    op->n = n;
+    op->w = w;
+    op->blk = blk;
+    op->n_tabs = n_tabs;
+    op->n_cia = n_cia;
+    SBI_MALLOC(op->tabs, n_tabs > 0 ? n_tabs : 1);
+    SBI_MALLOC(op->c, n_tabs > 0 ? n_tabs : 1);
+    for (int k = 0; k < n_tabs; ++k) {
+        SBI_CHECK(tabs[k]->w == w, SBI_ERR_INTERNAL, "sbi_rt_lbl_opacity_init: line table %d has %d wavelengths", k,
+                  tabs[k]->w);
+        op->tabs[k] = tabs[k];
+    }
+    op->summed = n_tabs > 1;
+    for (int k = 1; k < n_tabs; ++k)
+        if (!sbi_rt_line_tables_same_grid(tabs[0], tabs[k])) op->summed = 0;
+    if (op->summed) {
+        const size_t n_rows = (size_t)tabs[0]->n_p * (size_t)tabs[0]->n_t;
+        SBI_MALLOC(op->coef, 4 * (size_t)n);
+        SBI_MALLOC(op->row, 4 * (size_t)n);
+        SBI_MALLOC(op->slot, n_rows);
+        SBI_MALLOC(op->sum, n_rows * (size_t)blk);
+    } else if (n_tabs > 0) {
+        SBI_MALLOC(op->rows, 4 * (size_t)n * (size_t)n_tabs);
+        SBI_MALLOC(op->coef, 4 * (size_t)n * (size_t)n_tabs);
+    }
+    SBI_MALLOC(op->cia, n_cia > 0 ? n_cia : 1);
+    SBI_MALLOC(op->cia_set, n_cia > 0 ? n_cia : 1);
+    SBI_MALLOC(op->set_tab, n_cia > 0 ? n_cia : 1);
+    op->cia_stride = 0;
+    op->n_sets = 0;
+    for (int c = 0; c < n_cia; ++c) {
+        int set = 0;
+        SBI_CHECK(cia[c]->w == w, SBI_ERR_INTERNAL, "sbi_rt_lbl_opacity_init: CIA table %d has %d wavelengths", c,
+                  cia[c]->w);
+        op->cia[c] = cia[c];
+        if ((size_t)cia[c]->n_nu > op->cia_stride) op->cia_stride = (size_t)cia[c]->n_nu;
+        /* Tables on the same wavenumber grid are summed at its points and
+         * interpolated once. */
+        while (set < op->n_sets && !sbi_rt_cia_same_grid(cia[op->set_tab[set]], cia[c])) ++set;
+        if (set == op->n_sets) op->set_tab[op->n_sets++] = c;
+        op->cia_set[c] = set;
+    }
+    op->cia_stride += 8; /* the kernel reads eight values from each group's first */
+    SBI_CALLOC(op->cia_val, (size_t)(op->n_sets > 0 ? op->n_sets : 1) * (size_t)n * op->cia_stride);
+    SBI_MALLOC(op->cia_tmp, op->cia_stride);
+    SBI_MALLOC(op->kblk, (size_t)n * (size_t)blk);
+    SBI_MALLOC(op->tau, (size_t)n * (size_t)blk);
+    return SBI_OK;
+}
+
+void sbi_rt_lbl_opacity_free(sbi_rt_lbl_opacity *op)
+{
+    if (!op) return;
+    free(op->tabs);
+    free(op->c);
+    free(op->rows);
+    free(op->coef);
+    free(op->row);
+    free(op->slot);
+    free(op->sum);
+    free(op->cia);
+    free(op->cia_set);
+    free(op->set_tab);
+    free(op->cia_val);
+    free(op->cia_tmp);
+    free(op->kblk);
+    free(op->tau);
+    memset(op, 0, sizeof *op);
+}
+
+void sbi_rt_lbl_opacity_prepare(sbi_rt_lbl_opacity *op, const double *c, const double *p_bar, const double *t,
+                                const double *cia_scale)
+{
+    const int n = op->n, n_tabs = op->n_tabs;
+    for (int k = 0; k < n_tabs; ++k) op->c[k] = c[k];
+    if (op->summed) {
+        summed_weights(op->tabs[0], n, p_bar, t, op->coef, op->row, op->slot);
+    } else {
+        for (int i = 0; i < n; ++i)
             for (int k = 0; k < n_tabs; ++k) {
-                const float *restrict src = tabs[k]->sigma + (size_t)r * (size_t)w + (size_t)l0;
-                const float cc = (float)c[k];
-                for (int l = 0; l < nb; ++l) dst[l] += cc * src[l];
+                const size_t at = ((size_t)i * (size_t)n_tabs + (size_t)k) * 4;
+                sbi_rt_line_terms(op->tabs[k], p_bar[i], t[i], c[k], op->rows + at, op->coef + at);
+            }
+    }
+    /* Each grid's sum of sc alpha / max alpha at its points, layer by layer
+     * (zero where no table adds anything). */
+    for (size_t m = 0; m < (size_t)op->n_sets * (size_t)n; ++m) {
+        float *restrict v = op->cia_val + m * op->cia_stride;
+        for (size_t j = 0; j < op->cia_stride; ++j) v[j] = 0.0f;
+    }
+    for (int q = 0; q < op->n_cia; ++q)
+        for (int i = 0; i < n; ++i) {
+            const double scale = cia_scale[(size_t)q * (size_t)n + (size_t)i];
+            float *restrict v = op->cia_val + ((size_t)op->cia_set[q] * (size_t)n + (size_t)i) * op->cia_stride;
+            const float *restrict tmp = op->cia_tmp;
+            const int n_nu = op->cia[q]->n_nu;
+            const float sc = scale > 0 ? sbi_rt_cia_values(op->cia[q], t[i], scale, op->cia_tmp) : 0.0f;
+            if (!(sc > 0)) continue;
+            for (int j = 0; j < n_nu; ++j) v[j] += sc * tmp[j];
+        }
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+typedef float rt_v8f __attribute__((vector_size(32)));
+typedef int rt_v8i __attribute__((vector_size(32)));
+#define RT_CIA_GROUPS 1
+#else
+#define RT_CIA_GROUPS 0
+#endif
+
+/* out (l1 - l0) = in + the CIA of one grid over [l0, l1) from its values
+ * v at the table points (in and out may be the same); the weights and runs
+ * are cia's.  Eight model wavelengths at a time, where their table points
+ * lie within eight consecutive ones (cia->grp, cia->lane): both values by a
+ * permutation of those eight, no short loops over runs, no gathers. */
+RT_INLINE void cia_block(const sbi_rt_cia *cia, const float *v, const float *in, int l0, int l1, float *out)
+{
+    const int *left = cia->left;
+    const float *wa = cia->wa, *wb = cia->wt_f;
+    int l = l0;
+#if RT_CIA_GROUPS
+    for (; l < l1 && (l & 7); ++l) {
+        const int j = left[l] < 0 ? 0 : left[l];
+        out[l - l0] = in[l - l0] + (wa[l] * v[j] + wb[l] * v[j + 1]);
+    }
+    for (; l + 8 <= l1; l += 8) {
+        const int g = l / 8, jb = cia->grp[g];
+        if (jb >= 0) {
+            rt_v8f x, a, b, o;
+            rt_v8i ia;
+            memcpy(&x, v + jb, sizeof x);
+            memcpy(&ia, cia->lane + 8 * (size_t)g, sizeof ia);
+            memcpy(&a, wa + l, sizeof a);
+            memcpy(&b, wb + l, sizeof b);
+            memcpy(&o, in + (l - l0), sizeof o);
+            o += a * __builtin_shuffle(x, ia) + b * __builtin_shuffle(x, ia + 1);
+            memcpy(out + (l - l0), &o, sizeof o);
+        } else {
+            for (int q = l; q < l + 8; ++q) {
+                const int j = left[q] < 0 ? 0 : left[q];
+                out[q - l0] = in[q - l0] + (wa[q] * v[j] + wb[q] * v[j + 1]);
             }
         }
-        /* ... then four rows per layer. */
-        for (int i = 0; i < n; ++i) {
-            const int *ri = row + 4 * i;
-            add_rows(nb, sum + (size_t)slot[ri[0]] * (size_t)nb, sum + (size_t)slot[ri[1]] * (size_t)nb,
-                     sum + (size_t)slot[ri[2]] * (size_t)nb, sum + (size_t)slot[ri[3]] * (size_t)nb, coef + 4 * i,
-                     kappa + (size_t)i * (size_t)w + (size_t)l0);
+    }
+#endif
+    /* Outside the table wa = wb = 0 (and v[0], v[1] are finite). */
+    for (; l < l1; ++l) {
+        const int j = left[l] < 0 ? 0 : left[l];
+        out[l - l0] = in[l - l0] + (wa[l] * v[j] + wb[l] * v[j + 1]);
+    }
+}
+
+RT_HOT void sbi_rt_lbl_opacity_block(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, const double *rho,
+                                     int l0, int l1, int n_rows, float *kappa, size_t ld)
+{
+    const int n = op->n, nb = l1 - l0;
+    if (op->summed) summed_rows(op->n_tabs, op->tabs, op->c, op->slot, l0, nb, op->sum);
+    for (int i = 0; i < n_rows; ++i) {
+        float *restrict k = kappa + (size_t)i * ld;
+        const float *restrict bi = base + (size_t)i * base_stride + (size_t)l0;
+        if (op->n_sets == 0)
+            for (int l = 0; l < nb; ++l) k[l] = bi[l];
+        for (int set = 0; set < op->n_sets; ++set)
+            cia_block(op->cia[op->set_tab[set]], op->cia_val + ((size_t)set * (size_t)n + (size_t)i) * op->cia_stride,
+                      set == 0 ? bi : k, l0, l1, k);
+        if (op->summed && rho) {
+            const int *ri = op->row + 4 * i, *slot = op->slot;
+            const float *sum = op->sum;
+            add_rows_scaled(nb, sum + (size_t)slot[ri[0]] * (size_t)nb, sum + (size_t)slot[ri[1]] * (size_t)nb,
+                            sum + (size_t)slot[ri[2]] * (size_t)nb, sum + (size_t)slot[ri[3]] * (size_t)nb,
+                            op->coef + 4 * i, (float)rho[i], k);
+            continue;
+        }
+        if (op->summed)
+            summed_add(nb, op->sum, op->row + 4 * i, op->slot, op->coef + 4 * i, k);
+        else if (op->n_tabs > 0)
+            sbi_rt_lines_add_block(op->n_tabs, op->rows + (size_t)i * (size_t)op->n_tabs * 4,
+                                   op->coef + (size_t)i * (size_t)op->n_tabs * 4, l0, l1, k);
+        if (rho) {
+            const float ri = (float)rho[i];
+            for (int l = 0; l < nb; ++l) k[l] *= ri;
         }
     }
 }
@@ -176,16 +403,21 @@ RT_HOT int sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kap
                                   int deck_from, float deck_alpha, int l0, int l1, float *tau)
 {
     const int nb = l1 - l0;
-    int n_open;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < n && !(deck_from >= 0 && i >= deck_from); ++i) {
         const float *restrict k = kappa + (size_t)i * (size_t)w + (size_t)l0;
         float *restrict a = tau + (size_t)i * (size_t)nb;
-        if (deck_from >= 0 && i >= deck_from) {
-            for (int l = 0; l < nb; ++l) a[l] = deck_alpha;
-        } else {
-            const double ri = rho[i];
-            for (int l = 0; l < nb; ++l) a[l] = (float)(k[l] * ri);
-        }
+        const double ri = rho[i];
+        for (int l = 0; l < nb; ++l) a[l] = (float)(k[l] * ri);
+    }
+    return sbi_rt_chord_tau_alpha(n, nb, m, deck_from, deck_alpha, tau);
+}
+
+RT_HOT int sbi_rt_chord_tau_alpha(int n, int nb, const float *m, int deck_from, float deck_alpha, float *tau)
+{
+    int n_open;
+    for (int i = deck_from >= 0 ? deck_from : n; i < n; ++i) {
+        float *restrict a = tau + (size_t)i * (size_t)nb;
+        for (int l = 0; l < nb; ++l) a[l] = deck_alpha;
     }
     /* m is lower triangular (ray i crosses layers j <= i only), so the rays
      * above n_open need only the top n_open x n_open part of it. */
@@ -198,32 +430,28 @@ RT_HOT int sbi_rt_chord_tau_kappa(int n, int w, const float *m, const float *kap
 
 RT_HOT void sbi_rt_transit_block(int n, int n_open, int nb, float *tau, const double *r, double *rt2)
 {
+    /* R_T^2 = r_N^2 + sum_i [A_{i-1} r_{i-1} + A_i r_i] (r_{i-1} - r_i) as
+     * a constant and one term per ray, A_i w_i with
+     * w_i = r_i (r_{i-1} - r_{i+1}) (r_i in place of r_{-1} and r_N), so
+     * that each ray's absorbed fraction is added as soon as it is taken.
+     * The rays from n_open on absorb 1, and so does a ray opaque at every
+     * wavelength of the block (tau > 18: e^-tau below half a float ulp of
+     * 1), without the exponentials: theirs go into the constant. */
     double deep = r[n - 1] * r[n - 1];
-    /* A ray opaque at every wavelength of the block (tau > 18: e^-tau below
-     * half a float ulp of 1) absorbs exactly 1, without the exponentials. */
+    for (int i = n - 1; i > n_open; --i) deep += (r[i - 1] + r[i]) * (r[i - 1] - r[i]);
+    if (n_open > 0 && n_open < n) deep += r[n_open] * (r[n_open - 1] - r[n_open]);
+    for (int l = 0; l < nb; ++l) rt2[l] = 0.0;
     for (int i = 0; i < n_open; ++i) {
-        float *restrict a = tau + (size_t)i * (size_t)nb;
+        const float *restrict a = tau + (size_t)i * (size_t)nb;
+        const double wi = r[i] * ((i > 0 ? r[i - 1] : r[i]) - (i + 1 < n ? r[i + 1] : r[i]));
         int opaque = 0;
         for (int l = 0; l < nb; ++l) opaque += a[l] > 18.0f;
         if (opaque == nb)
-            for (int l = 0; l < nb; ++l) a[l] = 1.0f;
+            deep += wi;
         else
-            for (int l = 0; l < nb; ++l) a[l] = sbi__rt_absorbed(a[l]);
+            for (int l = 0; l < nb; ++l) rt2[l] += wi * (double)sbi__rt_absorbed(a[l]);
     }
-    /* The rays from n_open on absorb 1: between two of them the integrand is
-     * the same at every wavelength. */
-    for (int i = n - 1; i > n_open; --i) deep += (r[i - 1] + r[i]) * (r[i - 1] - r[i]);
-    for (int l = 0; l < nb; ++l) rt2[l] = deep;
-    for (int i = 1; i < n_open; ++i) {
-        const float *restrict a0 = tau + (size_t)(i - 1) * (size_t)nb, *restrict a1 = a0 + nb;
-        const double dr = r[i - 1] - r[i], r0 = r[i - 1], r1 = r[i];
-        for (int l = 0; l < nb; ++l) rt2[l] += ((double)a0[l] * r0 + (double)a1[l] * r1) * dr;
-    }
-    if (n_open > 0 && n_open < n) {
-        const float *restrict a0 = tau + (size_t)(n_open - 1) * (size_t)nb;
-        const double dr = r[n_open - 1] - r[n_open], r0 = r[n_open - 1], r1 = r[n_open];
-        for (int l = 0; l < nb; ++l) rt2[l] += ((double)a0[l] * r0 + r1) * dr;
-    }
+    for (int l = 0; l < nb; ++l) rt2[l] += deep;
 }
 
 void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kappa, const double *rho,
@@ -235,6 +463,31 @@ void sbi_rt_transit_radius2_kappa(int n, int w, const float *m, const float *kap
         const int l1 = l0 + blk < w ? l0 + blk : w;
         const int n_open = sbi_rt_chord_tau_kappa(n, w, m, kappa, rho, deck_from, deck_alpha, l0, l1, work);
         sbi_rt_transit_block(n, n_open, l1 - l0, work, r, rt2 + l0);
+    }
+}
+
+void sbi_rt_transit_radius2_lbl(sbi_rt_lbl_opacity *op, const float *base, size_t base_stride, const float *m,
+                                const double *rho, int deck_from, float deck_alpha, const double *r, double *rt2,
+                                double *rt2_clear)
+{
+    const int n = op->n, w = op->w, blk = op->blk;
+    const int n_rows = rt2_clear || deck_from < 0 || deck_from > n ? n : deck_from;
+    for (int l0 = 0; l0 < w; l0 += blk) {
+        const int l1 = l0 + blk < w ? l0 + blk : w, nb = l1 - l0;
+        const size_t rows = (size_t)n_rows * (size_t)nb;
+        int n_open;
+        /* alpha of the block; with two passes kept apart from the product,
+         * which overwrites it. */
+        sbi_rt_lbl_opacity_block(op, base, base_stride, rho, l0, l1, n_rows, rt2_clear ? op->kblk : op->tau,
+                                 (size_t)nb);
+        if (rt2_clear) {
+            memcpy(op->tau, op->kblk, rows * sizeof *op->tau);
+            n_open = sbi_rt_chord_tau_alpha(n, nb, m, -1, deck_alpha, op->tau);
+            sbi_rt_transit_block(n, n_open, nb, op->tau, r, rt2_clear + l0);
+            memcpy(op->tau, op->kblk, rows * sizeof *op->tau);
+        }
+        n_open = sbi_rt_chord_tau_alpha(n, nb, m, deck_from, deck_alpha, op->tau);
+        sbi_rt_transit_block(n, n_open, nb, op->tau, r, rt2 + l0);
     }
 }
 

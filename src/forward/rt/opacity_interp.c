@@ -2,6 +2,7 @@
  * the model grid, CIA coefficients in temperature and wavelength, and line
  * cross sections in (P, T).  The schemes follow the source codes named in
  * include/exosbi/rt.h beside each declaration. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,9 @@ void sbi_rt_cia_free(sbi_rt_cia *cia)
     free(cia->wt);
     free(cia->wt_f);
     free(cia->run);
+    free(cia->wa);
+    free(cia->grp);
+    free(cia->lane);
     memset(cia, 0, sizeof *cia);
 }
 
@@ -118,6 +122,28 @@ int sbi_rt_cia_setup(int n_t, const double *t, int n_nu_all, const double *nu, c
             run[0] = l;
             run[1] = l + 1;
             run[2] = cia->left[l];
+        }
+    }
+    /* Groups of eight model wavelengths [8 g, 8 g + 8): where their table
+     * points left and left + 1 lie within eight consecutive ones from grp,
+     * the float kernel picks both values by a permutation of those eight. */
+    {
+        const int n_grp = (w + 7) / 8;
+        SBI_MALLOC(cia->wa, w);
+        SBI_MALLOC(cia->grp, n_grp);
+        SBI_CALLOC(cia->lane, (size_t)8 * (size_t)n_grp);
+        for (int l = 0; l < w; ++l) cia->wa[l] = cia->left[l] < 0 ? 0.0f : 1.0f - cia->wt_f[l];
+        for (int g = 0; g < n_grp; ++g) {
+            int lo = INT_MAX, hi = -1;
+            for (int l = 8 * g; l < 8 * g + 8 && l < w; ++l)
+                if (cia->left[l] >= 0) {
+                    lo = cia->left[l] < lo ? cia->left[l] : lo;
+                    hi = cia->left[l] + 1 > hi ? cia->left[l] + 1 : hi;
+                }
+            if (hi < 0) lo = hi = 0;
+            cia->grp[g] = hi - lo < 8 ? lo : -1;
+            for (int l = 8 * g; l < 8 * g + 8 && l < w && cia->grp[g] >= 0; ++l)
+                cia->lane[8 * g + (l - 8 * g)] = cia->left[l] >= 0 ? cia->left[l] - lo : 0;
         }
     }
     SBI_MALLOC(cia->t, n_t);
