@@ -135,13 +135,19 @@ static int breakdown(int reps, double step_time)
     printf("  %-28s %8.3f ms of the %.3f ms step (the rest: latent density, zeroing, clipping, AdamW)\n",
            "sum of layers", 1e3 * total, 1e3 * step_time);
 
-    /* The fused kernel (register-blocked direct convolution in the single-
-     * precision AVX2 build, else im2col + gemm) against the naive loops. */
-    TIME_PER_CALL(f, reps,
-                  sbi_conv1d_pool_forward(c.q1, c.arg1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5, 2));
+    /* The fused kernel in the form the encoder runs and in the others the
+     * build allows, against the naive loops. */
     TIME_PER_CALL(b, 2, sbi_conv1d_forward_ref(c1, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5));
-    printf("conv1 forward: fused conv + relu + pool %.3f ms, naive convolution loops %.3f ms (%.1fx)\n", 1e3 * f,
-           1e3 * b, b / f);
+    printf("conv1 forward (fused conv + relu + pool), %s as the encoder runs it:",
+           sbi_conv1d_pool_form_name(sbi_conv1d_pool_form(SBI_CONV_AUTO, 32, 64, 5, 2)));
+    for (int form = SBI_CONV_WINOGRAD; form >= SBI_CONV_GEMM; --form) {
+        if (sbi_conv1d_pool_form(form, 32, 64, 5, 2) != form) continue;
+        TIME_PER_CALL(f, reps,
+                      sbi_conv1d_pool_forward_form(c.q1, c.arg1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5,
+                                                   2, form));
+        printf(" %s %.3f ms,", sbi_conv1d_pool_form_name(form), 1e3 * f);
+    }
+    printf(" naive convolution loops %.3f ms\n", 1e3 * b);
     /* The backward without the input gradient (dinp NULL) is the weight
      * gradient with the ReLU/pool routing; the input gradient is the rest. */
     TIME_PER_CALL(f, reps,
