@@ -7,8 +7,9 @@
  * Prints training samples/s of the data-parallel step (forward + backward +
  * gradient Allreduce + clipping + AdamW, BATCH / size rows per rank) with the
  * CPU time of each phase; on one rank also a per-layer breakdown measured on
- * standalone copies of the layers with the same shapes, the fused conv1
- * kernel and the naive direct loops side by side, and posterior samples/s for 10,000
+ * standalone copies of the layers with the same shapes, conv1's fused
+ * forward in each form the build allows (the encoder runs the first one
+ * listed) beside the naive direct loops, and posterior samples/s for 10,000
  * draws.  Layer timings are CPU time of the thread, which a shared machine
  * disturbs less than the wall clock.  BLAS runs one thread per rank; run
  * under scripts/mpirun -n 2 for two ranks.
