@@ -634,8 +634,8 @@ static void conv_direct(float *c, const float *inp, const float *wt, int nb, int
  * of each channel pair (wino_products, the register tile of
  * conv_direct_tile).  The interpolation denominators sit in G, applied once
  * per call to the weights, so that B^T and A^T hold binary fractions only.
- * In single precision the largest error is about 8e-7 of the output scale,
- * twice that of the direct sums (test_nn_conv1d).  The tiles of WINO_ROWS
+ * In single precision the largest error stays below 1e-6 of the output
+ * scale, about twice that of the direct sums (test_nn_conv1d).  The tiles of WINO_ROWS
  * batch rows (at the reference shape 3 rows of 28 tiles, 86 KB of V) are
  * transformed at once and multiplied one block of 16 output channels at a
  * time, whose U (16 KB) stays in the L1 cache; the output transform, bias,
@@ -657,17 +657,25 @@ static const double wino_g[WINO_A][5] = {
     {0, 0, 0, 0, 1},
 };
 
-/* u (A, C_in, C_out) = G applied to the taps of w (C_out, 5, C_in). */
-static void wino_weights(float *u, const float *w, int C_in, int C_out)
+/* u (A, C_in, C_out) = G applied to the taps of w (C_out, 5, C_in), by way
+ * of wt (5, C_in, C_out), the taps transposed, so that the sums run over
+ * whole vectors of output channels. */
+static void wino_weights(float *u, float *wt, const float *w, int C_in, int C_out)
 {
-    for (int x = 0; x < WINO_A; ++x)
-        for (int i = 0; i < C_in; ++i)
-            for (int o = 0; o < C_out; ++o) {
-                const float *wo = w + (size_t)o * 5 * C_in + i;
-                double s = 0;
-                for (int k = 0; k < 5; ++k) s += wino_g[x][k] * wo[(size_t)k * C_in];
-                u[((size_t)x * C_in + i) * C_out + o] = (float)s;
-            }
+    size_t n = (size_t)C_in * C_out;
+    for (int o = 0; o < C_out; ++o)
+        for (size_t j = 0; j < (size_t)5 * C_in; ++j) wt[j * C_out + o] = w[(size_t)o * 5 * C_in + j];
+    for (int x = 0; x < WINO_A; ++x) {
+        const conv_vec g0 = (conv_vec){0} + (float)wino_g[x][0], g1 = (conv_vec){0} + (float)wino_g[x][1];
+        const conv_vec g2 = (conv_vec){0} + (float)wino_g[x][2], g3 = (conv_vec){0} + (float)wino_g[x][3];
+        const conv_vec g4 = (conv_vec){0} + (float)wino_g[x][4];
+        for (size_t j = 0; j < n; j += CONV_LANES) {
+            int nl = n - j < CONV_LANES ? (int)(n - j) : CONV_LANES;
+            conv_vec s = g0 * vec_load(wt + j, nl) + g1 * vec_load(wt + n + j, nl) + g2 * vec_load(wt + 2 * n + j, nl) +
+                         g3 * vec_load(wt + 3 * n + j, nl) + g4 * vec_load(wt + 4 * n + j, nl);
+            vec_store(u + x * n + j, s, nl);
+        }
+    }
 }
 
 /* v (A, nb T, C_in) = B^T applied to the tiles of inp (nb, L, C_in): tile t
@@ -782,13 +790,13 @@ static void wino_products(float *m, const float *v, const float *u, size_t plane
     }
 }
 
-/* The scratch of wino_forward: u, v, the products of a tile group and a
- * zero row. */
+/* The scratch of wino_forward: u, v (or first the transposed taps, if
+ * larger), the products of a tile group and a zero row. */
 static size_t wino_scratch(int L, int C_in, int C_out, int K, int P)
 {
-    size_t T = (size_t)(((L - K + 1) / P * P + WINO_M - 1) / WINO_M);
-    return (size_t)WINO_A * C_in * C_out + (size_t)WINO_A * WINO_ROWS * T * C_in + (size_t)WINO_A * CONV_TILE * C_out +
-           (size_t)C_in;
+    size_t T = (size_t)(((L - K + 1) / P * P + WINO_M - 1) / WINO_M), v = (size_t)WINO_A * WINO_ROWS * T * C_in;
+    size_t wt = (size_t)5 * C_in * C_out;
+    return (size_t)WINO_A * C_in * C_out + (v > wt ? v : wt) + (size_t)WINO_A * CONV_TILE * C_out + (size_t)C_in;
 }
 
 /* The fused forward by F(4, 5), for K = 5, C_out a multiple of 16 and P
@@ -797,10 +805,11 @@ static void wino_forward(float *q, float *arg, float *scratch, const float *inp,
                          int B, int L, int C_in, int C_out, int P)
 {
     int Q = (L - 4) / P, T = (Q * P + WINO_M - 1) / WINO_M;
+    size_t vsize = (size_t)WINO_A * WINO_ROWS * T * C_in, wtsize = (size_t)5 * C_in * C_out;
     float *u = scratch, *v = u + (size_t)WINO_A * C_in * C_out;
-    float *m = v + (size_t)WINO_A * WINO_ROWS * T * C_in, *zero_row = m + (size_t)WINO_A * CONV_TILE * C_out;
+    float *m = v + (vsize > wtsize ? vsize : wtsize), *zero_row = m + (size_t)WINO_A * CONV_TILE * C_out;
     memset(zero_row, 0, (size_t)C_in * sizeof(*zero_row));
-    wino_weights(u, w, C_in, C_out);
+    wino_weights(u, v, w, C_in, C_out);
     for (int n0 = 0; n0 < B; n0 += WINO_ROWS) {
         int nb = B - n0 < WINO_ROWS ? B - n0 : WINO_ROWS, nt = nb * T;
         size_t plane = (size_t)nt * C_in;
