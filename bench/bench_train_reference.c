@@ -8,9 +8,10 @@
  * gradient sum over the ranks + clipping + AdamW, BATCH / size rows per
  * rank) with the CPU time of each phase, and on several ranks the time of
  * the gradient sum alone (sbi_grad_sum, which the trainer uses, against
- * MPI_Allreduce, after a barrier); on one rank also a per-layer breakdown measured on
- * standalone copies of the layers with the same shapes, the fused conv1
- * kernel and the naive direct loops side by side, and posterior samples/s for 10,000
+ * MPI_Allreduce, after a barrier); on one rank also a per-layer breakdown
+ * measured on standalone copies of the layers with the same shapes, conv1's
+ * fused forward in each form the build allows (the encoder runs the first
+ * one listed) beside the naive direct loops, and posterior samples/s for 10,000
  * draws.  Layer timings are CPU time of the thread, which a shared machine
  * disturbs less than the wall clock.  BLAS runs one thread per rank; run
  * under scripts/mpirun -n 2 for two ranks.
@@ -137,13 +138,19 @@ static int breakdown(int reps, double step_time)
     printf("  %-28s %8.3f ms of the %.3f ms step (the rest: latent density, zeroing, clipping, AdamW)\n",
            "sum of layers", 1e3 * total, 1e3 * step_time);
 
-    /* The fused kernel (register-blocked direct convolution in the single-
-     * precision AVX2 build, else im2col + gemm) against the naive loops. */
-    TIME_PER_CALL(f, reps,
-                  sbi_conv1d_pool_forward(c.q1, c.arg1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5, 2));
+    /* The fused kernel in the form the encoder runs and in the others the
+     * build allows, against the naive loops. */
     TIME_PER_CALL(b, 2, sbi_conv1d_forward_ref(c1, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5));
-    printf("conv1 forward: fused conv + relu + pool %.3f ms, naive convolution loops %.3f ms (%.1fx)\n", 1e3 * f,
-           1e3 * b, b / f);
+    printf("conv1 forward (fused conv + relu + pool), %s as the encoder runs it:",
+           sbi_conv1d_pool_form_name(sbi_conv1d_pool_form(SBI_CONV_AUTO, 32, 64, 5, 2)));
+    for (int form = SBI_CONV_WINOGRAD; form >= SBI_CONV_GEMM; --form) {
+        if (sbi_conv1d_pool_form(form, 32, 64, 5, 2) != form) continue;
+        TIME_PER_CALL(f, reps,
+                      sbi_conv1d_pool_forward_form(c.q1, c.arg1, c.scratch, c.q0, c.w1, c.b1, BATCH, c.Q1, 32, 64, 5,
+                                                   2, form));
+        printf(" %s %.3f ms,", sbi_conv1d_pool_form_name(form), 1e3 * f);
+    }
+    printf(" naive convolution loops %.3f ms\n", 1e3 * b);
     /* The backward without the input gradient (dinp NULL) is the weight
      * gradient with the ReLU/pool routing; the input gradient is the rest. */
     TIME_PER_CALL(f, reps,

@@ -236,11 +236,33 @@ void sbi_conv1d_pool_1ch_backward(sbi_real *dw, sbi_real *db, const sbi_real *dq
                                   const sbi_real *arg, const sbi_real *inp, int B, int L, int C_out, int K, int P);
 /* Scalars of scratch that sbi_conv1d_pool_forward and _backward need. */
 size_t sbi_conv1d_pool_scratch(int L, int C_in, int C_out, int K, int P);
-/* q, arg (B, Q, C_out) from inp (B, L, C_in), in blocks of
- * SBI_CONV_BLOCK_ROWS rows: im2col + gemm, or in the single-precision AVX2
- * build, where C_out is a multiple of 16, a register-blocked direct
- * convolution; scratch holds sbi_conv1d_pool_scratch(L, C_in, C_out, K,
- * P) scalars. */
+/* The forms of the fused forward of several input channels.  They give the
+ * same q and arg up to rounding (where a window's values differ by a
+ * rounding error, either position may be recorded). */
+enum {
+    SBI_CONV_AUTO = 0,    /* the fastest form the build and shape allow */
+    SBI_CONV_GEMM = 1,    /* im2col + gemm: every build and shape */
+    SBI_CONV_DIRECT = 2,  /* register-blocked direct kernel: the single-precision AVX2 build, C_out % 16 == 0 */
+    SBI_CONV_WINOGRAD = 3 /* Winograd F(4, 5): as DIRECT, and K == 5, P dividing 4 */
+};
+/* The form sbi_conv1d_pool_forward_form runs when asked for form: form
+ * itself where the build and shape allow it, else the first of WINOGRAD,
+ * DIRECT, GEMM after it that they allow (AUTO asks for WINOGRAD). */
+int sbi_conv1d_pool_form(int form, int C_in, int C_out, int K, int P);
+/* A static name of form, for reports. */
+const char *sbi_conv1d_pool_form_name(int form);
+/* sbi_conv1d_pool_forward in the form that sbi_conv1d_pool_form(form, ...)
+ * gives; the scratch is the same. */
+void sbi_conv1d_pool_forward_form(sbi_real *q, sbi_real *arg, sbi_real *scratch, const sbi_real *inp,
+                                  const sbi_real *w, const sbi_real *b, int B, int L, int C_in, int C_out, int K,
+                                  int P, int form);
+/* q, arg (B, Q, C_out) from inp (B, L, C_in) in the fastest form the build
+ * and shape allow (sbi_conv1d_pool_form(SBI_CONV_AUTO, ...)): in the
+ * single-precision AVX2 build, where C_out is a multiple of 16, Winograd
+ * F(4, 5) for K = 5 and P dividing 4, else a register-blocked direct
+ * convolution; elsewhere im2col + gemm in blocks of SBI_CONV_BLOCK_ROWS
+ * rows.  scratch holds sbi_conv1d_pool_scratch(L, C_in, C_out, K, P)
+ * scalars. */
 void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *scratch, const sbi_real *inp, const sbi_real *w,
                              const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P);
 /* dw, db += the weight gradients and dinp (B, L, C_in) = (overwritten; may

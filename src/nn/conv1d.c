@@ -8,13 +8,15 @@
  * direct loops.  The encoder runs the fused kernels (the gemm form in blocks
  * of rows for several input channels, direct vector loops for one input
  * channel, where a gemm over K = 5 is all overhead); the unfused kernels and
- * the direct loops stay as their test oracle.  In the single-precision
- * AVX2 build the forward of several input channels is a register-blocked
- * direct kernel (conv_direct below).  The backward of several input
- * channels sums only the entries that the pooling selected and the ReLU
- * passed (the sparse backward below): on the reference encoder's conv1
- * that is about a third of the dense gemms' multiply-adds, and it reads the
- * forward's input where the gemms read a K times larger im2col copy. */
+ * the direct loops stay as their test oracle.  In the single-precision AVX2
+ * build the forward of several input channels is a register-blocked direct
+ * kernel (conv_direct below), or for kernels of 5 Winograd's F(4, 5), which
+ * needs 8 multiply-adds per 4 outputs and input channel where the direct
+ * kernel needs 20 (wino_forward).  The backward of several input channels
+ * sums only the entries that the pooling selected and the ReLU passed (the
+ * sparse backward below): on the reference encoder's conv1 that is about a
+ * third of the dense gemms' multiply-adds, and it reads the forward's input
+ * where the gemms read a K times larger im2col copy. */
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
@@ -619,24 +621,256 @@ static void conv_direct(float *c, const float *inp, const float *wt, int nb, int
                 conv_direct_tile(c + ((size_t)n * L_out + l0) * C_out + o0, inp + ((size_t)n * L + l0) * C_in,
                                  wt + o0, L_out - l0 < CONV_TILE ? L_out - l0 : CONV_TILE, C_in, C_out, K);
 }
+
+/* Winograd's minimal filtering F(4, 5) (Lavin and Gray 2016, "Fast
+ * Algorithms for Convolutional Neural Networks"): four outputs of a 5-tap
+ * correlation from 8 products instead of 20, through the values of the
+ * polynomials at the points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity:
+ *   y (4) = A^T [(G g) . (B^T d)],  d (8) a tile of the input, g (5) the taps.
+ * Summed over input channels, the products become one matrix product per
+ * point xi,
+ *   M_xi (tiles, C_out) = V_xi (tiles, C_in) @ U_xi (C_in, C_out),
+ * with V_xi = (B^T d)_xi of each tile and input channel and U_xi = (G g)_xi
+ * of each channel pair (wino_products, the register tile of
+ * conv_direct_tile).  The interpolation denominators sit in G, applied once
+ * per call to the weights, so that B^T and A^T hold binary fractions only.
+ * In single precision the largest error stays below 1e-6 of the output
+ * scale, about twice that of the direct sums (test_nn_conv1d).  The tiles of WINO_ROWS
+ * batch rows (at the reference shape 3 rows of 28 tiles, 86 KB of V) are
+ * transformed at once and multiplied one block of 16 output channels at a
+ * time, whose U (16 KB) stays in the L1 cache; the output transform, bias,
+ * ReLU and pooling follow on each group of CONV_TILE tiles.  Pooling
+ * windows must not straddle tiles: P divides 4.  F(6, 5) would save another
+ * 15% of the products, but in a single-precision model of these sums (32
+ * channels) its error, 5e-6 to 1.6e-5 of the output scale with the points
+ * +-3/2, +-1/3, +-3 or +-4 added, was 5 to 19 times that of F(4, 5). */
+enum { WINO_M = 4, WINO_A = 8, WINO_ROWS = 3 };
+
+static const double wino_g[WINO_A][5] = {
+    {-1, 0, 0, 0, 0},
+    {-2. / 9, -2. / 9, -2. / 9, -2. / 9, -2. / 9},
+    {-2. / 9, 2. / 9, -2. / 9, 2. / 9, -2. / 9},
+    {1. / 90, 1. / 45, 2. / 45, 4. / 45, 8. / 45},
+    {1. / 90, -1. / 45, 2. / 45, -4. / 45, 8. / 45},
+    {32. / 45, 16. / 45, 8. / 45, 4. / 45, 2. / 45},
+    {32. / 45, -16. / 45, 8. / 45, -4. / 45, 2. / 45},
+    {0, 0, 0, 0, 1},
+};
+
+/* u (A, C_in, C_out) = G applied to the taps of w (C_out, 5, C_in), by way
+ * of wt (5, C_in, C_out), the taps transposed, so that the sums run over
+ * whole vectors of output channels. */
+static void wino_weights(float *u, float *wt, const float *w, int C_in, int C_out)
+{
+    size_t n = (size_t)C_in * C_out;
+    for (int o = 0; o < C_out; ++o)
+        for (size_t j = 0; j < (size_t)5 * C_in; ++j) wt[j * C_out + o] = w[(size_t)o * 5 * C_in + j];
+    for (int x = 0; x < WINO_A; ++x) {
+        const conv_vec g0 = (conv_vec){0} + (float)wino_g[x][0], g1 = (conv_vec){0} + (float)wino_g[x][1];
+        const conv_vec g2 = (conv_vec){0} + (float)wino_g[x][2], g3 = (conv_vec){0} + (float)wino_g[x][3];
+        const conv_vec g4 = (conv_vec){0} + (float)wino_g[x][4];
+        for (size_t j = 0; j < n; j += CONV_LANES) {
+            int nl = n - j < CONV_LANES ? (int)(n - j) : CONV_LANES;
+            conv_vec s = g0 * vec_load(wt + j, nl) + g1 * vec_load(wt + n + j, nl) + g2 * vec_load(wt + 2 * n + j, nl) +
+                         g3 * vec_load(wt + 3 * n + j, nl) + g4 * vec_load(wt + 4 * n + j, nl);
+            vec_store(u + x * n + j, s, nl);
+        }
+    }
+}
+
+/* v (A, nb T, C_in) = B^T applied to the tiles of inp (nb, L, C_in): tile t
+ * of a row holds positions 4 t .. 4 t + 7, those past L read zero_row. */
+static void wino_input(float *v, const float *inp, const float *zero_row, int nb, int L, int T, int C_in)
+{
+    size_t plane = (size_t)nb * T * C_in;
+    for (int n = 0; n < nb; ++n)
+        for (int t = 0; t < T; ++t) {
+            const float *d[WINO_A];
+            float *vt = v + ((size_t)n * T + t) * C_in;
+            for (int j = 0; j < WINO_A; ++j) {
+                int l = WINO_M * t + j;
+                d[j] = l < L ? inp + ((size_t)n * L + l) * C_in : zero_row;
+            }
+            for (int i = 0; i < C_in; i += CONV_LANES) {
+                int nl = C_in - i < CONV_LANES ? C_in - i : CONV_LANES;
+                conv_vec d0 = vec_load(d[0] + i, nl), d1 = vec_load(d[1] + i, nl), d2 = vec_load(d[2] + i, nl);
+                conv_vec d3 = vec_load(d[3] + i, nl), d4 = vec_load(d[4] + i, nl), d5 = vec_load(d[5] + i, nl);
+                conv_vec d6 = vec_load(d[6] + i, nl), d7 = vec_load(d[7] + i, nl);
+                /* Rows xi and xi + 1 of B^T for the points +-a share their
+                 * even and odd parts. */
+                conv_vec o1 = d1 - 4.25f * d3 + d5, e1 = d2 - 4.25f * d4 + d6;
+                conv_vec o2 = 0.5f * d1 - 2.5f * d3 + 2.0f * d5, e2 = 0.25f * d2 - 1.25f * d4 + d6;
+                conv_vec o3 = 2.0f * d1 - 2.5f * d3 + 0.5f * d5, e3 = 4.0f * d2 - 5.0f * d4 + d6;
+                vec_store(vt + i, d6 - d0 + 5.25f * (d2 - d4), nl);
+                vec_store(vt + plane + i, e1 + o1, nl);
+                vec_store(vt + 2 * plane + i, e1 - o1, nl);
+                vec_store(vt + 3 * plane + i, e2 + o2, nl);
+                vec_store(vt + 4 * plane + i, e2 - o2, nl);
+                vec_store(vt + 5 * plane + i, e3 + o3, nl);
+                vec_store(vt + 6 * plane + i, e3 - o3, nl);
+                vec_store(vt + 7 * plane + i, d7 - d1 + 5.25f * (d3 - d5), nl);
+            }
+        }
+}
+
+/* q, arg (rows from n0, Q, C_out), channels o0 .. o0 + 16, of the np tiles
+ * from tile g0 of the block (T per row) from their products m (A, CONV_TILE,
+ * C_out), the bias b and the max pooling over windows of P (dividing 4).
+ * Inlined with P a constant, so that the window loops unroll. */
+static inline __attribute__((always_inline)) void wino_output(float *q, float *arg, const float *m, const float *b,
+                                                              int g0, int np, int T, int Q, int C_out, int o0, int P)
+{
+    const conv_vec zero = {0};
+    size_t xs = (size_t)CONV_TILE * C_out;
+    int n = g0 / T, t = g0 % T;
+    for (int p = 0; p < np; ++p, ++t) {
+        if (t == T) t = 0, ++n;
+        for (int h = 0; h < 16; h += CONV_LANES) {
+            const float *mp = m + (size_t)p * C_out + o0 + h;
+            conv_vec m0 = vec_loadu(mp), m1 = vec_loadu(mp + xs), m2 = vec_loadu(mp + 2 * xs);
+            conv_vec m3 = vec_loadu(mp + 3 * xs), m4 = vec_loadu(mp + 4 * xs), m5 = vec_loadu(mp + 5 * xs);
+            conv_vec m6 = vec_loadu(mp + 6 * xs), m7 = vec_loadu(mp + 7 * xs), y[WINO_M];
+            conv_vec s1 = m1 + m2, d1 = m1 - m2, s2 = m3 + m4, d2 = m3 - m4, s3 = m5 + m6, d3 = m5 - m6;
+            conv_vec bv = vec_loadu(b + o0 + h);
+            y[0] = m0 + s1 + s2 + s3;
+            y[1] = d1 + 2.0f * d2 + 0.5f * d3;
+            y[2] = s1 + 4.0f * s2 + 0.25f * s3;
+            y[3] = d1 + 8.0f * d2 + 0.125f * d3 + m7;
+            for (int j = 0; j < WINO_M; j += P) {
+                int win = (WINO_M * t + j) / P;
+                conv_vec best = y[j], barg = zero;
+                size_t o = ((size_t)n * Q + win) * C_out + o0 + h;
+                if (win >= Q) break;
+                for (int k = 1; k < P; ++k) {
+                    conv_mask mk = y[j + k] > best;
+                    best = vec_select(mk, y[j + k], best);
+                    barg = vec_select(mk, zero + (float)k, barg);
+                }
+                best += bv;
+                vec_store(q + o, vec_select(best > zero, best, zero), CONV_LANES);
+                vec_store(arg + o, barg, CONV_LANES);
+            }
+        }
+    }
+}
+
+/* m (A, CONV_TILE, C_out), channels o0 .. o0 + 16 = the products of the np
+ * tiles of v (A, tiles of plane / C_in, C_in) from tile g0 with u (A, C_in,
+ * C_out) at each point: the tile of conv_direct_tile with kernel 1, all
+ * points in one call. */
+static void wino_products(float *m, const float *v, const float *u, size_t plane, int g0, int np, int C_in,
+                          int C_out, int o0)
+{
+    if (np < CONV_TILE) {
+        for (int x = 0; x < WINO_A; ++x)
+            conv_direct_tile(m + (size_t)x * CONV_TILE * C_out + o0, v + x * plane + (size_t)g0 * C_in,
+                             u + (size_t)x * C_in * C_out + o0, np, C_in, C_out, 1);
+        return;
+    }
+    for (int x = 0; x < WINO_A; ++x) {
+        const float *vx = v + x * plane + (size_t)g0 * C_in, *ux = u + (size_t)x * C_in * C_out + o0;
+        float *mx = m + (size_t)x * CONV_TILE * C_out + o0;
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        for (int i = 0; i < C_in; ++i) {
+            __m256 w0 = _mm256_loadu_ps(ux + (size_t)i * C_out), w1 = _mm256_loadu_ps(ux + (size_t)i * C_out + 8);
+            __m256 xv;
+#define WINO_FMA(p)                                           \
+    xv = _mm256_broadcast_ss(vx + (size_t)(p) * C_in + i);    \
+    a##p##0 = _mm256_fmadd_ps(w0, xv, a##p##0);               \
+    a##p##1 = _mm256_fmadd_ps(w1, xv, a##p##1);
+            WINO_FMA(0) WINO_FMA(1) WINO_FMA(2) WINO_FMA(3) WINO_FMA(4) WINO_FMA(5)
+#undef WINO_FMA
+        }
+#define WINO_STORE(p)                                         \
+    _mm256_storeu_ps(mx + (size_t)(p) * C_out, a##p##0);      \
+    _mm256_storeu_ps(mx + (size_t)(p) * C_out + 8, a##p##1);
+        WINO_STORE(0) WINO_STORE(1) WINO_STORE(2) WINO_STORE(3) WINO_STORE(4) WINO_STORE(5)
+#undef WINO_STORE
+    }
+}
+
+/* The scratch of wino_forward: u, v (or first the transposed taps, if
+ * larger), the products of a tile group and a zero row. */
+static size_t wino_scratch(int L, int C_in, int C_out, int K, int P)
+{
+    size_t T = (size_t)(((L - K + 1) / P * P + WINO_M - 1) / WINO_M), v = (size_t)WINO_A * WINO_ROWS * T * C_in;
+    size_t wt = (size_t)5 * C_in * C_out;
+    return (size_t)WINO_A * C_in * C_out + (v > wt ? v : wt) + (size_t)WINO_A * CONV_TILE * C_out + (size_t)C_in;
+}
+
+/* The fused forward by F(4, 5), for K = 5, C_out a multiple of 16 and P
+ * dividing 4: q, arg (B, Q, C_out) from inp (B, L, C_in). */
+static void wino_forward(float *q, float *arg, float *scratch, const float *inp, const float *w, const float *b,
+                         int B, int L, int C_in, int C_out, int P)
+{
+    int Q = (L - 4) / P, T = (Q * P + WINO_M - 1) / WINO_M;
+    size_t vsize = (size_t)WINO_A * WINO_ROWS * T * C_in, wtsize = (size_t)5 * C_in * C_out;
+    float *u = scratch, *v = u + (size_t)WINO_A * C_in * C_out;
+    float *m = v + (vsize > wtsize ? vsize : wtsize), *zero_row = m + (size_t)WINO_A * CONV_TILE * C_out;
+    memset(zero_row, 0, (size_t)C_in * sizeof(*zero_row));
+    wino_weights(u, v, w, C_in, C_out);
+    for (int n0 = 0; n0 < B; n0 += WINO_ROWS) {
+        int nb = B - n0 < WINO_ROWS ? B - n0 : WINO_ROWS, nt = nb * T;
+        size_t plane = (size_t)nt * C_in;
+        float *qb = q + (size_t)n0 * Q * C_out, *ab = arg + (size_t)n0 * Q * C_out;
+        wino_input(v, inp + (size_t)n0 * L * C_in, zero_row, nb, L, T, C_in);
+        for (int o0 = 0; o0 < C_out; o0 += 16)
+            for (int g0 = 0; g0 < nt; g0 += CONV_TILE) {
+                int np = nt - g0 < CONV_TILE ? nt - g0 : CONV_TILE;
+                wino_products(m, v, u, plane, g0, np, C_in, C_out, o0);
+                if (P == 2)
+                    wino_output(qb, ab, m, b, g0, np, T, Q, C_out, o0, 2);
+                else if (P == 1)
+                    wino_output(qb, ab, m, b, g0, np, T, Q, C_out, o0, 1);
+                else
+                    wino_output(qb, ab, m, b, g0, np, T, Q, C_out, o0, 4);
+            }
+    }
+}
 #define CONV_DIRECT 1
 #else
 #define CONV_DIRECT 0
 #endif
 
-void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *scratch, const sbi_real *inp, const sbi_real *w,
-                             const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P)
+int sbi_conv1d_pool_form(int form, int C_in, int C_out, int K, int P)
+{
+    (void)C_in;
+    if (form == SBI_CONV_AUTO) form = SBI_CONV_WINOGRAD;
+    if (form == SBI_CONV_WINOGRAD && !(CONV_DIRECT && K == 5 && C_out % 16 == 0 && P >= 1 && 4 % P == 0))
+        form = SBI_CONV_DIRECT;
+    if (form == SBI_CONV_DIRECT && !(CONV_DIRECT && C_out % 16 == 0)) form = SBI_CONV_GEMM;
+    return form == SBI_CONV_WINOGRAD || form == SBI_CONV_DIRECT ? form : SBI_CONV_GEMM;
+}
+
+const char *sbi_conv1d_pool_form_name(int form)
+{
+    return form == SBI_CONV_WINOGRAD ? "winograd F(4,5)"
+           : form == SBI_CONV_DIRECT ? "direct"
+           : form == SBI_CONV_GEMM   ? "im2col + gemm"
+                                     : "auto";
+}
+
+void sbi_conv1d_pool_forward_form(sbi_real *q, sbi_real *arg, sbi_real *scratch, const sbi_real *inp,
+                                  const sbi_real *w, const sbi_real *b, int B, int L, int C_in, int C_out, int K,
+                                  int P, int form)
 {
     int L_out = L - K + 1, Q = L_out / P, KC = K * C_in;
-    int direct = CONV_DIRECT && C_out % 16 == 0;
     sbi_real *rest = scratch + (size_t)SBI_CONV_BLOCK_ROWS * L_out * C_out; /* wt (K C_in, C_out) or cols */
-    if (direct)
+    form = sbi_conv1d_pool_form(form, C_in, C_out, K, P);
+#if CONV_DIRECT
+    if (form == SBI_CONV_WINOGRAD) {
+        wino_forward(q, arg, scratch, inp, w, b, B, L, C_in, C_out, P);
+        return;
+    }
+#endif
+    if (form == SBI_CONV_DIRECT)
         for (int o = 0; o < C_out; ++o)
             for (int j = 0; j < KC; ++j) rest[(size_t)j * C_out + o] = w[(size_t)o * KC + j];
     for (int n0 = 0; n0 < B; n0 += SBI_CONV_BLOCK_ROWS) {
         int nb = B - n0 < SBI_CONV_BLOCK_ROWS ? B - n0 : SBI_CONV_BLOCK_ROWS;
 #if CONV_DIRECT
-        if (direct)
+        if (form == SBI_CONV_DIRECT)
             conv_direct(scratch, inp + (size_t)n0 * L * C_in, rest, nb, L, C_in, C_out, K);
         else
 #endif
@@ -648,6 +882,12 @@ void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *scratch, cons
         }
         bias_relu_pool(q + (size_t)n0 * Q * C_out, arg + (size_t)n0 * Q * C_out, scratch, b, nb, L_out, C_out, P);
     }
+}
+
+void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *scratch, const sbi_real *inp, const sbi_real *w,
+                             const sbi_real *b, int B, int L, int C_in, int C_out, int K, int P)
+{
+    sbi_conv1d_pool_forward_form(q, arg, scratch, inp, w, b, B, L, C_in, C_out, K, P, SBI_CONV_AUTO);
 }
 
 /* Batch rows per weight-gradient pass.  One row's input (14.6 KB at the
@@ -670,6 +910,9 @@ size_t sbi_conv1d_pool_scratch(int L, int C_in, int C_out, int K, int P)
 {
     size_t L_out = (size_t)(L - K + 1), rows = SBI_CONV_BLOCK_ROWS * L_out, wsize = (size_t)K * C_in * C_out;
     size_t cols = rows * K * C_in, fwd = rows * C_out + (cols > wsize ? cols : wsize), bwd = lists_size(L, C_out, K, P);
+#if CONV_DIRECT
+    if (K == 5 && wino_scratch(L, C_in, C_out, K, P) > fwd) fwd = wino_scratch(L, C_in, C_out, K, P);
+#endif
     return fwd > bwd ? fwd : bwd;
 }
 
