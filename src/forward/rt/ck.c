@@ -15,7 +15,7 @@
  * built for x86-64-v2, so the hot kernels also get an AVX2/FMA clone chosen
  * at load time, and the loop vectoriser's full cost model. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#pragma GCC optimize("O3", "no-trapping-math")
+#pragma GCC optimize("O3", "no-trapping-math", "fp-contract=fast")
 #define RT_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #define RT_NOINLINE __attribute__((noinline))
 #else
