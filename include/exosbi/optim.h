@@ -37,14 +37,16 @@ double sbi_clip_grad_norm(sbi_real *g, size_t n, double max_norm);
 /* The sum of a gradient (n) over the ranks of c, in place and identical on
  * every rank: what MPI_Allreduce(MPI_SUM) gives, through a window of node
  * shared memory (src/train/grad_sum.c says why), with the node sums added
- * by MPI_Allreduce between nodes.  Additions go in rank order, so runs on
- * the same ranks give the same bits.  Collective over c: create, run and
+ * by MPI_Allreduce between nodes (and MPI_Allreduce alone, with a warning,
+ * where no shared window can be had).  Additions go in rank order, so runs
+ * on the same ranks give the same bits.  Collective over c: create, run and
  * free on every rank; c must outlive it. */
 typedef struct sbi_grad_sum sbi_grad_sum;
 int sbi_grad_sum_create(const sbi_comm *c, size_t n, sbi_grad_sum **out);
 int sbi_grad_sum_run(sbi_grad_sum *gs, sbi_real *g);
 void sbi_grad_sum_free(sbi_grad_sum *gs);
-/* Tests: as if every node_size consecutive ranks were a node. */
+/* Tests: as if every node_size consecutive ranks were a node; node_size < 0:
+ * as if no shared window could be had (MPI_Allreduce). */
 int sbi__grad_sum_create_grouped(const sbi_comm *c, size_t n, int node_size, sbi_grad_sum **out);
 
 #endif

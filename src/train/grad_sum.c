@@ -11,7 +11,9 @@
  * Across nodes the node leaders add their node sums with MPI_Allreduce on a
  * communicator of their own, so a cluster run costs one inter-node
  * allreduce of the node sums.  The order of every addition is fixed by the
- * rank layout, so a run on the same ranks is deterministic. */
+ * rank layout, so a run on the same ranks is deterministic.  Where the
+ * window cannot be had on some rank (a small /dev/shm in a container, an
+ * MPI without shared windows), every rank falls back to MPI_Allreduce. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,18 +34,29 @@ struct sbi_grad_sum {
     MPI_Comm leaders; /* node rank 0 of every node (MPI_COMM_NULL elsewhere) */
     MPI_Win win;
     int node_rank, node_size, multi_node;
+    int fallback; /* 1: MPI_Allreduce over c */
     sbi_real **slot; /* (node_size) each rank's copy of its gradient (n) */
     sbi_real *sum;   /* (n) the node's sum, then the total */
 };
 
+static void release(sbi_grad_sum *gs)
+{
+    if (gs->win != MPI_WIN_NULL) MPI_Win_free(&gs->win);
+    if (gs->leaders != MPI_COMM_NULL) MPI_Comm_free(&gs->leaders);
+    if (gs->node != MPI_COMM_NULL) MPI_Comm_free(&gs->node);
+    free(gs->slot);
+    gs->slot = NULL;
+}
+
 /* node_size > 0 (tests): "nodes" of node_size consecutive ranks, to take
- * the multi-node path on one machine; 0: the ranks that share memory. */
+ * the multi-node path on one machine; < 0 (tests): as if no window could be
+ * had; 0: the ranks that share memory. */
 static int create(const sbi_comm *c, size_t n, int node_size, sbi_grad_sum **out)
 {
     sbi_grad_sum *gs;
     MPI_Aint bytes;
-    int disp, n_nodes = 0, leader;
-    sbi_real *mine;
+    int disp, n_nodes = 0, leader, failed;
+    sbi_real *mine = NULL;
 
     *out = NULL;
     SBI_CALLOC(gs, 1);
@@ -52,6 +65,11 @@ static int create(const sbi_comm *c, size_t n, int node_size, sbi_grad_sum **out
     gs->node = gs->leaders = MPI_COMM_NULL;
     gs->win = MPI_WIN_NULL;
     if (c->size == 1) {
+        *out = gs;
+        return SBI_OK;
+    }
+    if (node_size < 0) {
+        gs->fallback = 1;
         *out = gs;
         return SBI_OK;
     }
@@ -68,11 +86,22 @@ static int create(const sbi_comm *c, size_t n, int node_size, sbi_grad_sum **out
         SBI_CALL_MPI(MPI_Comm_split(c->comm, leader ? 0 : MPI_UNDEFINED, c->rank, &gs->leaders));
     /* Node rank 0 also holds the result. */
     bytes = (MPI_Aint)((gs->node_rank == 0 ? 2 : 1) * n * sizeof(sbi_real));
-    SBI_CALL_MPI(MPI_Win_allocate_shared(bytes, (int)sizeof(sbi_real), MPI_INFO_NULL, gs->node, &mine, &gs->win));
-    SBI_CALLOC(gs->slot, (size_t)gs->node_size);
-    for (int r = 0; r < gs->node_size; ++r) {
+    failed = MPI_Win_allocate_shared(bytes, (int)sizeof(sbi_real), MPI_INFO_NULL, gs->node, &mine, &gs->win) !=
+             MPI_SUCCESS;
+    if (failed) gs->win = MPI_WIN_NULL;
+    gs->slot = calloc((size_t)gs->node_size, sizeof *gs->slot);
+    failed = failed || !gs->slot;
+    for (int r = 0; !failed && r < gs->node_size; ++r) {
         MPI_Aint size;
-        SBI_CALL_MPI(MPI_Win_shared_query(gs->win, r, &size, &disp, &gs->slot[r]));
+        failed = MPI_Win_shared_query(gs->win, r, &size, &disp, &gs->slot[r]) != MPI_SUCCESS;
+    }
+    SBI_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_LOR, c->comm));
+    if (failed) {
+        release(gs);
+        gs->fallback = 1;
+        sbi_warn(c, "no window of node shared memory for the %zu-weight gradient sum; using MPI_Allreduce", n);
+        *out = gs;
+        return SBI_OK;
     }
     gs->sum = gs->slot[0] + n;
     /* One passive epoch for the window's life; MPI_Win_sync and the node
@@ -89,19 +118,14 @@ int sbi_grad_sum_create(const sbi_comm *c, size_t n, sbi_grad_sum **out)
 
 int sbi__grad_sum_create_grouped(const sbi_comm *c, size_t n, int node_size, sbi_grad_sum **out)
 {
-    return create(c, n, node_size > 0 ? node_size : 1, out);
+    return create(c, n, node_size != 0 ? node_size : 1, out);
 }
 
 void sbi_grad_sum_free(sbi_grad_sum *gs)
 {
     if (!gs) return;
-    if (gs->win != MPI_WIN_NULL) {
-        MPI_Win_unlock_all(gs->win);
-        MPI_Win_free(&gs->win);
-    }
-    if (gs->leaders != MPI_COMM_NULL) MPI_Comm_free(&gs->leaders);
-    if (gs->node != MPI_COMM_NULL) MPI_Comm_free(&gs->node);
-    free(gs->slot);
+    if (gs->win != MPI_WIN_NULL) MPI_Win_unlock_all(gs->win);
+    release(gs);
     free(gs);
 }
 
@@ -118,6 +142,10 @@ int sbi_grad_sum_run(sbi_grad_sum *gs, sbi_real *g)
     const size_t n = gs->n;
     size_t lo, hi, per;
     if (gs->c->size == 1) return SBI_OK;
+    if (gs->fallback) {
+        SBI_CALL_MPI(MPI_Allreduce(MPI_IN_PLACE, g, (int)n, SBI_MPI_REAL, MPI_SUM, gs->c->comm));
+        return SBI_OK;
+    }
     memcpy(gs->slot[gs->node_rank], g, n * sizeof *g);
     SBI_CALL(node_barrier(gs));
     /* Slices of whole cache lines; node ranks in order in every element. */

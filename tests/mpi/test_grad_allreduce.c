@@ -77,17 +77,19 @@ int main(int argc, char **argv)
     /* Exact sums: entry i of rank r is i + 1000 r + 1, so the sum is
      * size (i + 1) + 1000 size (size - 1) / 2; twice, the same buffers. */
     {
-        /* The last two as if on nodes of 1 and 2 ranks: the node leaders
-         * add the node sums with MPI_Allreduce. */
-        const size_t lens[5] = {1, 37, 4099, 37, 4099};
-        for (int k = 0; k < 5; ++k) {
+        /* Then as if on nodes of 1 and 2 ranks (the node leaders add the
+         * node sums with MPI_Allreduce), and as if no shared window could
+         * be had (MPI_Allreduce alone). */
+        const size_t lens[6] = {1, 37, 4099, 37, 4099, 4099};
+        const int grouped[6] = {0, 0, 0, 1, 2, -1};
+        for (int k = 0; k < 6; ++k) {
             sbi_grad_sum *gs = NULL;
             sbi_real *v = malloc(sizeof *v * lens[k]), *first = malloc(sizeof *first * lens[k]);
             double bad = 0.0, diff = 0.0, lo = 0.0, hi = 0.0;
-            if (k < 3)
+            if (!grouped[k])
                 SBI_ASSERT_OK(sbi_grad_sum_create(&c, lens[k], &gs));
             else
-                SBI_ASSERT_OK(sbi__grad_sum_create_grouped(&c, lens[k], k - 2, &gs));
+                SBI_ASSERT_OK(sbi__grad_sum_create_grouped(&c, lens[k], grouped[k], &gs));
             for (int rep = 0; rep < 2; ++rep) {
                 for (size_t i = 0; i < lens[k]; ++i) v[i] = (sbi_real)((double)i + 1000.0 * c.rank + 1.0);
                 SBI_ASSERT_OK(sbi_grad_sum_run(gs, v));
