@@ -318,18 +318,8 @@ int sbi_ck_table_rebin_on(const sbi_comm *c, const char *path, int w, const doub
         out->n_t = h.n_t;
         out->n_g = h.n_g;
         out->w = h.w;
-        out->p = malloc((size_t)h.n_p * sizeof *out->p);
-        out->t = malloc((size_t)h.n_t * sizeof *out->t);
-        out->k = malloc(n_k * sizeof *out->k);
-        if (!out->p || !out->t || !out->k)
-            st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__,
-                            "out of memory for a correlated-k table of %zu values", n_k);
     }
-    SBI_AGREE(c, st);
-    SBI_CALL(sbi_comm_bcast(c, out->p, (size_t)h.n_p * sizeof *out->p, 0));
-    SBI_CALL(sbi_comm_bcast(c, out->t, (size_t)h.n_t * sizeof *out->t, 0));
-    SBI_CALL(sbi_comm_bcast(c, out->k, n_k * sizeof *out->k, 0));
-    return SBI_OK;
+    return sbi__opac_bcast_pt_table(c, h.n_p, h.n_t, n_k, &out->p, &out->t, &out->k, "a correlated-k table");
 }
 
 int sbi_opacity_file_is_ck_on(const sbi_comm *c, const char *path)

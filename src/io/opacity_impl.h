@@ -9,6 +9,7 @@
 #include <hdf5.h>
 #include <stdint.h>
 
+#include "exosbi/core.h"
 #include "exosbi/opacity_io.h"
 #include "exosbi/rt.h"
 
@@ -49,5 +50,12 @@ int sbi__opac_check_grid(const char *path, const char *name, int64_t n, const do
 /* Check values (n) of a table of coefficients are finite, and set negative
  * ones to zero, as petitRADTRANS's loaders do. */
 int sbi__opac_check_table(const char *path, const char *name, int64_t n, double *v);
+
+/* The arrays of a (P, T) table that rank 0 of c holds, on every rank of c:
+ * p (n_p) and t (n_t) [double] and v (n_v) [float] are allocated on the
+ * other ranks (a failed allocation is agreed on, naming `what`) and
+ * broadcast from rank 0.  Collective over c. */
+int sbi__opac_bcast_pt_table(const sbi_comm *c, int n_p, int n_t, size_t n_v, double **p, double **t, float **v,
+                             const char *what);
 
 #endif

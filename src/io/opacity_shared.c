@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "exosbi/opacity_io.h"
+#include "io/opacity_impl.h"
 
 static int is_root(const sbi_comm *c) { return !c || c->rank == 0; }
 static int is_shared(const sbi_comm *c) { return c && c->size > 1; }
@@ -193,17 +194,26 @@ int sbi_line_table_sample_on(const sbi_comm *c, const char *path, sbi_line_forma
         out->n_p = h.n_p;
         out->n_t = h.n_t;
         out->w = h.w;
-        out->p = malloc((size_t)h.n_p * sizeof *out->p);
-        out->t = malloc((size_t)h.n_t * sizeof *out->t);
-        out->sigma = malloc(n_sigma * sizeof *out->sigma);
-        if (!out->p || !out->t || !out->sigma)
-            st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__,
-                            "out of memory for a line table of %zu values", n_sigma);
+    }
+    return sbi__opac_bcast_pt_table(c, h.n_p, h.n_t, n_sigma, &out->p, &out->t, &out->sigma, "a line table");
+}
+
+int sbi__opac_bcast_pt_table(const sbi_comm *c, int n_p, int n_t, size_t n_v, double **p, double **t, float **v,
+                             const char *what)
+{
+    int st = 0;
+    if (c->rank != 0) {
+        *p = malloc((size_t)n_p * sizeof **p);
+        *t = malloc((size_t)n_t * sizeof **t);
+        *v = malloc(n_v * sizeof **v);
+        if (!*p || !*t || !*v)
+            st = sbi__raise(SBI_ERR_INTERNAL, __FILE__, __LINE__, __func__, "out of memory for %s of %zu values",
+                            what, n_v);
     }
     SBI_AGREE(c, st);
-    SBI_CALL(sbi_comm_bcast(c, out->p, (size_t)h.n_p * sizeof *out->p, 0));
-    SBI_CALL(sbi_comm_bcast(c, out->t, (size_t)h.n_t * sizeof *out->t, 0));
-    SBI_CALL(sbi_comm_bcast(c, out->sigma, n_sigma * sizeof *out->sigma, 0));
+    SBI_CALL(sbi_comm_bcast(c, *p, (size_t)n_p * sizeof **p, 0));
+    SBI_CALL(sbi_comm_bcast(c, *t, (size_t)n_t * sizeof **t, 0));
+    SBI_CALL(sbi_comm_bcast(c, *v, n_v * sizeof **v, 0));
     return SBI_OK;
 }
 
