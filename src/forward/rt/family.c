@@ -1306,6 +1306,30 @@ static double rt_value(const rt_state *s, const double *theta, int k)
 
 /* The opacity kappa (N, W) [cm^2 g^-1] of the clear atmosphere (no deck).
  * x: mass fractions of the species; x_h2, x_he of the filler. */
+/* c (the line tables, in species order) = X_k / (m_k amu) [molecule g^-1];
+ * returns how many. */
+static int rt_line_abundances(const rt_state *s, const double *x, double *c)
+{
+    int j = 0;
+    for (int k = 0; k < s->n_species; ++k)
+        if (s->lines[k]) c[j++] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+    return j;
+}
+
+/* The factor n_a n_b / rho of CIA pair cp at density rho, with n = X rho /
+ * (m amu) (pRT `_interpolate_cia`: alpha X_a X_b / (m_a m_b) mu P / (amu
+ * kT)); 0 where either collider is absent. */
+static double rt_cia_factor(const rt_cia_pair *cp, const double *x, double x_h2, double x_he, double rho)
+{
+    double n_ab = 1.0;
+    for (int m = 0; m < 2; ++m) {
+        const int who = cp->collider[m];
+        const double xm = who == RT_COLLIDER_H2 ? x_h2 : who == RT_COLLIDER_HE ? x_he : x[who];
+        n_ab *= xm * rho / (cp->mass[m] * SBI_RT_AMU);
+    }
+    return n_ab > 0 ? n_ab / rho : 0.0;
+}
+
 static void rt_opacity(rt_state *s, const double *theta, const double *x, double x_h2, double x_he, double haze_k0,
                        double haze_gamma, double haze_factor, double v_hm, double v_e, double v_h)
 {
@@ -1327,21 +1351,10 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
          * in every layer; lines and CIA are added block by block in
          * sbi_rt_transit_radius2_lbl. */
         double c[RT_MAX_SPECIES];
-        int j = 0;
-        for (int k = 0; k < s->n_species; ++k)
-            if (s->lines[k]) c[j++] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+        rt_line_abundances(s, x, c);
         for (int q = 0; q < s->n_cia; ++q)
-            for (int i = 0; i < s->n; ++i) {
-                const rt_cia_pair *cp = &s->cia[q];
-                const double rho = s->rho[i];
-                double n_ab = 1.0;
-                for (int m = 0; m < 2; ++m) {
-                    const int who = cp->collider[m];
-                    const double xm = who == RT_COLLIDER_H2 ? x_h2 : who == RT_COLLIDER_HE ? x_he : x[who];
-                    n_ab *= xm * rho / (cp->mass[m] * SBI_RT_AMU);
-                }
-                s->cia_scale[(size_t)q * (size_t)s->n + (size_t)i] = n_ab > 0 ? n_ab / rho : 0.0;
-            }
+            for (int i = 0; i < s->n; ++i)
+                s->cia_scale[(size_t)q * (size_t)s->n + (size_t)i] = rt_cia_factor(&s->cia[q], x, x_h2, x_he, s->rho[i]);
         sbi_rt_lbl_opacity_prepare(&s->lbl, c, s->p_bar, s->t, s->cia_scale);
         if (!s->base_per_layer) {
             for (int l = 0; l < w; ++l) s->kappa[l] = (float)s->spec2[l];
@@ -1392,19 +1405,10 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
         }
         for (int l = 0; l < w; ++l) dst[l] = (float)row[l];
         if (s->n_cia && !s->lbl_blocks) {
-            /* kappa_CIA = alpha(T, lambda) n_a n_b / rho, added in float with n = X rho / (m amu)
-             * (pRT `_interpolate_cia`: alpha X_a X_b / (m_a m_b) mu P / (amu kT)). */
-            const double rho = s->rho[i];
+            /* kappa_CIA = alpha(T, lambda) n_a n_b / rho, added in float. */
             for (int c = 0; c < s->n_cia; ++c) {
-                const rt_cia_pair *cp = &s->cia[c];
-                double n_ab = 1.0;
-                for (int m = 0; m < 2; ++m) {
-                    const int who = cp->collider[m];
-                    const double xm = who == RT_COLLIDER_H2 ? x_h2 : who == RT_COLLIDER_HE ? x_he : x[who];
-                    n_ab *= xm * rho / (cp->mass[m] * SBI_RT_AMU);
-                }
-                if (!(n_ab > 0)) continue;
-                sbi_rt_cia_add(&cp->tab, t, n_ab / rho, s->cia_work, dst);
+                const double fc = rt_cia_factor(&s->cia[c], x, x_h2, x_he, s->rho[i]);
+                if (fc > 0) sbi_rt_cia_add(&s->cia[c].tab, t, fc, s->cia_work, dst);
             }
         }
     }
@@ -1416,9 +1420,7 @@ static void rt_opacity(rt_state *s, const double *theta, const double *x, double
     if (s->lbl_blocks) return;
     if (s->lines_summed) {
         double c[RT_MAX_SPECIES];
-        int j = 0;
-        for (int k = 0; k < s->n_species; ++k)
-            if (s->lines[k]) c[j++] = x[k] / (s->species_mass[k] * SBI_RT_AMU);
+        rt_line_abundances(s, x, c);
         sbi_rt_lines_add_summed(s->n_lines, s->line_tabs, c, s->n, s->p_bar, s->t, RT_LBL_BLOCK, s->lines_work,
                                 s->lines_iwork, s->kappa);
         return;
