@@ -152,15 +152,22 @@ static int breakdown(int reps, double step_time)
     }
     printf(" naive convolution loops %.3f ms\n", 1e3 * b);
     /* The backward without the input gradient (dinp NULL) is the weight
-     * gradient with the ReLU/pool routing; the input gradient is the rest. */
-    TIME_PER_CALL(f, reps,
-                  sbi_conv1d_pool_backward(c.dq0, c.dw1, c.db1, c.scratch, c.dq1, c.q1, c.arg1, c.q0, c.w1, BATCH,
-                                           c.Q1, 32, 64, 5, 2));
-    TIME_PER_CALL(b, reps,
-                  sbi_conv1d_pool_backward(NULL, c.dw1, c.db1, c.scratch, c.dq1, c.q1, c.arg1, c.q0, c.w1, BATCH,
-                                           c.Q1, 32, 64, 5, 2));
-    printf("conv1 backward: %.3f ms = weight gradient (with the relu/pool routing) %.3f ms + input gradient %.3f ms\n",
-           1e3 * f, 1e3 * b, 1e3 * (f - b));
+     * gradient with the ReLU/pool routing; the input gradient is the rest.
+     * Winograd (the transpose of the forward, as the encoder runs it) and
+     * the sparse sums over the routed entries (the other forms). */
+    for (int form = SBI_CONV_WINOGRAD; form >= SBI_CONV_DIRECT; --form) {
+        int ran = sbi_conv1d_pool_form(form, 32, 64, 5, 2);
+        if (form == SBI_CONV_WINOGRAD && ran != form) continue;
+        TIME_PER_CALL(f, reps,
+                      sbi_conv1d_pool_backward_form(c.dq0, c.dw1, c.db1, c.scratch, c.dq1, c.q1, c.arg1, c.q0, c.w1,
+                                                    BATCH, c.Q1, 32, 64, 5, 2, form));
+        TIME_PER_CALL(b, reps,
+                      sbi_conv1d_pool_backward_form(NULL, c.dw1, c.db1, c.scratch, c.dq1, c.q1, c.arg1, c.q0, c.w1,
+                                                    BATCH, c.Q1, 32, 64, 5, 2, form));
+        printf("conv1 backward, %-16s %.3f ms = weight gradient (with the relu/pool routing) %.3f ms + input "
+               "gradient %.3f ms\n",
+               ran == SBI_CONV_WINOGRAD ? "winograd F(4,5):" : "sparse sums:", 1e3 * f, 1e3 * b, 1e3 * (f - b));
+    }
     sbi_layout_free(&lay);
     return 0;
 }

@@ -269,12 +269,23 @@ void sbi_conv1d_pool_forward(sbi_real *q, sbi_real *arg, sbi_real *scratch, cons
  * be NULL) the input gradient from dq (B, Q, C_out), given the forward's
  * input inp and its q, arg; scratch holds sbi_conv1d_pool_scratch(L, C_in,
  * C_out, K, P) scalars.  Only the positions the pooling selected and the ReLU
- * passed carry a gradient, so both gradients are sums over those entries
- * alone (the dense gemms would do about 3 times the work at the reference
- * shape). */
+ * passed carry a gradient.  Where the Winograd forward runs and C_in is a
+ * multiple of 16, the backward is its transpose; elsewhere both gradients
+ * are sums over those entries alone (the dense gemms would do about 3 times
+ * the work at the reference shape). */
 void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch, const sbi_real *dq,
                               const sbi_real *q, const sbi_real *arg, const sbi_real *inp, const sbi_real *w, int B,
                               int L, int C_in, int C_out, int K, int P);
+/* sbi_conv1d_pool_backward in the form that sbi_conv1d_pool_form(form, ...)
+ * gives: WINOGRAD, where C_in is also a multiple of 16, runs the transpose of
+ * the F(4, 5) forward as two matrix products per point (8 / 20 of the dense
+ * multiply-adds each, regular where the sparse sums gather); the other forms
+ * run the sparse sums.  AUTO (what sbi_conv1d_pool_backward runs) is
+ * WINOGRAD where the build and shape allow it.  The forms agree up to
+ * rounding. */
+void sbi_conv1d_pool_backward_form(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch,
+                                   const sbi_real *dq, const sbi_real *q, const sbi_real *arg, const sbi_real *inp,
+                                   const sbi_real *w, int B, int L, int C_in, int C_out, int K, int P, int form);
 
 /* The convolutional encoder of a single-channel sequence of L values:
  *   conv1d(1 -> C1, K) + ReLU + maxpool P -> conv1d(C1 -> C2, K) + ReLU

@@ -12,8 +12,9 @@
  * build the forward of several input channels is a register-blocked direct
  * kernel (conv_direct below), or for kernels of 5 Winograd's F(4, 5), which
  * needs 8 multiply-adds per 4 outputs and input channel where the direct
- * kernel needs 20 (wino_forward).  The backward of several input channels
- * sums only the entries that the pooling selected and the ReLU passed (the
+ * kernel needs 20 (wino_forward), and the backward is its transpose
+ * (wino_backward).  Elsewhere the backward of several input channels sums
+ * only the entries that the pooling selected and the ReLU passed (the
  * sparse backward below): on the reference encoder's conv1 that is about a
  * third of the dense gemms' multiply-adds, and it reads the forward's input
  * where the gemms read a K times larger im2col copy. */
@@ -678,11 +679,12 @@ static void wino_weights(float *u, float *wt, const float *w, int C_in, int C_ou
     }
 }
 
-/* v (A, nb T, C_in) = B^T applied to the tiles of inp (nb, L, C_in): tile t
- * of a row holds positions 4 t .. 4 t + 7, those past L read zero_row. */
-static void wino_input(float *v, const float *inp, const float *zero_row, int nb, int L, int T, int C_in)
+/* v (A, nb T, C_in) = B^T applied to the tiles of inp (nb, L, C_in), the
+ * points plane scalars apart: tile t of a row holds positions 4 t .. 4 t + 7,
+ * those past L read zero_row. */
+static void wino_input(float *v, const float *inp, const float *zero_row, int nb, int L, int T, int C_in,
+                       size_t plane)
 {
-    size_t plane = (size_t)nb * T * C_in;
     for (int n = 0; n < nb; ++n)
         for (int t = 0; t < T; ++t) {
             const float *d[WINO_A];
@@ -814,7 +816,7 @@ static void wino_forward(float *q, float *arg, float *scratch, const float *inp,
         int nb = B - n0 < WINO_ROWS ? B - n0 : WINO_ROWS, nt = nb * T;
         size_t plane = (size_t)nt * C_in;
         float *qb = q + (size_t)n0 * Q * C_out, *ab = arg + (size_t)n0 * Q * C_out;
-        wino_input(v, inp + (size_t)n0 * L * C_in, zero_row, nb, L, T, C_in);
+        wino_input(v, inp + (size_t)n0 * L * C_in, zero_row, nb, L, T, C_in, plane);
         for (int o0 = 0; o0 < C_out; o0 += 16)
             for (int g0 = 0; g0 < nt; g0 += CONV_TILE) {
                 int np = nt - g0 < CONV_TILE ? nt - g0 : CONV_TILE;
@@ -827,6 +829,215 @@ static void wino_forward(float *q, float *arg, float *scratch, const float *inp,
                     wino_output(qb, ab, m, b, g0, np, T, Q, C_out, o0, 4);
             }
     }
+}
+
+/* ---- the backward by F(4, 5) ---------------------------------------------
+ * The transpose of wino_forward.  With dY the routed gradient at the
+ * convolution's outputs (non-zero at the position of each window's maximum
+ * where the ReLU passed it), dM_xi (tiles, C_out) = A applied to the 4
+ * outputs of each tile, and then at each point xi
+ *   dU_xi (C_in, C_out) += V_xi^T @ dM_xi   (the weight gradient is G^T dU),
+ *   dV_xi (tiles, C_in)  = dM_xi @ U_xi^T   (the input gradient is B dV,
+ *                                            summed over overlapping tiles),
+ * two products of 8 / 20 of the dense convolution's multiply-adds each, in
+ * the register tile of the forward.  The sparse sums (sbi_conv1d_pool_
+ * backward's other forms) do fewer multiply-adds, about 0.35 of the dense
+ * ones at the reference shape with its initial weights against Winograd's
+ * 0.4, but gather them at scattered offsets; on the reference encoder's conv1
+ * they take 9.2 to 12 ms where these take 8.3 to 8.6 (bench_train_reference).
+ * Blocks of WINO_BACK_ROWS rows; dU sums chunks of WINO_DU_TILES tiles whose
+ * V and dM stay in the L1 cache. */
+enum { WINO_BACK_ROWS = 8, WINO_DU_TILES = 32, WINO_PAD = 16 };
+
+/* dm (A, nb T, C_out) = A applied to the routed gradient of each tile of
+ * the rows n0 .. n0 + nb, the points plane scalars apart; db += the gradient
+ * the ReLU passed. */
+static void wino_dm(float *dm, float *db, const float *dq, const float *q, const float *arg, int nb, int T, int Q,
+                    int C_out, int P, size_t plane)
+{
+    const conv_vec zero = {0};
+    for (int n = 0; n < nb; ++n)
+        for (int t = 0; t < T; ++t) {
+            float *mt = dm + ((size_t)n * T + t) * C_out;
+            for (int o = 0; o < C_out; o += CONV_LANES) {
+                conv_vec y[WINO_M];
+                for (int j = 0; j < WINO_M; j += P) {
+                    int win = (WINO_M * t + j) / P;
+                    if (win >= Q) {
+                        for (int k = 0; k < P; ++k) y[j + k] = zero;
+                        continue;
+                    }
+                    size_t i = ((size_t)n * Q + win) * C_out + o;
+                    conv_vec g = vec_loadu(dq + i), a = vec_loadu(arg + i);
+                    g = vec_select(vec_loadu(q + i) > zero, g, zero);
+                    vec_store(db + o, vec_loadu(db + o) + g, CONV_LANES);
+                    for (int k = 0; k < P; ++k) y[j + k] = vec_select(a == zero + (float)k, g, zero);
+                }
+                /* The columns of A^T (wino_output) at the points 0, +-1,
+                 * +-2, +-1/2, infinity. */
+                conv_vec s1 = y[0] + y[2], d1 = y[1] + y[3], s2 = y[0] + 4.0f * y[2], d2 = 2.0f * y[1] + 8.0f * y[3];
+                conv_vec s3 = y[0] + 0.25f * y[2], d3 = 0.5f * y[1] + 0.125f * y[3];
+                vec_store(mt + o, y[0], CONV_LANES);
+                vec_store(mt + plane + o, s1 + d1, CONV_LANES);
+                vec_store(mt + 2 * plane + o, s1 - d1, CONV_LANES);
+                vec_store(mt + 3 * plane + o, s2 + d2, CONV_LANES);
+                vec_store(mt + 4 * plane + o, s2 - d2, CONV_LANES);
+                vec_store(mt + 5 * plane + o, s3 + d3, CONV_LANES);
+                vec_store(mt + 6 * plane + o, s3 - d3, CONV_LANES);
+                vec_store(mt + 7 * plane + o, y[3], CONV_LANES);
+            }
+        }
+}
+
+/* du (C_in, C_out) += v (nt, C_in)^T @ dm (nt, C_out), rows c0 .. c0 + np
+ * (np <= CONV_TILE) and columns o0 .. o0 + 16: the register tile of
+ * conv_direct_tile, the tiles as the summed index. */
+static void wino_du_tile(float *du, const float *v, const float *dm, int nt, int C_in, int C_out, int c0, int o0,
+                         int np)
+{
+    float *d = du + (size_t)c0 * C_out + o0;
+    const float *vc = v + c0, *mo = dm + o0;
+    if (np == CONV_TILE) {
+        __m256 a00 = _mm256_loadu_ps(d), a01 = _mm256_loadu_ps(d + 8);
+        __m256 a10 = _mm256_loadu_ps(d + C_out), a11 = _mm256_loadu_ps(d + C_out + 8);
+        __m256 a20 = _mm256_loadu_ps(d + 2 * C_out), a21 = _mm256_loadu_ps(d + 2 * C_out + 8);
+        __m256 a30 = _mm256_loadu_ps(d + 3 * C_out), a31 = _mm256_loadu_ps(d + 3 * C_out + 8);
+        __m256 a40 = _mm256_loadu_ps(d + 4 * C_out), a41 = _mm256_loadu_ps(d + 4 * C_out + 8);
+        __m256 a50 = _mm256_loadu_ps(d + 5 * C_out), a51 = _mm256_loadu_ps(d + 5 * C_out + 8);
+        for (int t = 0; t < nt; ++t) {
+            const float *vt = vc + (size_t)t * C_in;
+            __m256 m0 = _mm256_loadu_ps(mo + (size_t)t * C_out), m1 = _mm256_loadu_ps(mo + (size_t)t * C_out + 8);
+            __m256 xv;
+#define WINO_DU_FMA(p)                               \
+    xv = _mm256_broadcast_ss(vt + (p));              \
+    a##p##0 = _mm256_fmadd_ps(m0, xv, a##p##0);      \
+    a##p##1 = _mm256_fmadd_ps(m1, xv, a##p##1);
+            WINO_DU_FMA(0) WINO_DU_FMA(1) WINO_DU_FMA(2) WINO_DU_FMA(3) WINO_DU_FMA(4) WINO_DU_FMA(5)
+#undef WINO_DU_FMA
+        }
+#define WINO_DU_STORE(p)                                     \
+    _mm256_storeu_ps(d + (size_t)(p) * C_out, a##p##0);      \
+    _mm256_storeu_ps(d + (size_t)(p) * C_out + 8, a##p##1);
+        WINO_DU_STORE(0) WINO_DU_STORE(1) WINO_DU_STORE(2) WINO_DU_STORE(3) WINO_DU_STORE(4) WINO_DU_STORE(5)
+#undef WINO_DU_STORE
+        return;
+    }
+    for (int p = 0; p < np; ++p) {
+        __m256 a0 = _mm256_loadu_ps(d + (size_t)p * C_out), a1 = _mm256_loadu_ps(d + (size_t)p * C_out + 8);
+        for (int t = 0; t < nt; ++t) {
+            __m256 xv = _mm256_broadcast_ss(vc + (size_t)t * C_in + p);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(mo + (size_t)t * C_out), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(mo + (size_t)t * C_out + 8), xv, a1);
+        }
+        _mm256_storeu_ps(d + (size_t)p * C_out, a0);
+        _mm256_storeu_ps(d + (size_t)p * C_out + 8, a1);
+    }
+}
+
+/* dinp (rows, L, C_in), channels c0 .. c0 + 16, += B applied to dv (A,
+ * CONV_TILE, C_in), the input gradients at the points of the np tiles from
+ * tile g0 (T per row): the transpose of wino_input; tile t adds to
+ * positions 4 t .. 4 t + 7 below L. */
+static void wino_dinp(float *dinp, const float *dv, int g0, int np, int L, int T, int C_in, int c0)
+{
+    size_t plane = (size_t)CONV_TILE * C_in;
+    for (int p = 0; p < np; ++p) {
+        int n = (g0 + p) / T, t = (g0 + p) % T, top = L - WINO_M * t < WINO_A ? L - WINO_M * t : WINO_A;
+        const float *vt = dv + (size_t)p * C_in;
+        float *d = dinp + ((size_t)n * L + (size_t)WINO_M * t) * C_in;
+        for (int i = c0; i < c0 + 16; i += CONV_LANES) {
+            conv_vec g0v = vec_loadu(vt + i), g1 = vec_loadu(vt + plane + i), g2 = vec_loadu(vt + 2 * plane + i);
+            conv_vec g3 = vec_loadu(vt + 3 * plane + i), g4 = vec_loadu(vt + 4 * plane + i);
+            conv_vec g5 = vec_loadu(vt + 5 * plane + i), g6 = vec_loadu(vt + 6 * plane + i);
+            conv_vec g7 = vec_loadu(vt + 7 * plane + i);
+            conv_vec s1 = g1 + g2, t1 = g1 - g2, s2 = g3 + g4, t2 = g3 - g4, s3 = g5 + g6, t3 = g5 - g6, dd[WINO_A];
+            dd[0] = -g0v;
+            dd[1] = t1 + 0.5f * t2 + 2.0f * t3 - g7;
+            dd[2] = 5.25f * g0v + s1 + 0.25f * s2 + 4.0f * s3;
+            dd[3] = 5.25f * g7 - 4.25f * t1 - 2.5f * (t2 + t3);
+            dd[4] = -5.25f * g0v - 4.25f * s1 - 1.25f * s2 - 5.0f * s3;
+            dd[5] = t1 + 2.0f * t2 + 0.5f * t3 - 5.25f * g7;
+            dd[6] = g0v + s1 + s2 + s3;
+            dd[7] = g7;
+            for (int j = 0; j < top; ++j)
+                vec_store(d + (size_t)j * C_in + i, vec_loadu(d + (size_t)j * C_in + i) + dd[j], CONV_LANES);
+        }
+    }
+}
+
+/* The scratch of wino_backward: u and its transpose ut, du, v (the
+ * transposed taps first), dm, the input gradients at the points of a tile
+ * group and a zero row. */
+static size_t wino_back_scratch(int L, int C_in, int C_out, int P)
+{
+    size_t T = (size_t)(((L - 4) / P * P + WINO_M - 1) / WINO_M), nt = (size_t)WINO_BACK_ROWS * T;
+    size_t v = (size_t)WINO_A * (nt * C_in + WINO_PAD), wt = (size_t)5 * C_in * C_out;
+    return 3 * (size_t)WINO_A * C_in * C_out + (v > wt ? v : wt) + (size_t)WINO_A * (nt * C_out + WINO_PAD) +
+           (size_t)WINO_A * CONV_TILE * C_in + (size_t)C_in;
+}
+
+/* For K = 5, C_in and C_out multiples of 16 and P dividing 4. */
+static void wino_backward(float *dinp, float *dw, float *db, float *scratch, const float *dq, const float *q,
+                          const float *arg, const float *inp, const float *w, int B, int L, int C_in, int C_out, int P)
+{
+    int Q = (L - 4) / P, T = (Q * P + WINO_M - 1) / WINO_M;
+    size_t nmax = (size_t)WINO_BACK_ROWS * T, vsize = (size_t)WINO_A * (nmax * C_in + WINO_PAD);
+    size_t wtsize = (size_t)5 * C_in * C_out;
+    size_t n2 = (size_t)C_in * C_out;
+    float *u = scratch, *ut = u + WINO_A * n2, *du = ut + WINO_A * n2, *v = du + WINO_A * n2;
+    float *dm = v + (vsize > wtsize ? vsize : wtsize), *dv = dm + (size_t)WINO_A * (nmax * C_out + WINO_PAD);
+    float *zero_row = dv + (size_t)WINO_A * CONV_TILE * C_in;
+    memset(zero_row, 0, (size_t)C_in * sizeof(*zero_row));
+    memset(du, 0, WINO_A * n2 * sizeof(*du));
+    if (dinp) {
+        wino_weights(u, v, w, C_in, C_out);
+        for (int x = 0; x < WINO_A; ++x)
+            for (int c = 0; c < C_in; ++c)
+                for (int o = 0; o < C_out; ++o) ut[x * n2 + (size_t)o * C_in + c] = u[x * n2 + (size_t)c * C_out + o];
+    }
+    for (int n0 = 0; n0 < B; n0 += WINO_BACK_ROWS) {
+        int nb = B - n0 < WINO_BACK_ROWS ? B - n0 : WINO_BACK_ROWS, nt = nb * T;
+        /* Planes a line past a multiple of 4 KB apart would share the L1
+         * cache's sets (8 planes, 8 ways): each is offset by a line. */
+        size_t pv = (size_t)nt * C_in + WINO_PAD, pm = (size_t)nt * C_out + WINO_PAD;
+        wino_input(v, inp + (size_t)n0 * L * C_in, zero_row, nb, L, T, C_in, pv);
+        wino_dm(dm, db, dq + (size_t)n0 * Q * C_out, q + (size_t)n0 * Q * C_out, arg + (size_t)n0 * Q * C_out, nb,
+                T, Q, C_out, P, pm);
+        /* dU by chunks of tiles whose v and dm stay in the L1 cache. */
+        for (int x = 0; x < WINO_A; ++x)
+            for (int t0 = 0; t0 < nt; t0 += WINO_DU_TILES) {
+                int nc = nt - t0 < WINO_DU_TILES ? nt - t0 : WINO_DU_TILES;
+                const float *vx = v + x * pv + (size_t)t0 * C_in, *mx = dm + x * pm + (size_t)t0 * C_out;
+                for (int c0 = 0; c0 < C_in; c0 += CONV_TILE)
+                    for (int o0 = 0; o0 < C_out; o0 += 16)
+                        wino_du_tile(du + x * n2, vx, mx, nc, C_in, C_out, c0, o0,
+                                     C_in - c0 < CONV_TILE ? C_in - c0 : CONV_TILE);
+            }
+        if (!dinp) continue;
+        float *d = dinp + (size_t)n0 * L * C_in;
+        memset(d, 0, (size_t)nb * L * C_in * sizeof(*d));
+        /* dV_xi = dM_xi @ U_xi^T a group of CONV_TILE tiles at a time (the
+         * forward's products with the channels' roles swapped), then B. */
+        for (int c0 = 0; c0 < C_in; c0 += 16) /* ut's columns c0 .. c0 + 16 (32 KB) stay in L1 */
+            for (int g0 = 0; g0 < nt; g0 += CONV_TILE) {
+                int np = nt - g0 < CONV_TILE ? nt - g0 : CONV_TILE;
+                wino_products(dv, dm, ut, pm, g0, np, C_out, C_in, c0);
+                wino_dinp(d, dv, g0, np, L, T, C_in, c0);
+            }
+    }
+    /* dw (C_out, 5, C_in) += G^T dU. */
+    for (int k = 0; k < 5; ++k) {
+        float *wk = v + (size_t)k * n2; /* (C_in, C_out) */
+        for (size_t j = 0; j < n2; ++j) {
+            float s = 0;
+            for (int x = 0; x < WINO_A; ++x) s += (float)wino_g[x][k] * du[x * n2 + j];
+            wk[j] = s;
+        }
+    }
+    for (int o = 0; o < C_out; ++o)
+        for (int k = 0; k < 5; ++k)
+            for (int c = 0; c < C_in; ++c)
+                dw[((size_t)o * 5 + k) * C_in + c] += v[(size_t)k * n2 + (size_t)c * C_out + o];
 }
 #define CONV_DIRECT 1
 #else
@@ -912,14 +1123,25 @@ size_t sbi_conv1d_pool_scratch(int L, int C_in, int C_out, int K, int P)
     size_t cols = rows * K * C_in, fwd = rows * C_out + (cols > wsize ? cols : wsize), bwd = lists_size(L, C_out, K, P);
 #if CONV_DIRECT
     if (K == 5 && wino_scratch(L, C_in, C_out, K, P) > fwd) fwd = wino_scratch(L, C_in, C_out, K, P);
+    if (sbi_conv1d_pool_form(SBI_CONV_WINOGRAD, C_in, C_out, K, P) == SBI_CONV_WINOGRAD && C_in % 16 == 0 &&
+        wino_back_scratch(L, C_in, C_out, P) > bwd)
+        bwd = wino_back_scratch(L, C_in, C_out, P);
 #endif
     return fwd > bwd ? fwd : bwd;
 }
 
-void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch, const sbi_real *dq,
-                              const sbi_real *q, const sbi_real *arg, const sbi_real *inp, const sbi_real *w, int B,
-                              int L, int C_in, int C_out, int K, int P)
+void sbi_conv1d_pool_backward_form(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch,
+                                   const sbi_real *dq, const sbi_real *q, const sbi_real *arg, const sbi_real *inp,
+                                   const sbi_real *w, int B, int L, int C_in, int C_out, int K, int P, int form)
 {
+#if CONV_DIRECT
+    if (sbi_conv1d_pool_form(form, C_in, C_out, K, P) == SBI_CONV_WINOGRAD && C_in % 16 == 0) {
+        wino_backward(dinp, dw, db, scratch, dq, q, arg, inp, w, B, L, C_in, C_out, P);
+        return;
+    }
+#else
+    (void)form;
+#endif
     int L_out = L - K + 1, Q = L_out / P, Lp = Q * P, cap = CONV_DW_ROWS * Q;
     sbi_real *cg = scratch, *pg = cg + (size_t)C_out * cap;
     int *co = (int *)(pg + (size_t)Q * C_out + 8), *po = co + (size_t)C_out * cap, *ccnt = po + (size_t)Q * C_out + 8;
@@ -935,6 +1157,13 @@ void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_re
         }
         sparse_dw(dw, cg, co, ccnt, cap, inp + (size_t)n0 * L * C_in, K * C_in, C_out);
     }
+}
+
+void sbi_conv1d_pool_backward(sbi_real *dinp, sbi_real *dw, sbi_real *db, sbi_real *scratch, const sbi_real *dq,
+                              const sbi_real *q, const sbi_real *arg, const sbi_real *inp, const sbi_real *w, int B,
+                              int L, int C_in, int C_out, int K, int P)
+{
+    sbi_conv1d_pool_backward_form(dinp, dw, db, scratch, dq, q, arg, inp, w, B, L, C_in, C_out, K, P, SBI_CONV_AUTO);
 }
 
 int sbi_conv_encoder_min_length(int K, int P)

@@ -102,7 +102,8 @@ static void check(int B, int L, int C_in, int C_out, int K, int P, int exact, in
                 }
     }
     sbi_conv1d_backward_ref(dinp_r, dw_r, db_r, dc, inp, w, B, L, C_in, C_out, K);
-    sbi_conv1d_pool_backward(dinp, dw, db, scratch, dq, q, arg, inp, w, B, L, C_in, C_out, K, P);
+    /* The backward in the same form: Winograd's transpose, or the sparse sums. */
+    sbi_conv1d_pool_backward_form(dinp, dw, db, scratch, dq, q, arg, inp, w, B, L, C_in, C_out, K, P, form);
     for (int i = 0; i < B * L * C_in; ++i) derr = fmax(derr, fabs((double)dinp[i] - dinp_r[i]));
     for (int i = 0; i < C_out * K * C_in; ++i) derr = fmax(derr, fabs((double)dw[i] - dw_r[i]) / 10);
     for (int i = 0; i < C_out; ++i) derr = fmax(derr, fabs((double)db[i] - db_r[i]) / 10);
