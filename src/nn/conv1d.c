@@ -851,9 +851,10 @@ enum { WINO_BACK_ROWS = 8, WINO_DU_TILES = 32, WINO_PAD = 16 };
 
 /* dm (A, nb T, C_out) = A applied to the routed gradient of each tile of
  * the rows n0 .. n0 + nb, the points plane scalars apart; db += the gradient
- * the ReLU passed. */
-static void wino_dm(float *dm, float *db, const float *dq, const float *q, const float *arg, int nb, int T, int Q,
-                    int C_out, int P, size_t plane)
+ * the ReLU passed.  Inlined with P a constant, as wino_output. */
+static inline __attribute__((always_inline)) void wino_dm_p(float *dm, float *db, const float *dq, const float *q,
+                                                            const float *arg, int nb, int T, int Q, int C_out,
+                                                            size_t plane, int P)
 {
     const conv_vec zero = {0};
     for (int n = 0; n < nb; ++n)
@@ -887,6 +888,17 @@ static void wino_dm(float *dm, float *db, const float *dq, const float *q, const
                 vec_store(mt + 7 * plane + o, y[3], CONV_LANES);
             }
         }
+}
+
+static void wino_dm(float *dm, float *db, const float *dq, const float *q, const float *arg, int nb, int T, int Q,
+                    int C_out, int P, size_t plane)
+{
+    if (P == 2)
+        wino_dm_p(dm, db, dq, q, arg, nb, T, Q, C_out, plane, 2);
+    else if (P == 1)
+        wino_dm_p(dm, db, dq, q, arg, nb, T, Q, C_out, plane, 1);
+    else
+        wino_dm_p(dm, db, dq, q, arg, nb, T, Q, C_out, plane, 4);
 }
 
 /* du (C_in, C_out) += v (nt, C_in)^T @ dm (nt, C_out), rows c0 .. c0 + np
