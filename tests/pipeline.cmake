@@ -27,9 +27,8 @@ sbi_add_script_test(NAME cli_run_pipeline SCRIPT ${P}/run_pipeline.sh LABELS "cl
 
 # SBC coverage per family on the linear-Gaussian and two-moons tasks (one
 # rank each, so that two run side by side on two cores; minutes each).
-# fmpe on two moons does not calibrate yet (see the README).
 foreach(case affine:linear_gaussian nsf:linear_gaussian maf:linear_gaussian naf:linear_gaussian
-                fmpe:linear_gaussian affine:two_moons nsf:two_moons maf:two_moons naf:two_moons)
+                fmpe:linear_gaussian affine:two_moons nsf:two_moons maf:two_moons naf:two_moons fmpe:two_moons)
   string(REPLACE ":" ";" args ${case})
   string(REPLACE ":" "_" name ${case})
   sbi_add_script_test(NAME calibration_${name} SCRIPT ${P}/calibration.sh ARGS ${args}

@@ -55,6 +55,10 @@ typedef struct sbi_estimator_config {
     char ode_solver[16]; /* "fmpe": "rk_adaptive" (default: PETSc TSRK with error control, tuned by the
                             -ts_* options) or "midpoint" (fixed steps), JSON "ode_solver" */
     int ode_steps;       /* "fmpe": steps of the midpoint rule (default 50, JSON "ode_steps") */
+    int time_features;   /* "fmpe": the velocity network sees t and sin, cos (pi 2^k t) for k < K =
+                            time_features (0 to 8; JSON "time_features").  Unlike the fields above,
+                            0 is a value (t alone, what files written before the field hold): new
+                            configurations get SBI_FMPE_DEFAULT_TIME_FEATURES. */
     /* The block structure of x for the dataset-aware embeddings "conv1d_full",
      * "patch", "photometry" and "hierarchical" (nn.h, observation encoders),
      * which use embed_hidden as their hidden width.  Optional in JSON; all

@@ -20,6 +20,7 @@ static void help(void)
            "      --n-sigmoids N --bisection-steps N       naf transform (8) and inverse (50)\n"
            "      --ode-solver rk_adaptive|midpoint --ode-steps N  fmpe sampling (PETSc TS; -ts_* options\n"
            "                            through PETSC_OPTIONS) or a fixed midpoint rule (50 steps)\n"
+           "      --time-features K     fmpe: the velocity network sees t and sin, cos(pi 2^k t), k < K (4)\n"
            "      --n-bins N            spline bins, nsf (10)   --tail-bound B  spline interval [-B, B] (3)\n"
            "      --batch-size N        global mini-batch, summed over ranks (256)\n"
            "      --learning-rate X     Adam(W) step size (1e-3)\n"
@@ -52,7 +53,7 @@ static void help(void)
 int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
 {
     enum { O_EST = 256, O_BS, O_LR, O_MAXE, O_MINE, O_PAT, O_MIND, O_CLIP, O_WD, O_SEED, O_ED, O_EH, O_EL, O_NT,
-           O_HID, O_HL, O_CACHE, O_LRP, O_LRF, O_LRMIN, O_EMB, O_NBINS, O_TAIL, O_SCHED, O_WFRAC, O_WEP, O_SEP, O_NMUL, O_NMIN, O_PNF, O_NSIG, O_BIS, O_ODE, O_ODES, O_RESUME, O_SYNC, O_STOP, O_JSON };
+           O_HID, O_HL, O_CACHE, O_LRP, O_LRF, O_LRMIN, O_EMB, O_NBINS, O_TAIL, O_SCHED, O_WFRAC, O_WEP, O_SEP, O_NMUL, O_NMIN, O_PNF, O_NSIG, O_BIS, O_ODE, O_ODES, O_TF, O_RESUME, O_SYNC, O_STOP, O_JSON };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"estimator", required_argument, 0, O_EST},
         {"batch-size", required_argument, 0, O_BS}, {"learning-rate", required_argument, 0, O_LR},
@@ -71,7 +72,7 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
         {"noise-multiplier", required_argument, 0, O_NMUL}, {"noise-min-scale", required_argument, 0, O_NMIN},
         {"parameter-noise-floor", required_argument, 0, O_PNF}, {"n-sigmoids", required_argument, 0, O_NSIG},
         {"bisection-steps", required_argument, 0, O_BIS}, {"ode-solver", required_argument, 0, O_ODE},
-        {"ode-steps", required_argument, 0, O_ODES},
+        {"ode-steps", required_argument, 0, O_ODES}, {"time-features", required_argument, 0, O_TF},
         {"resume", no_argument, 0, O_RESUME}, {"verify-sync", no_argument, 0, O_SYNC},
         {"stop-after-epochs", required_argument, 0, O_STOP}, {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
@@ -163,6 +164,7 @@ int sbi_cli_train(const sbi_comm *c, int argc, char **argv)
             case O_NSIG: opt.n_sigmoids = (int)iv; break;
             case O_BIS: opt.bisection_steps = (int)iv; break;
             case O_ODES: opt.ode_steps = (int)iv; break;
+            case O_TF: opt.time_features = (int)iv; break;
             case O_STOP: opt.stop_after_epochs = (int)iv; break;
             }
             (void)dv;

@@ -120,6 +120,7 @@ cJSON *sbi_estimator_config_to_json(const sbi_estimator_config *cfg)
     if (cfg->bisection_steps) ok = ok && cJSON_AddNumberToObject(j, "bisection_steps", cfg->bisection_steps);
     if (cfg->ode_solver[0]) ok = ok && cJSON_AddStringToObject(j, "ode_solver", cfg->ode_solver);
     if (cfg->ode_steps) ok = ok && cJSON_AddNumberToObject(j, "ode_steps", cfg->ode_steps);
+    if (cfg->time_features) ok = ok && cJSON_AddNumberToObject(j, "time_features", cfg->time_features);
     ok = ok && sbi_estimator_blocks_to_json(cfg, j) == 0;
     if ((double)cfg->seed < SBI_JSON_EXACT_INT) {
         ok = ok && cJSON_AddNumberToObject(j, "seed", (double)cfg->seed);
@@ -178,7 +179,7 @@ static int json_seed(const cJSON *json, uint64_t *out)
 int sbi_estimator_config_from_json(const cJSON *json, sbi_estimator_config *cfg)
 {
     static const char *const known[] = {"family", "seed", "embedding", "n_bins", "tail_bound", "n_sigmoids",
-                                        "bisection_steps", "ode_solver", "ode_steps",
+                                        "bisection_steps", "ode_solver", "ode_steps", "time_features",
 #define SBI_CONFIG_NAME(field, lo, hi) #field,
                                         SBI_CONFIG_INT_FIELDS(SBI_CONFIG_NAME)
 #undef SBI_CONFIG_NAME
@@ -226,6 +227,8 @@ int sbi_estimator_config_from_json(const cJSON *json, sbi_estimator_config *cfg)
     if (cJSON_GetObjectItemCaseSensitive(json, "bisection_steps"))
         SBI_CALL(json_int(json, "bisection_steps", &c.bisection_steps));
     if (cJSON_GetObjectItemCaseSensitive(json, "ode_steps")) SBI_CALL(json_int(json, "ode_steps", &c.ode_steps));
+    if (cJSON_GetObjectItemCaseSensitive(json, "time_features"))
+        SBI_CALL(json_int(json, "time_features", &c.time_features));
     item = cJSON_GetObjectItemCaseSensitive(json, "ode_solver");
     if (item) {
         SBI_CHECK(cJSON_IsString(item) && strlen(item->valuestring) < sizeof(c.ode_solver), SBI_ERR_INPUT,

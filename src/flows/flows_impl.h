@@ -224,6 +224,8 @@ void sbi__dsf_inverse(sbi_real *inp, sbi_real *cache, sbi_real *logdet, const sb
  * its loss and the divergence) and fmpe_ode.c (the ODE integrators). */
 enum { SBI__ODE_RK_ADAPTIVE = 0, SBI__ODE_MIDPOINT = 1 };
 #define SBI_FMPE_DEFAULT_STEPS 50
+#define SBI_FMPE_DEFAULT_TIME_FEATURES 4
+#define SBI_FMPE_MAX_TIME_FEATURES 8
 /* The Philox purpose of the flow-matching draws (t, z), distinct from the
  * purposes of rng.h. */
 #define SBI__STREAM_FMPE 16u
@@ -232,12 +234,14 @@ typedef struct sbi__fmpe {
     int e_ld;                  /* row stride of embed.out while sampling: 0 broadcasts row 0 */
     int solver;                /* SBI__ODE_* */
     int steps;                 /* midpoint steps */
+    int K;                     /* time features: t, then sin and cos of pi 2^k t for k < K */
+    int NT;                    /* 1 + 2 K columns of time features */
     uint64_t seed;             /* cfg.seed: keys the (t, z) draws */
     uint64_t counter;          /* forward calls so far: the Philox index of the next draws */
     sbi__embedding embed;      /* X -> E */
-    sbi_mlp net;               /* (D + 1 + E) -> H ... -> D velocity; last map zero at init */
+    sbi_mlp net;               /* (D + NT + E) -> H ... -> D velocity; last map zero at init */
     sbi_real *xin;             /* (max_batch, X) the forward's observations */
-    sbi_real *cat, *dcat;      /* (max_batch, D + 1 + E) [theta_t, t, e] */
+    sbi_real *cat, *dcat;      /* (max_batch, D + NT + E) [theta_t, time features of t, e] */
     sbi_real *tz;              /* (max_batch, 1 + D) the forward's draws [t, z] */
     sbi_real *target;          /* (max_batch, D) theta - z, the straight-line velocity */
     sbi_real *theta, *vel;     /* (max_batch, D) ODE state and velocity in network precision */

@@ -42,12 +42,33 @@
  * is only computed when log q is asked for.
  *
  * The velocity network is the residual ELU MLP of the other families on
- * [theta_t, t, e]; its last map starts at zero (v = 0, the identity map).
+ * [theta_t, tau(t), e]; its last map starts at zero (v = 0, the identity map).
+ * tau(t) = (t, sin(pi t), cos(pi t), ..., sin(pi 2^(K-1) t), cos(pi 2^(K-1) t))
+ * with K = cfg.time_features, a Fourier embedding of the time as diffusion
+ * and flow-matching networks use: the velocity of thin posteriors (the
+ * two-moons crescents) changes fast near t = 1, which an MLP reaches from t
+ * alone only slowly.  On two moons (tests/pipeline/calibration.sh, 600
+ * epochs, 3 x 128) K = 4 gave SBC coverage 0.475 / 0.778 / 0.949 at the
+ * levels 0.5 / 0.8 / 0.95 (expected with 200 draws 0.495 / 0.792 / 0.941)
+ * against 0.470 / 0.810 / 0.971 with t alone (K = 0, files written before
+ * the field).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flows/flows_impl.h"
+
+/* c (1 + 2 K) = tau(t). */
+static void time_features(sbi_real *c, double t, int K)
+{
+    c[0] = (sbi_real)t;
+    for (int k = 0; k < K; ++k) {
+        double a = 3.14159265358979323846 * (double)(1 << k) * t;
+        c[1 + 2 * k] = (sbi_real)sin(a);
+        c[2 + 2 * k] = (sbi_real)cos(a);
+    }
+}
 
 static int fmpe_solver(const sbi_estimator_config *cfg)
 {
@@ -58,6 +79,7 @@ static void fmpe_defaults(sbi_estimator_config *cfg)
 {
     strcpy(cfg->ode_solver, "rk_adaptive");
     cfg->ode_steps = SBI_FMPE_DEFAULT_STEPS;
+    cfg->time_features = SBI_FMPE_DEFAULT_TIME_FEATURES;
 }
 
 static int fmpe_validate(const sbi_estimator_config *cfg)
@@ -69,6 +91,9 @@ static int fmpe_validate(const sbi_estimator_config *cfg)
     SBI_CHECK(cfg->ode_steps >= 0 && cfg->ode_steps <= 1000000, SBI_ERR_INPUT,
               "estimator field 'ode_steps' is %d, must be in [1, 1000000] (0: default %d)", cfg->ode_steps,
               SBI_FMPE_DEFAULT_STEPS);
+    SBI_CHECK(cfg->time_features >= 0 && cfg->time_features <= SBI_FMPE_MAX_TIME_FEATURES, SBI_ERR_INPUT,
+              "estimator field 'time_features' is %d, must be in [0, %d]", cfg->time_features,
+              SBI_FMPE_MAX_TIME_FEATURES);
     return 0;
 }
 
@@ -76,8 +101,8 @@ static int fmpe_layout(void *impl, const sbi_estimator_config *cfg, sbi_layout *
 {
     sbi__fmpe *f = impl;
     int D = cfg->n_params, E = cfg->embed_dim, H = cfg->hidden, L = cfg->hidden_layers + 1;
-    int widths[SBI_MLP_MAX_LAYERS + 1];
-    widths[0] = D + 1 + E;
+    int NT = 1 + 2 * cfg->time_features, widths[SBI_MLP_MAX_LAYERS + 1];
+    widths[0] = D + NT + E;
     for (int l = 1; l < L; ++l) widths[l] = H;
     widths[L] = D;
     if (!f->state) {
@@ -88,6 +113,8 @@ static int fmpe_layout(void *impl, const sbi_estimator_config *cfg, sbi_layout *
         f->H = H;
         f->solver = fmpe_solver(cfg);
         f->steps = cfg->ode_steps ? cfg->ode_steps : SBI_FMPE_DEFAULT_STEPS;
+        f->K = cfg->time_features;
+        f->NT = NT;
         f->seed = cfg->seed;
         SBI_CALLOC(f->state, n);
         SBI_CALLOC(f->stage, n);
@@ -97,7 +124,7 @@ static int fmpe_layout(void *impl, const sbi_estimator_config *cfg, sbi_layout *
     SBI_CALL(sbi__embedding_layout(&f->embed, lay, cfg));
     SBI_CALL(sbi_mlp_layout(&f->net, lay, "velocity", L, widths, SBI_ACT_ELU, 1, 1));
     f->xin = sbi_layout_act(lay, NULL, f->X);
-    f->cat = sbi_layout_act(lay, &f->dcat, D + 1 + E);
+    f->cat = sbi_layout_act(lay, &f->dcat, D + NT + E);
     f->tz = sbi_layout_act(lay, NULL, 1 + D);
     f->target = sbi_layout_act(lay, NULL, D);
     f->theta = sbi_layout_act(lay, NULL, D);
@@ -124,7 +151,7 @@ static int fmpe_forward(void *impl, const sbi_real *x, const sbi_real *theta, in
                         sbi_real *logdet)
 {
     sbi__fmpe *f = impl;
-    int D = f->D, E = f->E, W = D + 1 + E;
+    int D = f->D, E = f->E, NT = f->NT, W = D + NT + E;
     sbi_rng r;
     SBI_CHECK(!z && !logdet, SBI_ERR_INPUT,
               "family \"fmpe\" has no closed-form transform; use sbi_estimator_sample or sbi_estimator_inverse");
@@ -141,8 +168,8 @@ static int fmpe_forward(void *impl, const sbi_real *x, const sbi_real *theta, in
             cb[i] = (sbi_real)((1 - t) * tz[1 + i] + t * th[i]);
             f->target[(size_t)b * D + i] = th[i] - tz[1 + i];
         }
-        cb[D] = tz[0];
-        memcpy(cb + D + 1, f->embed.out + (size_t)b * E, (size_t)E * sizeof(*cb));
+        time_features(cb + D, t, f->K);
+        memcpy(cb + D + NT, f->embed.out + (size_t)b * E, (size_t)E * sizeof(*cb));
     }
     sbi_mlp_forward(&f->net, f->cat, B);
     for (int b = 0; b < B; ++b) {
@@ -161,7 +188,7 @@ static int fmpe_forward(void *impl, const sbi_real *x, const sbi_real *theta, in
 static int fmpe_backward(void *impl, const sbi_real *dlogq, int B)
 {
     sbi__fmpe *f = impl;
-    int D = f->D, E = f->E, W = D + 1 + E;
+    int D = f->D, E = f->E, NT = f->NT, W = D + NT + E;
     for (int b = 0; b < B; ++b)
         for (int i = 0; i < D; ++i) {
             size_t k = (size_t)b * D + i;
@@ -169,7 +196,7 @@ static int fmpe_backward(void *impl, const sbi_real *dlogq, int B)
         }
     sbi_mlp_backward(&f->net, f->dcat, f->cat, B);
     for (int b = 0; b < B; ++b) {
-        const sbi_real *gb = f->dcat + (size_t)b * W + D + 1;
+        const sbi_real *gb = f->dcat + (size_t)b * W + D + NT;
         sbi_real *eb = f->embed.dout + (size_t)b * E;
         for (int q = 0; q < E; ++q) eb[q] += gb[q];
     }
@@ -187,12 +214,12 @@ static inline sbi_real elu_slope(sbi_real pre) { return pre > 0 ? (sbi_real)1 : 
 void sbi__fmpe_velocity(sbi__fmpe *f, sbi_real *v, sbi_real *div, const sbi_real *theta, double t, int B)
 {
     sbi_mlp *m = &f->net;
-    int D = f->D, E = f->E, H = f->H, W = D + 1 + E, L = m->n_layers;
+    int D = f->D, E = f->E, H = f->H, NT = f->NT, W = D + NT + E, L = m->n_layers;
     for (int b = 0; b < B; ++b) {
         sbi_real *cb = f->cat + (size_t)b * W;
         memcpy(cb, theta + (size_t)b * D, (size_t)D * sizeof(*cb));
-        cb[D] = (sbi_real)t;
-        memcpy(cb + D + 1, f->embed.out + (size_t)b * f->e_ld, (size_t)E * sizeof(*cb));
+        time_features(cb + D, t, f->K);
+        memcpy(cb + D + NT, f->embed.out + (size_t)b * f->e_ld, (size_t)E * sizeof(*cb));
     }
     sbi_mlp_forward(m, f->cat, B);
     memcpy(v, m->out, (size_t)B * D * sizeof(*v));

@@ -91,7 +91,7 @@ static const struct {
     {"lr_schedule", TRAIN_STRING}, {"warmup_fraction", TRAIN_NUMBER}, {"warmup_epochs", TRAIN_NUMBER},
     {"schedule_epochs", TRAIN_NUMBER}, {"noise_multiplier", TRAIN_NUMBER}, {"noise_min_scale", TRAIN_NUMBER},
     {"parameter_noise_floor", TRAIN_NUMBER}, {"n_sigmoids", TRAIN_INT}, {"bisection_steps", TRAIN_INT},
-    {"ode_solver", TRAIN_STRING}, {"ode_steps", TRAIN_INT},
+    {"ode_solver", TRAIN_STRING}, {"ode_steps", TRAIN_INT}, {"time_features", TRAIN_INT},
 };
 #define N_TRAINING_KEYS ((int)(sizeof training_table / sizeof training_table[0]))
 

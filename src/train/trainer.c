@@ -46,6 +46,7 @@ int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
     opt->warmup_fraction = 0.02;
     opt->lr_decay_factor = 0.5;
     opt->min_learning_rate = 1e-6;
+    opt->time_features = -1;
     if (!t) return sbi_train_options_validate(opt);
     cJSON_ArrayForEach(item, t)
     {
@@ -92,6 +93,7 @@ int sbi_train_options_from_task(const sbi_task *task, sbi_train_options *opt)
         else if (!strcmp(k, "n_sigmoids")) opt->n_sigmoids = (int)v;
         else if (!strcmp(k, "bisection_steps")) opt->bisection_steps = (int)v;
         else if (!strcmp(k, "ode_steps")) opt->ode_steps = (int)v;
+        else if (!strcmp(k, "time_features")) opt->time_features = (int)v;
         else if (!strcmp(k, "warmup_fraction")) opt->warmup_fraction = v;
         else if (!strcmp(k, "warmup_epochs")) opt->warmup_epochs = v;
         else if (!strcmp(k, "schedule_epochs")) opt->schedule_epochs = v;
@@ -161,6 +163,7 @@ cJSON *sbi_train_options_to_json(const sbi_train_options *o)
     cJSON_AddNumberToObject(j, "bisection_steps", o->bisection_steps);
     cJSON_AddStringToObject(j, "ode_solver", o->ode_solver);
     cJSON_AddNumberToObject(j, "ode_steps", o->ode_steps);
+    cJSON_AddNumberToObject(j, "time_features", o->time_features);
     cJSON_AddNumberToObject(j, "warmup_fraction", o->warmup_fraction);
     cJSON_AddNumberToObject(j, "warmup_epochs", o->warmup_epochs);
     cJSON_AddNumberToObject(j, "schedule_epochs", o->schedule_epochs);
@@ -770,6 +773,7 @@ static int setup(trainer *T, const char *corpus_path)
     if (o->bisection_steps) cfg.bisection_steps = o->bisection_steps;
     if (o->ode_solver[0]) snprintf(cfg.ode_solver, sizeof cfg.ode_solver, "%s", o->ode_solver);
     if (o->ode_steps) cfg.ode_steps = o->ode_steps;
+    if (o->time_features >= 0) cfg.time_features = o->time_features;
     if (!strcmp(cfg.embedding, "conv1d_full") || !strcmp(cfg.embedding, "patch") ||
         !strcmp(cfg.embedding, "photometry") || !strcmp(cfg.embedding, "hierarchical"))
         SBI_CALL(set_blocks(T, d, &cfg));

@@ -128,6 +128,14 @@ static void check_json(void)
                "\"max_batch\":\"4\"}",
                "max_batch");
     expect_bad("[1, 2]", "object");
+    expect_bad("{\"family\":\"fmpe\",\"n_params\":2,\"n_inputs\":1,\"embed_dim\":8,\"embed_hidden\":8,"
+               "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,\"max_batch\":4,"
+               "\"time_features\":9}",
+               "time_features");
+    expect_bad("{\"family\":\"fmpe\",\"n_params\":2,\"n_inputs\":1,\"embed_dim\":8,\"embed_hidden\":8,"
+               "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,\"max_batch\":4,"
+               "\"time_features\":\"4\"}",
+               "time_features");
     expect_bad("{\"family\":\"nsf\",\"n_params\":2,\"n_inputs\":1,\"embed_dim\":8,\"embed_hidden\":8,"
                "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,\"max_batch\":4,"
                "\"embedding\":\"lstm\"}",
@@ -144,6 +152,37 @@ static void check_json(void)
                "\"embed_layers\":1,\"n_transforms\":2,\"hidden\":8,\"hidden_layers\":1,\"seed\":0,\"max_batch\":4,"
                "\"tail_bound\":-1}",
                "tail_bound");
+}
+
+/* fmpe's time features: new configurations get the default, files written
+ * before the field load with t alone (the velocity network's first map one
+ * input column per time feature narrower), and the field travels in JSON. */
+static void check_time_features(void)
+{
+    sbi_estimator_config c, b;
+    sbi_estimator e0 = NULL, e4 = NULL;
+    cJSON *j;
+    SBI_ASSERT_OK(sbi_estimator_config_default(&c, "fmpe", 2, 3));
+    SBI_ASSERT_EQ_INT(c.time_features, 4);
+    SBI_ASSERT_OK(sbi_estimator_config_default(&b, "nsf", 2, 3));
+    SBI_ASSERT_EQ_INT(b.time_features, 0);
+    c.time_features = 3;
+    j = sbi_estimator_config_to_json(&c);
+    SBI_ASSERT(j != NULL && cJSON_GetObjectItemCaseSensitive(j, "time_features") != NULL);
+    SBI_ASSERT_OK(sbi_estimator_config_from_json(j, &b));
+    SBI_ASSERT_EQ_INT(b.time_features, 3);
+    /* Without the field (as in older files): 0. */
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "time_features");
+    SBI_ASSERT_OK(sbi_estimator_config_from_json(j, &b));
+    SBI_ASSERT_EQ_INT(b.time_features, 0);
+    cJSON_Delete(j);
+    SBI_ASSERT_OK(sbi_estimator_create(&b, &e0));
+    b.time_features = 4;
+    SBI_ASSERT_OK(sbi_estimator_create(&b, &e4));
+    if (e0 && e4)
+        SBI_ASSERT(sbi_estimator_n_weights(e4) - sbi_estimator_n_weights(e0) == (size_t)(8 * b.hidden));
+    sbi_estimator_destroy(&e0);
+    sbi_estimator_destroy(&e4);
 }
 
 static void check_calls(void)
@@ -189,6 +228,7 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     check_defaults();
     check_json();
+    check_time_features();
     check_calls();
     status = SBI_TEST_REPORT("flow_config");
     MPI_Finalize();

@@ -77,12 +77,12 @@ enum { LD = 2, LX = 1, LH = 2, LN = 50, LMB = 16 };
 static const double lin_a[LD] = {0.5, -0.3}, lin_c[LD] = {0.2, -0.1};
 #define LIN_SHIFT 50.0 /* keeps the first map's pre-activations positive, where ELU is the identity */
 
-/* v = w2 (w0 [theta, t, e] + b0) + b2 with w0 = [I 0 0], b0 = shift, the
- * residual middle map zero, w2 = diag(a), b2 = c - shift a. */
+/* v = w2 (w0 [theta, tau(t), e] + b0) + b2 with w0 = [I 0 0], b0 = shift,
+ * the residual middle map zero, w2 = diag(a), b2 = c - shift a. */
 static void set_linear(fam *m)
 {
     sbi__fmpe *f = m->impl;
-    int W = LD + 1 + m->cfg.embed_dim;
+    int W = LD + f->NT + m->cfg.embed_dim;
     memset(m->lay.weights, 0, m->lay.n_weights * sizeof(sbi_real));
     for (int i = 0; i < LD; ++i) {
         f->net.w[0][i * W + i] = 1;
