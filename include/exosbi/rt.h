@@ -362,7 +362,7 @@ void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n, int w,
  * _ref kernel (work: sbi_rt_emission_ck_product_ref_work floats) is the
  * previous one, which interpolates (bin, g) rows and transposes them in
  * every layer: the oracle of the tests and the benchmark; the two agree to
- * float rounding (1e-7 relative on the benchmark). */
+ * float rounding (1e-7 relative on the benchmark).  At most 64 species. */
 size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu);
 void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
                                      const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
@@ -444,7 +444,8 @@ void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c, const
  * (interpolated alpha, one strmm per species over all rays), the oracle of
  * the tests and the benchmark; the two agree to float rounding (4e-9
  * relative on the benchmark; the product keeps interpolated k below 1e-30
- * cm^2 g^-1, which the reference zeroes). */
+ * cm^2 g^-1, which the reference zeroes).  At most 64 species, as
+ * sbi_rt_ck_kappa (the family allows 32). */
 size_t sbi_rt_transit_ck_work(int n_s, int n, int w, int n_g, int cb);
 void sbi_rt_transit_ck_aee(const sbi_rt_ck_aee *ae, const double *c, int n, int w, const double *p_bar,
                            const double *t, const float *gray, const double *rho, int deck_from, float deck_alpha,
