@@ -1553,6 +1553,16 @@ RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, in
                         for (int l = 0; l < nb; ++l) dst[l] += acc[l] * (1.0f - dst[l]);
                 }
             }
+            /* Rays whose combined absorbed fraction is already 1 at every
+             * bin stay 1 (a + A (1 - a) = a): the species after leave them
+             * out too. */
+            while (n_a > 0) {
+                const float *ai = a + (size_t)(n_a - 1) * (size_t)w + (size_t)l0;
+                int n_one = 0;
+                for (int l = 0; l < nb; ++l) n_one += ai[l] == 1.0f;
+                if (n_one < nb) break;
+                --n_a;
+            }
             n_live = n_a;
         }
     }
