@@ -5,7 +5,10 @@
  *                  Rayleigh, H2-H2 and H2-He CIA;
  *   combination    ck only: random overlap of the species (resort, rebin);
  *                  the `product` rows multiply the species' g-mean
- *                  transmissions instead (settings.ck_overlap: product);
+ *                  transmissions instead (settings.ck_overlap: product;
+ *                  the `(reference)` rows under them time the previous
+ *                  kernels, sbi_rt_*_ck_product_ref, right after, on the
+ *                  same inputs);
  *                  the `aee` rows keep one major absorber's k(g) per
  *                  (layer, bin) and add the others as gray (adaptive
  *                  equivalent extinction, settings.ck_overlap: aee), which
@@ -35,9 +38,10 @@
  * built-in band model, each k-distribution a smooth rising curve in g whose
  * steepness varies with species and wavelength.  It also prints the bytes
  * of table each spectrum touches and the machine's read bandwidth, which
- * bound the interpolation, and how far the product and aee transit depths
- * and aee emission fluxes lie from resort's (relative difference over the
- * model bins, before the instrument).
+ * bound the interpolation, how far the product and aee transit depths and
+ * emission fluxes lie from resort's (relative difference over the model
+ * bins, before the instrument), and the product's from its reference
+ * kernels'.
  *
  * Usage: bench_rt [n_layers] [n_wavelengths] [repeats] [ck_block] [lbl_block (0: per layer)]
  *                 [ck (0: skip; 2: skip resort's overlap, which takes seconds, and the comparison with it)]
@@ -178,17 +182,22 @@ int main(int argc, char **argv)
     sbi_rt_cia cia[2];
     sbi_rt_ck_mixer mx;
     sbi_rt_binning bin;
-    stages lt = {0}, le = {0}, ct = {0}, ce = {0}, cp = {0}, pe = {0}, at = {0}, ae_st = {0};
+    stages lt = {0}, le = {0}, ct = {0}, ce = {0}, cp = {0}, pe = {0}, at = {0}, ae_st = {0}, cpr = {0}, per = {0};
     sbi_rt_ck_aee ae;
     float *tcwork = xmalloc(sbi_rt_transit_ck_work(NS, n, w, G, CHUNK) * sizeof *tcwork);
     float *aeework = xmalloc(sbi_rt_emission_ck_aee_work(NS, n, G, 3, blk) * sizeof *aeework);
     double *ref_t = xmalloc(w * sizeof *ref_t), *ref_e = xmalloc(w * sizeof *ref_e);
-    double diff[3][2] = {{0, 0}, {0, 0}, {0, 0}}; /* product, aee transit depth; aee flux: max, sum */
+    /* product, aee transit depth; aee, product flux: max, sum */
+    double diff[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    /* product against its reference kernels: transit depth, flux */
+    double diff_ref[2][2] = {{0, 0}, {0, 0}};
+    double *prod_e = xmalloc(w * sizeof *prod_e), *prod_t = xmalloc(w * sizeof *prod_t);
     double diff_lbl[2] = {0, 0}, *ref_lbl = xmalloc(w * sizeof *ref_lbl), *cia_scale = xmalloc(2 * n * sizeof *cia_scale);
     sbi_rt_lbl_opacity lop;
     double chord_alone = 0, absorbed_alone = 0;
     double *rhos = xmalloc(n * sizeof *rhos);
     float *pework = xmalloc(sbi_rt_emission_ck_product_work(n, w, G, NS, 3) * sizeof *pework);
+    float *prwork = xmalloc(sbi_rt_emission_ck_product_ref_work(n, w, G, NS, 3) * sizeof *prwork);
     double checksum = 0, dlnl, bw;
     long long overlaps = 0, skipped = 0, open_rays = 0, open_blocks = 0;
     double open_work = 0;
@@ -422,6 +431,16 @@ int main(int argc, char **argv)
                                       spec);
             t1 = now();
             cp.depth += t1 - t0;
+            memcpy(prod_t, spec, (size_t)w * sizeof *spec);
+            /* The reference kernel it replaces (interpolated alpha and one
+             * triangular chord product per species), alternating with it. */
+            sbi_rt_transit_ck_product_ref(n, w, G, wg, NS, ckp, c, p, t, gray, rhos, -1, 0.0f, chord, r, CHUNK,
+                                          tcwork, spec);
+            t0 = now();
+            cpr.depth += t0 - t1;
+            relative_difference(w, prod_t, spec, diff_ref[0]);
+            memcpy(spec, prod_t, (size_t)w * sizeof *spec);
+            t1 = now();
             relative_difference(w, spec, ref_t, diff[0]);
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
@@ -434,6 +453,14 @@ int main(int argc, char **argv)
                                             pework, spec);
             t0 = now();
             pe.transfer += t0 - t1;
+            memcpy(prod_e, spec, (size_t)w * sizeof *spec);
+            sbi_rt_emission_flux_ck_product_ref(n, w, G, wg, NS, ckp, c, gray, p, t, 1000.0, -1, 0.0f, nuhz, 3, mu,
+                                                wmu, prwork, spec);
+            t1 = now();
+            per.transfer += t1 - t0;
+            relative_difference(w, prod_e, spec, diff_ref[1]);
+            memcpy(spec, prod_e, (size_t)w * sizeof *spec);
+            t0 = now();
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
             t1 = now();
@@ -444,6 +471,7 @@ int main(int argc, char **argv)
             t0 = now();
             ce.transfer += t0 - t1;
             memcpy(ref_e, spec, (size_t)w * sizeof *spec);
+            relative_difference(w, prod_e, ref_e, diff[3]);
             sbi_rt_convolve(w, dlnl, 200.0, spec, conv);
             sbi_rt_binning_apply(&bin, conv, out);
             t1 = now();
@@ -523,6 +551,8 @@ int main(int argc, char **argv)
     if (do_ck) {
         report("ck transm. product", &cp, reps);
         report("ck emiss. product", &pe, reps);
+        report("  (reference)", &cpr, reps);
+        report("  (reference)", &per, reps);
         report("ck transm. aee", &at, reps);
         report("ck emiss. aee", &ae_st, reps);
     }
@@ -533,11 +563,17 @@ int main(int argc, char **argv)
         printf("  ck chord product alone (strmm over W x %d columns, in chunks of %d bins) %.1f ms, absorbed fraction "
                "alone %.1f ms per pass: aee transmission takes one pass, the product one per species\n",
                G, CHUNK, 1e3 * chord_alone / reps, 1e3 * absorbed_alone / reps);
+    if (do_ck && reps > 0)
+        printf("  product against its reference kernels (sbi_rt_transit_ck_product_ref, "
+               "sbi_rt_emission_flux_ck_product_ref; the rows marked reference), relative difference max / mean: "
+               "transit depth %.2e / %.2e, emission flux %.2e / %.2e\n",
+               diff_ref[0][0], diff_ref[0][1] / ((double)w * reps), diff_ref[1][0],
+               diff_ref[1][1] / ((double)w * reps));
     if (do_ck == 1 && reps > 0)
         printf("  against resort, relative difference max / mean over %d bins x %d repeats: transit depth product "
-               "%.2e / %.2e, aee %.2e / %.2e; emission flux aee %.2e / %.2e\n",
+               "%.2e / %.2e, aee %.2e / %.2e; emission flux product %.2e / %.2e, aee %.2e / %.2e\n",
                w, reps, diff[0][0], diff[0][1] / ((double)w * reps), diff[1][0], diff[1][1] / ((double)w * reps),
-               diff[2][0], diff[2][1] / ((double)w * reps));
+               diff[3][0], diff[3][1] / ((double)w * reps), diff[2][0], diff[2][1] / ((double)w * reps));
     {
         const double row_bytes = (double)w * sizeof(float);
         const double lbl_unique = (double)NS * rows_lbl * row_bytes, lbl_reads = (double)NS * n * 4 * row_bytes;
@@ -558,7 +594,7 @@ int main(int argc, char **argv)
     sbi_rt_binning_destroy(&bin);
     sbi_rt_ck_mixer_free(&mx);
     sbi_rt_ck_aee_free(&ae);
-    free(tcwork), free(aeework), free(ref_t), free(ref_e);
+    free(tcwork), free(aeework), free(ref_t), free(ref_e), free(prod_e), free(prod_t), free(prwork);
     for (int k = 0; k < NS; ++k) {
         sbi_rt_line_table_free(&lines[k]);
         sbi_rt_ck_table_free(&ck[k]);

@@ -354,13 +354,27 @@ void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n, int w,
  * and, from layer deck_from on (-1: none), the deck opacity deck_kappa.
  * Blocked in wavelength with the layers inside, as the aee kernel; g-rows
  * whose exp(-tau / mu) reached the fast exp's floor (2e-38) in a whole
- * block are dropped.  work: sbi_rt_emission_ck_product_work floats. */
+ * block are dropped.  Each species' distinct (P, T) table rows of a block
+ * are copied once with g outermost, so that the layers' interpolation, the
+ * optical depths and the g-sums run over contiguous bins; a g-row whose
+ * exp(-tau / mu) is below 0.35 in the whole block takes a series instead of
+ * the exponential.  work: sbi_rt_emission_ck_product_work floats.  The
+ * _ref kernel (work: sbi_rt_emission_ck_product_ref_work floats) is the
+ * previous one, which interpolates (bin, g) rows and transposes them in
+ * every layer: the oracle of the tests and the benchmark; the two agree to
+ * float rounding (1e-7 relative on the benchmark).  At most 64 species. */
 size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu);
 void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
                                      const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
                                      const double *p_bar, const double *t, double g, int deck_from,
                                      float deck_kappa, const double *nu, int n_mu, const double *mu,
                                      const double *w_mu, float *work, double *flux_nu);
+size_t sbi_rt_emission_ck_product_ref_work(int n, int w, int n_g, int n_s, int n_mu);
+void sbi_rt_emission_flux_ck_product_ref(int n, int w, int n_g, const float *wg, int n_s,
+                                         const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
+                                         const double *p_bar, const double *t, double g, int deck_from,
+                                         float deck_kappa, const double *nu, int n_mu, const double *mu,
+                                         const double *w_mu, float *work, double *flux_nu);
 
 /* Adaptive equivalent extinction (Amundsen et al. 2017, A&A 598, A97, the
  * equivalent extinction of Edwards 1996, J. Atmos. Sci. 53, 1921, with the
@@ -416,7 +430,22 @@ void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c, const
  * read from memory.  rho (N) [g cm^-3]; from layer deck_from on (-1: none)
  * alpha = deck_alpha (the product: species 0's).  The spectra of the
  * whole-grid kernels above, to float rounding.  work:
- * sbi_rt_transit_ck_work floats. */
+ * sbi_rt_transit_ck_work floats.
+ * The product's chord optical depths are linear in the table rows its
+ * layers interpolate: per species, F (N, R) = the chord matrix times rho and
+ * the bilinear weights, summed onto the R distinct (P, T) rows (about 20
+ * for 100 layers on pRT's grid), and a chunk's optical depths are one sgemm
+ * of F by those rows (g outermost), per block of rays with the rows its
+ * layers use, in place of interpolating alpha and its triangular product;
+ * with more rows than half the rays, the interpolation and strmm.  Rays
+ * opaque (tau > 18) at every bin in the gray part (species 0's lower bound)
+ * or at every (bin, g) of a species absorb 1 and are left out of the
+ * species after.  sbi_rt_transit_ck_product_ref is the previous kernel
+ * (interpolated alpha, one strmm per species over all rays), the oracle of
+ * the tests and the benchmark; the two agree to float rounding (4e-9
+ * relative on the benchmark; the product keeps interpolated k below 1e-30
+ * cm^2 g^-1, which the reference zeroes).  At most 64 species, as
+ * sbi_rt_ck_kappa (the family allows 32). */
 size_t sbi_rt_transit_ck_work(int n_s, int n, int w, int n_g, int cb);
 void sbi_rt_transit_ck_aee(const sbi_rt_ck_aee *ae, const double *c, int n, int w, const double *p_bar,
                            const double *t, const float *gray, const double *rho, int deck_from, float deck_alpha,
@@ -425,6 +454,11 @@ void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, int n_s, 
                                const double *c, const double *p_bar, const double *t, const float *gray,
                                const double *rho, int deck_from, float deck_alpha, const float *chord,
                                const double *r, int cb, float *work, double *rt2);
+void sbi_rt_transit_ck_product_ref(int n, int w, int n_g, const float *wg, int n_s,
+                                   const sbi_rt_ck_table *const *tabs, const double *c, const double *p_bar,
+                                   const double *t, const float *gray, const double *rho, int deck_from,
+                                   float deck_alpha, const float *chord, const double *r, int cb, float *work,
+                                   double *rt2);
 
 /* ---- transmission ------------------------------------------------------- */
 

@@ -3,7 +3,8 @@
  * computation; the random-overlap combination against analytic cases; the
  * g-integrated transmission and emission against the line-by-line kernels
  * for k constant in g; the adaptive equivalent extinction (aee) in its
- * exact limits and against the random overlap on bench-like tables;
+ * exact limits and against the random overlap on bench-like tables; the
+ * product's kernels on the tables' rows against the reference kernels;
  * malformed files; and the transmission and emission families with a
  * k-table species against the same opacity as a line-by-line table.
  * Usage: test_opacity_ck WORK_DIR */
@@ -486,6 +487,127 @@ static void test_aee(void)
     free(gray), free(k_res), free(k_aee), free(tau), free(alpha), free(rwork), free(awork), free(ework), free(aework);
 }
 
+/* The product's kernels on the tables' rows (sbi_rt_transit_ck_product,
+ * sbi_rt_emission_flux_ck_product) against the reference kernels that
+ * interpolate every layer (sbi_rt_transit_ck_product_ref,
+ * sbi_rt_emission_flux_ck_product_ref): the same sums in another order, so
+ * transit depths within 1e-6 and fluxes within 1e-5 (float rounding; the
+ * benchmark's differ by 4e-9 and 1e-7).  Three species on a 6 x 5 (P, T)
+ * grid; 60 layers (about 20 distinct rows: the sgemm on the rows) and 6
+ * layers spread over the grid (more rows than layers: the fallbacks that
+ * interpolate each layer); W = 150 (chunks and blocks of 64 with a partial
+ * last one of 22, whose transposes take the scalar path) and W = 20 (less
+ * than a chunk); no deck, a high deck (from layer N / 4), and patchy clouds (the
+ * family's mix of a cloudy and a clear call sharing one work buffer). */
+static void product_tables(int n_s, int w, sbi_rt_ck_table *tabs)
+{
+    enum { TP = 6, TT = 5 };
+    double pg[TP], tg[TT];
+    sbi_rt_pressure_grid(TP, 1e-6, 1e3, pg);
+    for (int q = 0; q < TT; ++q) tg[q] = 300.0 + 500.0 * q;
+    for (int s = 0; s < n_s; ++s) {
+        SBI_ASSERT_OK(sbi_rt_ck_table_init(TP, pg, TT, tg, w, 16, &tabs[s]));
+        for (int row = 0; row < TP * TT; ++row)
+            for (int l = 0; l < w; ++l) {
+                const double a = (4.0 + 3.0 * s) * (1.0 + 0.5 * sin(0.37 * l + 1.3 * s + 0.4 * row));
+                const double sg = 1e-22 * (1.0 + 0.1 * row) * (1.0 + 0.9 * sin(0.21 * l + s));
+                double norm = 0;
+                for (int q = 0; q < 16; ++q) norm += prt_w[q] * exp(a * prt_g[q]);
+                for (int q = 0; q < 16; ++q)
+                    tabs[s].k[((size_t)row * w + l) * 16 + q] = (float)(sg * exp(a * prt_g[q]) / norm);
+            }
+    }
+}
+
+static void test_product_kernels(void)
+{
+    enum { NMAX = 60, WMAX = 150, G = 16, S = 3, CB = 64 };
+    const double c[S] = {3e21, 1e21, 1e20};
+    const int ns[2] = {60, 6}, ws[2] = {150, 20};
+    double p[NMAX], t[NMAX], mmw[NMAX], r[NMAX], rho[NMAX], nu_hz[WMAX], mu[3], wmu[3];
+    double a_new[WMAX], a_ref[WMAX], b_new[WMAX], b_ref[WMAX];
+    float chord[NMAX * NMAX], wg[G], *gray = malloc((size_t)NMAX * WMAX * sizeof *gray);
+    float *tw = malloc(sbi_rt_transit_ck_work(S, NMAX, WMAX, G, CB) * sizeof *tw);
+    float *ew = malloc(sbi_rt_emission_ck_product_work(NMAX, WMAX, G, S, 3) * sizeof *ew);
+    float *ewr = malloc(sbi_rt_emission_ck_product_ref_work(NMAX, WMAX, G, S, 3) * sizeof *ewr);
+    double e_t = 0, e_f = 0;
+    SBI_ASSERT(gray && tw && ew && ewr);
+    if (!gray || !tw || !ew || !ewr) return;
+    for (int q = 0; q < G; ++q) wg[q] = (float)prt_w[q];
+    SBI_ASSERT_OK(sbi_rt_gauss_legendre01(3, mu, wmu));
+    for (int iw = 0; iw < 2; ++iw) {
+        const int w = ws[iw];
+        sbi_rt_ck_table tabs[S];
+        const sbi_rt_ck_table *tp[S];
+        product_tables(S, w, tabs);
+        for (int s = 0; s < S; ++s) tp[s] = &tabs[s];
+        for (int l = 0; l < w; ++l) nu_hz[l] = SBI_RT_C * 1e4 / (0.6 + 0.03 * l);
+        for (int in = 0; in < 2; ++in) {
+            const int n = ns[in];
+            sbi_rt_pressure_grid(n, 1e-6, 100.0, p);
+            for (int i = 0; i < n; ++i) {
+                /* Hot and rising with depth: the 6-layer column crosses
+                 * every temperature of the grid. */
+                t[i] = 400.0 + 1800.0 * i / (n - 1) + 150.0 * sin(0.7 * i);
+                mmw[i] = 2.33;
+                rho[i] = 2.33 * SBI_RT_AMU * p[i] * SBI_RT_BAR / (SBI_RT_KB * t[i]);
+                for (int l = 0; l < w; ++l) gray[i * w + l] = (float)(2e-3 * (1.0 + 0.5 * sin(0.05 * l)));
+            }
+            SBI_ASSERT_EQ_INT(sbi_rt_hydrostatic_radii(n, p, t, mmw, SBI_RT_R_JUP, 1000.0, 0.01, r), 0);
+            sbi_rt_chord_matrix(n, r, chord);
+            for (int deck = 0; deck < 2; ++deck) {
+                const int deck_from = deck ? n / 4 : -1;
+                /* Cloudy, then clear with the same work (the family's
+                 * patchy clouds), mixed half and half. */
+                sbi_rt_transit_ck_product(n, w, G, wg, S, tp, c, p, t, gray, rho, deck_from, 1e20f, chord, r, CB,
+                                          tw, a_new);
+                sbi_rt_transit_ck_product(n, w, G, wg, S, tp, c, p, t, gray, rho, -1, 1e20f, chord, r, CB, tw,
+                                          b_new);
+                sbi_rt_transit_ck_product_ref(n, w, G, wg, S, tp, c, p, t, gray, rho, deck_from, 1e20f, chord, r,
+                                              CB, tw, a_ref);
+                sbi_rt_transit_ck_product_ref(n, w, G, wg, S, tp, c, p, t, gray, rho, -1, 1e20f, chord, r, CB, tw,
+                                              b_ref);
+                for (int l = 0; l < w; ++l) {
+                    const double pn = 0.5 * sqrt(a_new[l]) + 0.5 * sqrt(b_new[l]);
+                    const double pr = 0.5 * sqrt(a_ref[l]) + 0.5 * sqrt(b_ref[l]);
+                    SBI_ASSERT_NEAR(a_new[l], a_ref[l], 1e-6, 0);
+                    SBI_ASSERT_NEAR(b_new[l], b_ref[l], 1e-6, 0);
+                    SBI_ASSERT_NEAR(pn, pr, 1e-6, 0);
+                    e_t = fmax(e_t, fabs(a_new[l] - a_ref[l]) / a_ref[l]);
+                }
+                /* The deck raises the transit radius where the column above
+                 * it is not already opaque: the kernels do see it. */
+                if (deck) {
+                    int raised = 0;
+                    for (int l = 0; l < w; ++l) {
+                        SBI_ASSERT(a_new[l] >= b_new[l]);
+                        raised += a_new[l] > b_new[l] * (1.0 + 1e-4);
+                    }
+                    SBI_ASSERT(raised > w / 2);
+                }
+                sbi_rt_emission_flux_ck_product(n, w, G, wg, S, tp, c, gray, p, t, 1000.0, deck_from, 1e20f, nu_hz,
+                                                3, mu, wmu, ew, a_new);
+                sbi_rt_emission_flux_ck_product(n, w, G, wg, S, tp, c, gray, p, t, 1000.0, -1, 1e20f, nu_hz, 3, mu,
+                                                wmu, ew, b_new);
+                sbi_rt_emission_flux_ck_product_ref(n, w, G, wg, S, tp, c, gray, p, t, 1000.0, deck_from, 1e20f,
+                                                    nu_hz, 3, mu, wmu, ewr, a_ref);
+                sbi_rt_emission_flux_ck_product_ref(n, w, G, wg, S, tp, c, gray, p, t, 1000.0, -1, 1e20f, nu_hz, 3,
+                                                    mu, wmu, ewr, b_ref);
+                for (int l = 0; l < w; ++l) {
+                    SBI_ASSERT(a_new[l] > 0 && b_new[l] > 0);
+                    SBI_ASSERT_NEAR(a_new[l], a_ref[l], 1e-5, 0);
+                    SBI_ASSERT_NEAR(b_new[l], b_ref[l], 1e-5, 0);
+                    SBI_ASSERT_NEAR(0.5 * a_new[l] + 0.5 * b_new[l], 0.5 * a_ref[l] + 0.5 * b_ref[l], 1e-5, 0);
+                    e_f = fmax(e_f, fabs(a_new[l] - a_ref[l]) / a_ref[l]);
+                }
+            }
+        }
+        for (int s = 0; s < S; ++s) sbi_rt_ck_table_free(&tabs[s]);
+    }
+    printf("  product kernels vs reference: transit depth max %.2e, emission flux max %.2e\n", e_t, e_f);
+    free(gray), free(tw), free(ew), free(ewr);
+}
+
 /* sbi_rt_ck_absorbed_g gives sbi_rt_ck_absorbed's result bit for bit, on
  * opaque, thin and mixed (layer, bin) entries. */
 static void test_absorbed_g(void)
@@ -819,6 +941,7 @@ int main(int argc, char **argv)
     test_rt_gray_in_g();
     test_aee();
     test_absorbed_g();
+    test_product_kernels();
     test_malformed();
     test_family();
     MPI_Finalize();

@@ -39,28 +39,18 @@ RT_INLINE float lane_sum(const float *v, int n)
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
-/* The smallest and largest of v (n >= 1), over eight lanes as lane_sum
- * (a < b ? a : b is what minps computes, so the lanes vectorise). */
-RT_INLINE void lane_range(const float *v, int n, float *lo, float *hi)
+/* How many of v (n) are above `above` and how many below `below`: integer
+ * counts of comparisons, which vectorise (a float min/max reduction does
+ * not without -ffinite-math-only). */
+RT_INLINE void lane_counts(const float *v, int n, float above, float below, int *n_above, int *n_below)
 {
-    float a[8], b[8];
-    int q = 0;
-    for (int j = 0; j < 8; ++j) a[j] = b[j] = v[0];
-    for (; q + 8 <= n; q += 8)
-        for (int j = 0; j < 8; ++j) {
-            a[j] = v[q + j] < a[j] ? v[q + j] : a[j];
-            b[j] = v[q + j] > b[j] ? v[q + j] : b[j];
-        }
-    for (; q < n; ++q) {
-        a[0] = v[q] < a[0] ? v[q] : a[0];
-        b[0] = v[q] > b[0] ? v[q] : b[0];
+    int a = 0, b = 0;
+    for (int m = 0; m < n; ++m) {
+        a += v[m] > above;
+        b += v[m] < below;
     }
-    for (int j = 1; j < 8; ++j) {
-        a[0] = a[j] < a[0] ? a[j] : a[0];
-        b[0] = b[j] > b[0] ? b[j] : b[0];
-    }
-    *lo = a[0];
-    *hi = b[0];
+    *n_above = a;
+    *n_below = b;
 }
 
 /* ---- tables ------------------------------------------------------------------ */
@@ -576,30 +566,42 @@ RT_HOT void sbi_rt_ck_absorbed(int n, int w, int n_g, const float *wg, float *ta
     }
 }
 
+/* One layer's (or ray's) row ti (w, G) of optical depths: the absorbed
+ * fractions sum_g w_g (1 - exp(-tau)) (w), written over the front of ti;
+ * returns 1 where every tau exceeds 18 (each fraction rounds to 1:
+ * exp(-18) = 1.5e-8 is below half a float ulp of 1) and the row is wsum. */
+RT_INLINE int absorbed_row(float *ti, int w, int n_g, const float *wg, float wsum)
+{
+    const size_t row = (size_t)w * (size_t)n_g;
+    int n_opaque, n_thin;
+    /* One long loop over the W G values (no call per bin), then the
+     * weighted sums over g. */
+    lane_counts(ti, (int)row, 18.0f, 1e-3f, &n_opaque, &n_thin);
+    if ((size_t)n_opaque == row) {
+        for (int l = 0; l < w; ++l) ti[l] = wsum;
+        return 1;
+    }
+    if ((size_t)n_thin == row)
+        absorbed_all_thin(ti, row);
+    else
+        absorbed_all(ti, row);
+    for (int l = 0; l < w; ++l) {
+        float d[SBI_RT_CK_MAX_G];
+        for (int q = 0; q < n_g; ++q) d[q] = wg[q] * ti[(size_t)l * (size_t)n_g + (size_t)q];
+        ti[l] = lane_sum(d, n_g);
+    }
+    return 0;
+}
+
 RT_HOT void sbi_rt_ck_absorbed_g(int n, int w, int n_g, const float *wg, float *tau)
 {
     const float wsum = lane_sum(wg, n_g);
     const size_t row = (size_t)w * (size_t)n_g;
-    /* A layer's row at a time: one long loop over its W G values (no call
-     * per bin), then the weighted sums over g, written over the front. */
+    /* Entry (i, l) goes to i W + l, at or before where its G inputs start. */
     for (int i = 0; i < n; ++i) {
-        float *ti = tau + (size_t)i * row, *ai = tau + (size_t)i * (size_t)w, lo, hi;
-        lane_range(ti, (int)row, &lo, &hi);
-        /* exp(-18) = 1.5e-8 is below half a float ulp of 1: where every
-         * tau exceeds 18 each absorbed fraction rounds to 1. */
-        if (lo > 18.0f) {
-            for (int l = 0; l < w; ++l) ai[l] = wsum;
-            continue;
-        }
-        if (hi < 1e-3f)
-            absorbed_all_thin(ti, row);
-        else
-            absorbed_all(ti, row);
-        for (int l = 0; l < w; ++l) {
-            float d[SBI_RT_CK_MAX_G];
-            for (int q = 0; q < n_g; ++q) d[q] = wg[q] * ti[(size_t)l * (size_t)n_g + (size_t)q];
-            ai[l] = lane_sum(d, n_g);
-        }
+        float *ti = tau + (size_t)i * row;
+        absorbed_row(ti, w, n_g, wg, wsum);
+        if (i > 0) memmove(tau + (size_t)i * (size_t)w, ti, (size_t)w * sizeof *ti);
     }
 }
 
@@ -1015,7 +1017,7 @@ RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c
  * optical depth stay in cache across the layers. */
 #define RT_PRODUCT_BLOCK 32
 
-size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
+size_t sbi_rt_emission_ck_product_ref_work(int n, int w, int n_g, int n_s, int n_mu)
 {
     const size_t b = RT_PRODUCT_BLOCK, sgb = (size_t)(n_s > 0 ? n_s : 1) * (size_t)n_g * b;
     (void)w;
@@ -1023,11 +1025,11 @@ size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
            (size_t)(n_s > 0 ? n_s : 1);
 }
 
-RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
-                                            const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
-                                            const double *p_bar, const double *t, double g, int deck_from,
-                                            float deck_kappa, const double *nu, int n_mu, const double *mu,
-                                            const double *w_mu, float *work, double *flux_nu)
+RT_HOT void sbi_rt_emission_flux_ck_product_ref(int n, int w, int n_g, const float *wg, int n_s,
+                                                const sbi_rt_ck_table *const *tabs, const double *c,
+                                                const float *gray, const double *p_bar, const double *t, double g,
+                                                int deck_from, float deck_kappa, const double *nu, int n_mu,
+                                                const double *mu, const double *w_mu, float *work, double *flux_nu)
 {
     const int blk = RT_PRODUCT_BLOCK;
     const size_t gb = (size_t)n_g * (size_t)blk, sgb = (size_t)n_s * gb;
@@ -1148,10 +1150,22 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
 /* Bins per sub-block of a chunk whose alpha is made layer by layer. */
 #define RT_SUB_BLOCK 32
 
+/* Floats of work for the product's table-row factors of S species over N
+ * layers (ck_rows_build): per species up to N row offsets (size_t), the
+ * rows used down to each layer (N), the (N, 4) map of layer corners to rows
+ * and the (N, N) factor matrix; then the gray optical depths of a chunk
+ * (N, cb) and its absorbed fractions of one ray (cb). */
+static size_t ck_rows_floats(int n_s, int n, int cb)
+{
+    const size_t ns = (size_t)(n_s > 0 ? n_s : 1), nn = (size_t)(n > 0 ? n : 1);
+    return 1 + ns * (nn * (sizeof(size_t) / sizeof(float)) + 5 * nn + nn * nn) + (nn + 1) * (size_t)cb;
+}
+
 size_t sbi_rt_transit_ck_work(int n_s, int n, int w, int n_g, int cb)
 {
     const size_t chunk = (size_t)(n > 0 ? n : 1) * (size_t)cb * (size_t)n_g;
-    return sbi_rt_ck_aee_work(n_s, n, cb) + 2 * chunk + (size_t)(n > 0 ? n : 1) * (size_t)w;
+    return sbi_rt_ck_aee_work(n_s, n, cb) + ck_rows_floats(n_s, n, cb) + 2 * chunk +
+           (size_t)(n > 0 ? n : 1) * (size_t)w;
 }
 
 /* The absorbed fraction of a chunk, alpha (N, nb, G) -> A (N, nb), put into
@@ -1204,11 +1218,11 @@ RT_HOT void sbi_rt_transit_ck_aee(const sbi_rt_ck_aee *ae, const double *c, int 
     sbi_rt_transit_from_absorbed(n, w, a, r, rt2);
 }
 
-RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, int n_s,
-                                      const sbi_rt_ck_table *const *tabs, const double *c, const double *p_bar,
-                                      const double *t, const float *gray, const double *rho, int deck_from,
-                                      float deck_alpha, const float *chord, const double *r, int cb, float *work,
-                                      double *rt2)
+RT_HOT void sbi_rt_transit_ck_product_ref(int n, int w, int n_g, const float *wg, int n_s,
+                                          const sbi_rt_ck_table *const *tabs, const double *c, const double *p_bar,
+                                          const double *t, const float *gray, const double *rho, int deck_from,
+                                          float deck_alpha, const float *chord, const double *r, int cb,
+                                          float *work, double *rt2)
 {
     const size_t chunk = (size_t)n * (size_t)cb * (size_t)n_g;
     aee_corner *cn = (aee_corner *)(void *)work;
@@ -1248,4 +1262,533 @@ RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, in
         }
     }
     sbi_rt_transit_from_absorbed(n, w, a, r, rt2);
+}
+
+/* ---- transmission with the product, on the tables' rows ----------------------- */
+
+/* The chord optical depth of species s is linear in the table rows that its
+ * layers interpolate: with alpha_j = rho_j sum_c coef_jc k[row_jc] (four
+ * (P, T) corners per layer),
+ *   tau_i = sum_{j <= i} m_ij alpha_j = sum_R F_iR k[R],
+ *   F_iR = sum_{j <= i} sum_{c: row_jc = R} m_ij rho_j coef_jc,
+ * so a chunk's (N, G nb) optical depths are one sgemm of F (N, R) by the R
+ * distinct rows (R, G nb), R about 20 for 100 layers on petitRADTRANS's
+ * 10 x 13 grid, in place of the triangular product over N layers of the
+ * interpolated alpha (N / 2 multiply-adds per value on average) and of the
+ * interpolation itself.  With the rows ordered by first use, the rays down
+ * to layer i need only the rows of layers 0..i (12 of 22 on average on the
+ * benchmark).  The rows are copied with g outermost (G, nb), so that each
+ * g-point's bins are contiguous: its absorbed fractions are taken, or
+ * skipped where opaque, over whole vectors, and the sum over g is a sum of
+ * rows.  The same sums in another order: equal to float rounding, except
+ * that interpolated values below 1e-30 cm^2 g^-1 (which sbi_rt_ck_interp
+ * zeroes, tau < 1e-20) are kept. */
+typedef struct ck_rows {
+    int n_rows;  /* R, or -1: more than N distinct rows (no factor made) */
+    size_t *row; /* (R) offsets of the rows in the table, in bins, in the order of first use */
+    int *upto;   /* (N) rows used by the layers 0..i: the rays 0..i need F's first upto[i] columns */
+    int *idx;    /* (N, 4) row of each layer's corner */
+    float *f;    /* (N, R) the factor F above, rows from deck_from on skipped */
+} ck_rows;
+
+/* The distinct rows of one species' corners cn (N, stride n_s), in the
+ * order the layers first use them, and its factor F (chord NULL: none);
+ * layers from deck_from on (-1: none) are left out of F. */
+static void ck_rows_build(int n, const aee_corner *cn, int n_s, const float *chord, const double *rho,
+                          int deck_from, ck_rows *cr)
+{
+    const int nl = deck_from >= 0 && deck_from < n ? deck_from : n;
+    int nr = 0;
+    cr->n_rows = -1;
+    for (int j = 0; j < n; ++j) {
+        for (int k = 0; k < 4; ++k) {
+            const size_t v = cn[(size_t)j * n_s].row[k];
+            int m = nr - 1;
+            /* Back to front: a layer's rows are mostly its neighbour's. */
+            while (m >= 0 && cr->row[m] != v) --m;
+            if (m < 0) {
+                if (nr == n) return;
+                m = nr;
+                cr->row[nr++] = v;
+            }
+            cr->idx[4 * j + k] = m;
+        }
+        cr->upto[j] = nr;
+    }
+    cr->n_rows = nr;
+    if (!chord) return;
+    for (size_t m = 0; m < (size_t)n * (size_t)nr; ++m) cr->f[m] = 0.0f;
+    for (int j = 0; j < nl; ++j)
+        for (int k = 0; k < 4; ++k) {
+            const double v = rho[j] * (double)cn[(size_t)j * n_s].c[k];
+            const int col = cr->idx[4 * j + k];
+            if (v == 0.0) continue;
+            for (int i = j; i < n; ++i)
+                cr->f[(size_t)i * (size_t)nr + (size_t)col] += (float)(chord[(size_t)i * n + j] * v);
+        }
+}
+
+/* The first ray from which every ray has tau > 18 (its absorbed fraction
+ * rounds to 1) in all cols values of its row of tau (n, cols). */
+static int ck_opaque_from(int n, int cols, const float *tau)
+{
+    int i = n;
+    while (i > 0) {
+        int n_opaque, n_thin;
+        lane_counts(tau + (size_t)(i - 1) * (size_t)cols, cols, 18.0f, 1e-3f, &n_opaque, &n_thin);
+        if (n_opaque < cols) break;
+        --i;
+    }
+    return i;
+}
+
+/* dst (G, nb) = src (nb, G): a chunk of a table row with g outermost, so
+ * that each g-point's bins are contiguous. */
+#if defined(__GNUC__) && !defined(__clang__)
+typedef float rt_v8 __attribute__((vector_size(32)));
+typedef int rt_v8i __attribute__((vector_size(32)));
+
+/* The 8 x 8 tile at src (rows of stride ss) transposed to dst (stride sd):
+ * three rounds of two-vector shuffles (24 in all), GCC's vector extension,
+ * so that the default clone gets SSE pairs. */
+RT_INLINE void transpose8(const float *src, size_t ss, float *dst, size_t sd)
+{
+    const rt_v8i lo1 = {0, 8, 1, 9, 4, 12, 5, 13}, hi1 = {2, 10, 3, 11, 6, 14, 7, 15};
+    const rt_v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const rt_v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    rt_v8 r[8], t[8], u[8];
+    for (int j = 0; j < 8; ++j) memcpy(&r[j], src + (size_t)j * ss, sizeof r[j]);
+    for (int j = 0; j < 8; j += 2) {
+        t[j] = __builtin_shuffle(r[j], r[j + 1], lo1);
+        t[j + 1] = __builtin_shuffle(r[j], r[j + 1], hi1);
+    }
+    for (int j = 0; j < 8; j += 4) {
+        u[j] = __builtin_shuffle(t[j], t[j + 2], lo2);
+        u[j + 1] = __builtin_shuffle(t[j], t[j + 2], hi2);
+        u[j + 2] = __builtin_shuffle(t[j + 1], t[j + 3], lo2);
+        u[j + 3] = __builtin_shuffle(t[j + 1], t[j + 3], hi2);
+    }
+    for (int j = 0; j < 4; ++j) {
+        const rt_v8 a = __builtin_shuffle(u[j], u[j + 4], lo4), b = __builtin_shuffle(u[j], u[j + 4], hi4);
+        memcpy(dst + (size_t)j * sd, &a, sizeof a);
+        memcpy(dst + (size_t)(j + 4) * sd, &b, sizeof b);
+    }
+}
+#endif
+
+RT_INLINE void transpose_gb(int nb, int n_g, const float *restrict src, float *restrict dst)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    if (n_g % 8 == 0 && nb % 8 == 0) {
+        for (int l0 = 0; l0 < nb; l0 += 8)
+            for (int q0 = 0; q0 < n_g; q0 += 8)
+                transpose8(src + (size_t)l0 * (size_t)n_g + (size_t)q0, (size_t)n_g,
+                           dst + (size_t)q0 * (size_t)nb + (size_t)l0, (size_t)nb);
+        return;
+    }
+#endif
+    for (int l = 0; l < nb; ++l)
+        for (int q = 0; q < n_g; ++q) dst[(size_t)q * (size_t)nb + (size_t)l] = src[(size_t)l * (size_t)n_g + (size_t)q];
+}
+
+/* 1 - exp(-x) for 0 <= x <= 0.35 by its Taylor series to x^7 (relative
+ * remainder below x^7 / 8! = 1.6e-8), without the exponential's range
+ * reduction or the cancellation of 1 - exp(-x). */
+RT_INLINE float absorbed_thin(float x)
+{
+    return x * (1.0f - x * (0.5f - x * (0.166666667f - x * (0.0416666667f -
+                x * (0.00833333333f - x * (0.00138888889f - x * 0.000198412698f))))));
+}
+
+/* The absorbed fractions acc (nb) = sum_g w_g (1 - exp(-tau_g)) of one
+ * ray's optical depths ti (G, nb), g-point by g-point: a g-point whose
+ * every tau exceeds 18 adds w_g (1 - exp(-18) rounds to 1), one whose every
+ * tau is below 0.35 the series alone.  Returns 1 where every g-point is so
+ * opaque (acc is then wsum, as sbi_rt_ck_absorbed_g). */
+RT_INLINE int absorbed_gb(const float *ti, int nb, int n_g, const float *wg, float wsum, float *restrict acc)
+{
+    int n_opaque_g = 0;
+    for (int l = 0; l < nb; ++l) acc[l] = 0.0f;
+    for (int q = 0; q < n_g; ++q) {
+        const float *restrict tq = ti + (size_t)q * (size_t)nb, wq = wg[q];
+        int n_opaque, n_thin;
+        lane_counts(tq, nb, 18.0f, 0.35f, &n_opaque, &n_thin);
+        if (n_opaque == nb) {
+            for (int l = 0; l < nb; ++l) acc[l] += wq;
+            ++n_opaque_g;
+        } else if (n_thin == nb)
+            for (int l = 0; l < nb; ++l) acc[l] += wq * absorbed_thin(tq[l]);
+        else
+            for (int l = 0; l < nb; ++l) acc[l] += wq * sbi__rt_absorbed(tq[l]);
+    }
+    if (n_opaque_g < n_g) return 0;
+    for (int l = 0; l < nb; ++l) acc[l] = wsum;
+    return 1;
+}
+
+/* Rays per sgemm of the product's optical depths. */
+#define RT_RAY_BLOCK 16
+
+RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, int n_s,
+                                      const sbi_rt_ck_table *const *tabs, const double *c, const double *p_bar,
+                                      const double *t, const float *gray, const double *rho, int deck_from,
+                                      float deck_alpha, const float *chord, const double *r, int cb, float *work,
+                                      double *rt2)
+{
+    const size_t chunk = (size_t)n * (size_t)cb * (size_t)n_g;
+    const size_t per_rows = (size_t)n * (sizeof(size_t) / sizeof(float)) + 5 * (size_t)n + (size_t)n * n;
+    const float wsum = lane_sum(wg, n_g);
+    const int nl_deck = deck_from >= 0 && deck_from < n ? deck_from : n;
+    aee_corner *cn = (aee_corner *)(void *)work;
+    float *rw = work + ((sbi_rt_ck_aee_work(n_s, n, cb) + 1) & ~(size_t)1); /* size_t-aligned: even */
+    float *tg = rw + (size_t)n_s * per_rows, *acc = tg + (size_t)n * (size_t)cb, *kb = acc + cb, *tau = kb + chunk;
+    float *a = tau + chunk;
+    ck_rows cr[64];
+
+    if (n_s > 64) n_s = 64;
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
+    for (int s = 0; s < n_s; ++s) {
+        float *base = rw + (size_t)s * per_rows;
+        cr[s].row = (size_t *)(void *)base;
+        cr[s].upto = (int *)(void *)(base + (size_t)n * (sizeof(size_t) / sizeof(float)));
+        cr[s].idx = cr[s].upto + n;
+        cr[s].f = base + (size_t)n * (sizeof(size_t) / sizeof(float)) + 5 * (size_t)n;
+        ck_rows_build(n, cn + s, n_s, chord, rho, s == 0 ? deck_from : -1, &cr[s]);
+    }
+    for (int l0 = 0; l0 < w; l0 += cb) {
+        const int nb = l0 + cb < w ? cb : w - l0;
+        const size_t cols = (size_t)nb * (size_t)n_g;
+        int n_live;
+        /* The gray part and the deck (species 0's, the same at every g):
+         * their chord optical depths bound species 0's from below, so the
+         * rays opaque in them at every bin of the chunk absorb 1 whatever
+         * the species add, and the rest of the chunk leaves them out. */
+        for (int i = 0; i < n; ++i) {
+            float *ti = tg + (size_t)i * (size_t)nb;
+            const float *gr = gray ? gray + (size_t)i * (size_t)w + (size_t)l0 : NULL;
+            const float rh = (float)rho[i];
+            if (i >= nl_deck)
+                for (int l = 0; l < nb; ++l) ti[l] = deck_alpha;
+            else if (gr)
+                for (int l = 0; l < nb; ++l) ti[l] = gr[l] * rh;
+            else
+                for (int l = 0; l < nb; ++l) ti[l] = 0.0f;
+        }
+        cblas_strmm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, nb, 1.0f, chord, n, tg,
+                    nb);
+        n_live = ck_opaque_from(n, nb, tg);
+        for (int i = n_live; i < n; ++i)
+            for (int l = 0; l < nb; ++l) a[(size_t)i * (size_t)w + (size_t)(l0 + l)] = wsum;
+        for (int s = 0; s < n_s && n_live > 0; ++s) {
+            const int nr = cr[s].n_rows, rows = nr >= 0 && nr <= n_live / 2 + 4;
+            int n_a = 0;
+            if (rows)
+                for (int k = 0; k < nr; ++k)
+                    transpose_gb(nb, n_g, tabs[s]->k + (cr[s].row[k] + (size_t)l0) * (size_t)n_g,
+                                 kb + (size_t)k * cols);
+            else {
+                /* Many rows: interpolate alpha in the layers above n_live
+                 * and take its triangular product (the reference's way). */
+                for (int i = 0; i < n_live; ++i) {
+                    const aee_corner *k = cn + (size_t)i * n_s + s;
+                    const float *kt = tabs[s]->k + (size_t)l0 * (size_t)n_g;
+                    const float *restrict k00 = kt + k->row[0] * (size_t)n_g, *restrict k01 = kt + k->row[1] * (size_t)n_g;
+                    const float *restrict k10 = kt + k->row[2] * (size_t)n_g, *restrict k11 = kt + k->row[3] * (size_t)n_g;
+                    const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3], rh = (float)rho[i];
+                    float *restrict dst = tau + (size_t)i * cols;
+                    if (s == 0 && i >= nl_deck) {
+                        for (size_t m = 0; m < cols; ++m) dst[m] = deck_alpha;
+                        continue;
+                    }
+                    for (size_t m = 0; m < cols; ++m) {
+                        const float v = c00 * k00[m] + c01 * k01[m] + c10 * k10[m] + c11 * k11[m];
+                        kb[m] = v < 1e-30f ? 0.0f : v;
+                    }
+                    transpose_gb(nb, n_g, kb, dst);
+                    for (int q = 0; q < n_g; ++q) {
+                        float *restrict dq = dst + (size_t)q * (size_t)nb;
+                        const float *gr = s == 0 && gray ? gray + (size_t)i * (size_t)w + (size_t)l0 : NULL;
+                        if (gr)
+                            for (int l = 0; l < nb; ++l) dq[l] = (dq[l] + gr[l]) * rh;
+                        else
+                            for (int l = 0; l < nb; ++l) dq[l] *= rh;
+                    }
+                }
+                cblas_strmm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n_live, (int)cols,
+                            1.0f, chord, n, tau, (int)cols);
+            }
+            /* Blocks of rays: their optical depths (with the rows their
+             * layers use: the top rays cross fewer (P, T) rows), then their
+             * absorbed fractions while those are in cache. */
+            for (int i0 = 0; i0 < n_live; i0 += RT_RAY_BLOCK) {
+                const int i1 = i0 + RT_RAY_BLOCK < n_live ? i0 + RT_RAY_BLOCK : n_live;
+                if (rows) {
+                    /* Species 0 starts from the gray optical depths at every
+                     * g, the others from zero (beta = 1: the sgemm adds). */
+                    for (int i = i0; i < i1; ++i) {
+                        const float *gi = tg + (size_t)i * (size_t)nb;
+                        for (int q = 0; q < n_g; ++q) {
+                            float *restrict tq = tau + (size_t)i * cols + (size_t)q * (size_t)nb;
+                            if (s == 0)
+                                memcpy(tq, gi, (size_t)nb * sizeof *tq);
+                            else
+                                memset(tq, 0, (size_t)nb * sizeof *tq);
+                        }
+                    }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, i1 - i0, (int)cols, cr[s].upto[i1 - 1],
+                                1.0f, cr[s].f + (size_t)i0 * (size_t)nr, nr, kb, (int)cols, 1.0f,
+                                tau + (size_t)i0 * cols, (int)cols);
+                }
+                for (int i = i0; i < i1; ++i) {
+                    float *dst = a + (size_t)i * (size_t)w + (size_t)l0;
+                    /* Rays opaque in this species at every (bin, g) absorb
+                     * its whole weight sum, and 1 in the product: from the
+                     * last ray that is not on, the species after it leave
+                     * them out. */
+                    if (!absorbed_gb(tau + (size_t)i * cols, nb, n_g, wg, wsum, acc)) n_a = i + 1;
+                    if (s == 0)
+                        for (int l = 0; l < nb; ++l) dst[l] = acc[l];
+                    else
+                        for (int l = 0; l < nb; ++l) dst[l] += acc[l] * (1.0f - dst[l]);
+                }
+            }
+            /* Rays whose combined absorbed fraction is already 1 at every
+             * bin stay 1 (a + A (1 - a) = a): the species after leave them
+             * out too. */
+            while (n_a > 0) {
+                const float *ai = a + (size_t)(n_a - 1) * (size_t)w + (size_t)l0;
+                int n_one = 0;
+                for (int l = 0; l < nb; ++l) n_one += ai[l] == 1.0f;
+                if (n_one < nb) break;
+                --n_a;
+            }
+            n_live = n_a;
+        }
+    }
+    sbi_rt_transit_from_absorbed(n, w, a, r, rt2);
+}
+
+/* ---- emission with the product, on the tables' rows ---------------------------- */
+
+/* exp(-x) for 0 <= x <= 0.35 by its Taylor series to x^7 (remainder below
+ * x^8 / 8! = 5e-9), without the range reduction of sbi__rt_expf. */
+RT_INLINE float exp_thin(float x)
+{
+    return 1.0f - x * (1.0f - x * (0.5f - x * (0.166666667f - x * (0.0416666667f -
+                  x * (0.00833333333f - x * (0.00138888889f - x * 0.000198412698f))))));
+}
+
+/* The smallest and largest of v (n >= 1), all >= 0 (optical depths): the
+ * bit patterns of non-negative floats order as the floats do, and an
+ * integer min/max reduction vectorises. */
+RT_INLINE void lane_range_nonneg(const float *v, int n, float *lo, float *hi)
+{
+    int32_t a = INT32_MAX, b = 0;
+    for (int m = 0; m < n; ++m) {
+        int32_t x;
+        memcpy(&x, v + m, sizeof x);
+        a = x < a ? x : a;
+        b = x > b ? x : b;
+    }
+    memcpy(lo, &a, sizeof a);
+    memcpy(hi, &b, sizeof b);
+}
+
+/* acc (nb) += w exp(-x), x = tau (nb) / mu, tau within [lo, hi]: nothing
+ * where every x exceeds 87 (below the fast exp's floor, 2e-38), a series
+ * where every x is below 0.35 (to x^3 below 0.01), else the fast exp. */
+RT_INLINE void add_transmission(const float *restrict tau, int nb, float lo, float hi, float inv_mu, float w,
+                                float *restrict acc)
+{
+    if (lo * inv_mu > 87.0f) return;
+    if (hi * inv_mu < 0.01f)
+        /* Remainder below x^4 / 24 = 4e-10. */
+        for (int l = 0; l < nb; ++l) {
+            const float x = tau[l] * inv_mu;
+            acc[l] += w * (1.0f - x * (1.0f - x * (0.5f - x * 0.166666667f)));
+        }
+    else if (hi * inv_mu < 0.35f)
+        for (int l = 0; l < nb; ++l) acc[l] += w * exp_thin(tau[l] * inv_mu);
+    else
+        for (int l = 0; l < nb; ++l) acc[l] += w * sbi__rt_expf(-tau[l] * inv_mu);
+}
+
+/* Bins per block of the product's emission: long enough loops over the
+ * bins of a g-row for the exponentials to pipeline, short enough that the
+ * species' rows (S, R, G, block) stay in L2. */
+#define RT_EMISSION_BLOCK 64
+
+size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
+{
+    const size_t b = RT_EMISSION_BLOCK, ns = (size_t)(n_s > 0 ? n_s : 1), sgb = ns * (size_t)n_g * b;
+    (void)w;
+    return aee_corner_floats(n_s, n) + ck_rows_floats(n_s, n, 1) + ns * (size_t)(n > 0 ? n : 1) * (size_t)n_g * b +
+           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 4 * b + ns;
+}
+
+RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
+                                            const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
+                                            const double *p_bar, const double *t, double g, int deck_from,
+                                            float deck_kappa, const double *nu, int n_mu, const double *mu,
+                                            const double *w_mu, float *work, double *flux_nu)
+{
+    const int blk = RT_EMISSION_BLOCK;
+    const size_t per_rows = (size_t)n * (sizeof(size_t) / sizeof(float)) + 5 * (size_t)n + (size_t)n * n;
+    const size_t kstride = (size_t)n * (size_t)n_g * (size_t)blk; /* floats of one species' rows */
+    const size_t sgb = (size_t)n_s * (size_t)n_g * (size_t)blk;
+    aee_corner *cn = (aee_corner *)(void *)work;
+    float *rw = work + aee_corner_floats(n_s, n);
+    float *kr = rw + ck_rows_floats(n_s, n, 1), *kq = kr + (size_t)n_s * kstride, *kprev = kq + (size_t)n_g * blk;
+    float *kcur = kprev + sgb, *tau = kcur + sgb, *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk;
+    float *acc = inten + (size_t)n_mu * (size_t)blk, *tr = acc + (size_t)n_mu * (size_t)blk;
+    float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *c1 = inv_mu + n_mu, *hk = c1 + blk, *b0 = hk + blk;
+    float *b1 = b0 + blk;
+    int *live = (int *)(void *)(b1 + blk); /* (S) g-rows [0, live) of the block not yet dark */
+    float inv_mu_min = INFINITY;
+    ck_rows cr[64];
+
+    if (n_s > 64) n_s = 64;
+    for (int a = 0; a < n_mu; ++a) {
+        inv_mu[a] = (float)(1.0 / mu[a]);
+        inv_mu_min = fminf(inv_mu_min, inv_mu[a]);
+    }
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
+    for (int s = 0; s < n_s; ++s) {
+        float *base = rw + (size_t)s * per_rows;
+        cr[s].row = (size_t *)(void *)base;
+        cr[s].upto = (int *)(void *)(base + (size_t)n * (sizeof(size_t) / sizeof(float)));
+        cr[s].idx = cr[s].upto + n;
+        cr[s].f = NULL;
+        ck_rows_build(n, cn + s, n_s, NULL, NULL, -1, &cr[s]);
+    }
+    /* Blocks of bins, the layers inside.  Each species' distinct (P, T)
+     * rows of the block are copied once with g outermost (R, G, nb), so
+     * that a layer's interpolation, the optical depths (S, G, nb) and the
+     * g-sums are loops over contiguous bins with no transposition. */
+    for (int l0 = 0; l0 < w; l0 += blk) {
+        const int nb = l0 + blk < w ? blk : w - l0;
+        const size_t gb = (size_t)n_g * (size_t)nb;
+        for (int l = 0; l < nb; ++l) {
+            const double v = nu[l0 + l];
+            c1[l] = (float)(2.0 * SBI_RT_H * v * v * v / (SBI_RT_C * SBI_RT_C));
+            hk[l] = (float)(SBI_RT_H * v / SBI_RT_KB);
+        }
+        for (int s = 0; s < n_s; ++s)
+            for (int k = 0; k < cr[s].n_rows; ++k)
+                transpose_gb(nb, n_g, tabs[s]->k + (cr[s].row[k] + (size_t)l0) * (size_t)n_g,
+                             kr + (size_t)s * kstride + (size_t)k * gb);
+        for (size_t m = 0; m < (size_t)n_s * gb; ++m) tau[m] = 0.0f;
+        for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) {
+            tprev[m] = 1.0f;
+            inten[m] = 0.0f;
+        }
+        for (int s = 0; s < n_s; ++s) live[s] = n_g;
+        for (int i = 0; i < n; ++i) {
+            const float inv_t = (float)(1.0 / t[i]);
+            int dead = 0;
+            float *tmp;
+            /* kappa (G, nb) of every species in layer i (species 0 with the
+             * gray part and the deck) in its g-rows not yet dark, each row
+             * added to the optical depths while in cache. */
+            const float dp = i > 0 ? (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g)) : 0.0f;
+            for (int s = 0; s < n_s; ++s) {
+                const aee_corner *k = cn + (size_t)i * n_s + s;
+                const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3];
+                const size_t o = (size_t)s * gb;
+                const int deck = s == 0 && deck_from >= 0 && i >= deck_from;
+                const float *gr = s == 0 && gray ? gray + (size_t)i * (size_t)w + (size_t)l0 : NULL;
+                const float *ksr = kr + (size_t)s * kstride;
+                const int *ix = cr[s].idx + 4 * i;
+                dead |= live[s] == 0;
+                if (cr[s].n_rows < 0) {
+                    /* More distinct rows than layers: the layer's own four,
+                     * transposed here. */
+                    const float *kt = tabs[s]->k + (size_t)l0 * (size_t)n_g;
+                    const float cc[4] = {c00, c01, c10, c11};
+                    for (size_t m = 0; m < gb; ++m) kcur[o + m] = 0.0f;
+                    for (int m = 0; m < 4; ++m) {
+                        transpose_gb(nb, n_g, kt + k->row[m] * (size_t)n_g, kq);
+                        for (size_t e = 0; e < gb; ++e) kcur[o + e] += cc[m] * kq[e];
+                    }
+                }
+                for (int q = 0; q < live[s]; ++q) {
+                    const size_t r0 = o + (size_t)q * nb, rq = (size_t)q * nb;
+                    float *restrict kc = kcur + r0, *restrict tq = tau + r0;
+                    const float *restrict kp = kprev + r0;
+                    if (cr[s].n_rows >= 0) {
+                        const float *restrict k00 = ksr + (size_t)ix[0] * gb + rq;
+                        const float *restrict k01 = ksr + (size_t)ix[1] * gb + rq;
+                        const float *restrict k10 = ksr + (size_t)ix[2] * gb + rq;
+                        const float *restrict k11 = ksr + (size_t)ix[3] * gb + rq;
+                        for (int l = 0; l < nb; ++l) {
+                            const float v = c00 * k00[l] + c01 * k01[l] + c10 * k10[l] + c11 * k11[l];
+                            kc[l] = v < 1e-30f ? 0.0f : v; /* as sbi_rt_ck_interp */
+                        }
+                    } else
+                        for (int l = 0; l < nb; ++l) kc[l] = kc[l] < 1e-30f ? 0.0f : kc[l];
+                    if (deck)
+                        for (int l = 0; l < nb; ++l) kc[l] = deck_kappa;
+                    else if (gr)
+                        for (int l = 0; l < nb; ++l) kc[l] += gr[l];
+                    if (i > 0)
+                        for (int l = 0; l < nb; ++l) tq[l] += (kp[l] + kc[l]) * dp;
+                }
+            }
+            for (int l = 0; l < nb; ++l) b1[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
+            if (i > 0) {
+                /* The species' g-mean transmissions at every angle, g-row
+                 * by g-row (each read once for all angles), multiplied. */
+                for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] = 1.0f;
+                for (int s = 0; s < n_s; ++s) {
+                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
+                    for (int q = 0; q < live[s]; ++q) {
+                        const float *tq = tau + (size_t)s * gb + (size_t)q * nb;
+                        float lo, hi;
+                        lane_range_nonneg(tq, nb, &lo, &hi);
+                        for (int a = 0; a < n_mu; ++a)
+                            add_transmission(tq, nb, lo, hi, inv_mu[a], wg[q], acc + (size_t)a * nb);
+                    }
+                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
+                }
+                for (int a = 0; a < n_mu; ++a) {
+                    float *tp = tprev + (size_t)a * nb, *in = inten + (size_t)a * nb;
+                    const float *tr_a = tr + (size_t)a * nb;
+                    for (int l = 0; l < nb; ++l) {
+                        in[l] += 0.5f * (b0[l] + b1[l]) * (tp[l] - tr_a[l]);
+                        tp[l] = tr_a[l];
+                    }
+                }
+                /* A species with every g-row dark made the transmission
+                 * zero in this layer: the layers below add nothing, and the
+                 * bottom's B multiplies zero. */
+                if (dead) break;
+                /* A g-row is dark once exp(-tau / mu) is at the fast exp's
+                 * floor, exp(-87), in every bin of the block and for every
+                 * angle: it adds below 2e-38 to its species' transmission
+                 * from then on, and is dropped. */
+                for (int s = 0; s < n_s; ++s)
+                    while (live[s] > 0) {
+                        const float *tq = tau + (size_t)s * gb + (size_t)(live[s] - 1) * nb;
+                        int n_dark, n_thin;
+                        lane_counts(tq, nb, 87.0f / inv_mu_min, 0.0f, &n_dark, &n_thin);
+                        if (n_dark < nb) break;
+                        --live[s];
+                    }
+            }
+            tmp = b0;
+            b0 = b1;
+            b1 = tmp;
+            tmp = kprev;
+            kprev = kcur;
+            kcur = tmp;
+        }
+        for (int l = 0; l < nb; ++l) flux_nu[l0 + l] = 0.0;
+        for (int a = 0; a < n_mu; ++a) {
+            const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
+            const float *tp = tprev + (size_t)a * nb, *in = inten + (size_t)a * nb;
+            for (int l = 0; l < nb; ++l) flux_nu[l0 + l] += cm * ((double)in[l] + (double)b0[l] * tp[l]);
+        }
+    }
 }
