@@ -1571,12 +1571,13 @@ RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, in
 
 /* ---- emission with the product, on the tables' rows ---------------------------- */
 
-/* exp(-x) for 0 <= x <= 0.35 by its Taylor series to x^7 (remainder below
- * x^8 / 8! = 5e-9), without the range reduction of sbi__rt_expf. */
+/* exp(-x) for 0 <= x <= 0.35 by a degree-5 polynomial (the Chebyshev
+ * interpolant on [0, 0.35]: 9e-8 relative in float, as sbi__rt_expf),
+ * without the range reduction of sbi__rt_expf. */
 RT_INLINE float exp_thin(float x)
 {
-    return 1.0f - x * (1.0f - x * (0.5f - x * (0.166666667f - x * (0.0416666667f -
-                  x * (0.00833333333f - x * (0.00138888889f - x * 0.000198412698f))))));
+    return 1.0f + x * (-0.9999997616f + x * (0.4999926090f + x * (-0.1665758044f +
+                  x * (0.04115870595f + x * -0.007003130391f))));
 }
 
 /* The smallest and largest of v (n >= 1), all >= 0 (optical depths): the
@@ -1624,7 +1625,7 @@ size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
     const size_t b = RT_EMISSION_BLOCK, ns = (size_t)(n_s > 0 ? n_s : 1), sgb = ns * (size_t)n_g * b;
     (void)w;
     return aee_corner_floats(n_s, n) + ck_rows_floats(n_s, n, 1) + ns * (size_t)(n > 0 ? n : 1) * (size_t)n_g * b +
-           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 4 * b + ns;
+           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 5 * b + ns;
 }
 
 RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
@@ -1643,8 +1644,8 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     float *kcur = kprev + sgb, *tau = kcur + sgb, *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk;
     float *acc = inten + (size_t)n_mu * (size_t)blk, *tr = acc + (size_t)n_mu * (size_t)blk;
     float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *c1 = inv_mu + n_mu, *hk = c1 + blk, *b0 = hk + blk;
-    float *b1 = b0 + blk;
-    int *live = (int *)(void *)(b1 + blk); /* (S) g-rows [0, live) of the block not yet dark */
+    float *b1 = b0 + blk, *dg = b1 + blk;
+    int *live = (int *)(void *)(dg + blk); /* (S) g-rows [0, live) of the block not yet dark */
     float inv_mu_min = INFINITY;
     ck_rows cr[64];
 
@@ -1689,22 +1690,75 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
             const float inv_t = (float)(1.0 / t[i]);
             int dead = 0;
             float *tmp;
-            /* kappa (G, nb) of every species in layer i (species 0 with the
-             * gray part and the deck) in its g-rows not yet dark, each row
-             * added to the optical depths while in cache. */
+            /* The optical depths of every species' g-rows not yet dark
+             * (species 0 with the gray part and the deck), layer i's
+             * trapezoid dp (kappa_{i-1} + kappa_i) added as a sum over the
+             * (P, T) rows of the two layers, with the weights dp c
+             * (rows the layers share merged), not by interpolating kappa. */
             const float dp = i > 0 ? (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g)) : 0.0f;
+            const int deck_prev = deck_from >= 0 && i - 1 >= deck_from, deck_cur = deck_from >= 0 && i >= deck_from;
+            if (i > 0 && gray) {
+                /* The gray and deck part of species 0's increment (nb). */
+                const float *g0 = gray + (size_t)(i - 1) * (size_t)w + (size_t)l0, *g1 = g0 + w;
+                const float fd = deck_kappa * dp * (float)(deck_prev + deck_cur);
+                const float f0 = deck_prev ? 0.0f : dp, f1 = deck_cur ? 0.0f : dp;
+                for (int l = 0; l < nb; ++l) dg[l] = f0 * g0[l] + f1 * g1[l] + fd;
+            } else if (i > 0) {
+                const float fd = deck_kappa * dp * (float)(deck_prev + deck_cur);
+                for (int l = 0; l < nb; ++l) dg[l] = fd;
+            }
             for (int s = 0; s < n_s; ++s) {
                 const aee_corner *k = cn + (size_t)i * n_s + s;
                 const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3];
                 const size_t o = (size_t)s * gb;
                 const int deck = s == 0 && deck_from >= 0 && i >= deck_from;
                 const float *gr = s == 0 && gray ? gray + (size_t)i * (size_t)w + (size_t)l0 : NULL;
-                const float *ksr = kr + (size_t)s * kstride;
-                const int *ix = cr[s].idx + 4 * i;
                 dead |= live[s] == 0;
-                if (cr[s].n_rows < 0) {
-                    /* More distinct rows than layers: the layer's own four,
-                     * transposed here. */
+                if (cr[s].n_rows >= 0) {
+                    const float *ksr = kr + (size_t)s * kstride;
+                    const float *rp[8];
+                    float rw8[8];
+                    int nrw = 0;
+                    if (i == 0) continue;
+                    for (int j = i - 1; j <= i; ++j) {
+                        const aee_corner *kj = cn + (size_t)j * n_s + s;
+                        if (s == 0 && deck_from >= 0 && j >= deck_from) continue;
+                        for (int m = 0; m < 4; ++m) {
+                            const int row = cr[s].idx[4 * j + m];
+                            const float v = dp * kj->c[m];
+                            int e = 0;
+                            if (v == 0.0f) continue;
+                            while (e < nrw && rp[e] != ksr + (size_t)row * gb) ++e;
+                            if (e == nrw) {
+                                rp[nrw] = ksr + (size_t)row * gb;
+                                rw8[nrw++] = 0.0f;
+                            }
+                            rw8[e] += v;
+                        }
+                    }
+                    /* Whole groups of four rows: padded with weight 0. */
+                    if (nrw == 0) rp[0] = ksr;
+                    while (nrw == 0 || nrw % 4 != 0) {
+                        rp[nrw] = rp[0];
+                        rw8[nrw++] = 0.0f;
+                    }
+                    for (int q = 0; q < live[s]; ++q) {
+                        const size_t rq = (size_t)q * nb;
+                        float *restrict tq = tau + o + rq;
+                        for (int e = 0; e < nrw; e += 4) {
+                            const float w0 = rw8[e], w1 = rw8[e + 1], w2 = rw8[e + 2], w3 = rw8[e + 3];
+                            const float *restrict r0 = rp[e] + rq, *restrict r1 = rp[e + 1] + rq;
+                            const float *restrict r2 = rp[e + 2] + rq, *restrict r3 = rp[e + 3] + rq;
+                            for (int l = 0; l < nb; ++l) tq[l] += w0 * r0[l] + w1 * r1[l] + w2 * r2[l] + w3 * r3[l];
+                        }
+                        if (s == 0)
+                            for (int l = 0; l < nb; ++l) tq[l] += dg[l];
+                    }
+                    continue;
+                }
+                /* More distinct rows than layers: kappa of the layer's own
+                 * four rows, transposed here, and the trapezoid from it. */
+                {
                     const float *kt = tabs[s]->k + (size_t)l0 * (size_t)n_g;
                     const float cc[4] = {c00, c01, c10, c11};
                     for (size_t m = 0; m < gb; ++m) kcur[o + m] = 0.0f;
@@ -1714,20 +1768,10 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                     }
                 }
                 for (int q = 0; q < live[s]; ++q) {
-                    const size_t r0 = o + (size_t)q * nb, rq = (size_t)q * nb;
+                    const size_t r0 = o + (size_t)q * nb;
                     float *restrict kc = kcur + r0, *restrict tq = tau + r0;
                     const float *restrict kp = kprev + r0;
-                    if (cr[s].n_rows >= 0) {
-                        const float *restrict k00 = ksr + (size_t)ix[0] * gb + rq;
-                        const float *restrict k01 = ksr + (size_t)ix[1] * gb + rq;
-                        const float *restrict k10 = ksr + (size_t)ix[2] * gb + rq;
-                        const float *restrict k11 = ksr + (size_t)ix[3] * gb + rq;
-                        for (int l = 0; l < nb; ++l) {
-                            const float v = c00 * k00[l] + c01 * k01[l] + c10 * k10[l] + c11 * k11[l];
-                            kc[l] = v < 1e-30f ? 0.0f : v; /* as sbi_rt_ck_interp */
-                        }
-                    } else
-                        for (int l = 0; l < nb; ++l) kc[l] = kc[l] < 1e-30f ? 0.0f : kc[l];
+                    for (int l = 0; l < nb; ++l) kc[l] = kc[l] < 1e-30f ? 0.0f : kc[l];
                     if (deck)
                         for (int l = 0; l < nb; ++l) kc[l] = deck_kappa;
                     else if (gr)
