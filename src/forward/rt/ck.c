@@ -1625,7 +1625,7 @@ size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
     const size_t b = RT_EMISSION_BLOCK, ns = (size_t)(n_s > 0 ? n_s : 1), sgb = ns * (size_t)n_g * b;
     (void)w;
     return aee_corner_floats(n_s, n) + ck_rows_floats(n_s, n, 1) + ns * (size_t)(n > 0 ? n : 1) * (size_t)n_g * b +
-           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 5 * b + ns;
+           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 6 * b + (size_t)(n > 0 ? n : 1) + ns;
 }
 
 RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
@@ -1644,8 +1644,8 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     float *kcur = kprev + sgb, *tau = kcur + sgb, *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk;
     float *acc = inten + (size_t)n_mu * (size_t)blk, *tr = acc + (size_t)n_mu * (size_t)blk;
     float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *c1 = inv_mu + n_mu, *hk = c1 + blk, *b0 = hk + blk;
-    float *b1 = b0 + blk, *dg = b1 + blk;
-    int *live = (int *)(void *)(dg + blk); /* (S) g-rows [0, live) of the block not yet dark */
+    float *b1 = b0 + blk, *dg = b1 + blk, *bm = dg + blk, *inv_tmax = bm + blk;
+    int *live = (int *)(void *)(inv_tmax + n); /* (S) g-rows [0, live) of the block not yet dark */
     float inv_mu_min = INFINITY;
     ck_rows cr[64];
 
@@ -1656,6 +1656,12 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     }
     for (int i = 0; i < n; ++i)
         for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
+    /* 1 / the hottest temperature of layers i.. (B grows with T at every
+     * frequency). */
+    for (int i = n - 1; i >= 0; --i) {
+        const float v = (float)(1.0 / t[i]);
+        inv_tmax[i] = i + 1 < n && inv_tmax[i + 1] < v ? inv_tmax[i + 1] : v;
+    }
     for (int s = 0; s < n_s; ++s) {
         float *base = rw + (size_t)s * per_rows;
         cr[s].row = (size_t *)(void *)base;
@@ -1808,6 +1814,27 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                  * zero in this layer: the layers below add nothing, and the
                  * bottom's B multiplies zero. */
                 if (dead) break;
+                /* The layers below add sum_{j > i} B_j (T_{j-1} - T_j) +
+                 * B_N T_N to an intensity, between B_i T_i and its largest
+                 * B (the hottest layer below) times T_i: where the latter
+                 * is below 1e-8 of every intensity so far (bins and
+                 * angles), B_i T_i stands for them, to 1e-8 relative. */
+                if (i + 1 < n) {
+                    int deep = 1;
+                    for (int l = 0; l < nb; ++l) bm[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_tmax[i + 1]);
+                    for (int a = 0; a < n_mu && deep; ++a) {
+                        const float *tp = tprev + (size_t)a * nb, *in = inten + (size_t)a * nb;
+                        int n_lit = 0;
+                        for (int l = 0; l < nb; ++l) n_lit += tp[l] * bm[l] > 1e-8f * in[l];
+                        deep = n_lit == 0;
+                    }
+                    if (deep) {
+                        tmp = b0;
+                        b0 = b1;
+                        b1 = tmp;
+                        break;
+                    }
+                }
                 /* A g-row is dark once exp(-tau / mu) is at the fast exp's
                  * floor, exp(-87), in every bin of the block and for every
                  * angle: it adds below 2e-38 to its species' transmission
