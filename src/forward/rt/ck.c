@@ -1346,6 +1346,7 @@ static int ck_opaque_from(int n, int cols, const float *tau)
  * that each g-point's bins are contiguous. */
 #if defined(__GNUC__) && !defined(__clang__)
 typedef float rt_v8 __attribute__((vector_size(32)));
+typedef float rt_v8u __attribute__((vector_size(32), aligned(4), may_alias)); /* unaligned loads, stores */
 typedef int rt_v8i __attribute__((vector_size(32)));
 
 /* The 8 x 8 tile at src (rows of stride ss) transposed to dst (stride sd):
@@ -1357,7 +1358,7 @@ RT_INLINE void transpose8(const float *src, size_t ss, float *dst, size_t sd)
     const rt_v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
     const rt_v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
     rt_v8 r[8], t[8], u[8];
-    for (int j = 0; j < 8; ++j) memcpy(&r[j], src + (size_t)j * ss, sizeof r[j]);
+    for (int j = 0; j < 8; ++j) r[j] = *(const rt_v8u *)(const void *)(src + (size_t)j * ss);
     for (int j = 0; j < 8; j += 2) {
         t[j] = __builtin_shuffle(r[j], r[j + 1], lo1);
         t[j + 1] = __builtin_shuffle(r[j], r[j + 1], hi1);
@@ -1369,9 +1370,8 @@ RT_INLINE void transpose8(const float *src, size_t ss, float *dst, size_t sd)
         u[j + 3] = __builtin_shuffle(t[j + 1], t[j + 3], hi2);
     }
     for (int j = 0; j < 4; ++j) {
-        const rt_v8 a = __builtin_shuffle(u[j], u[j + 4], lo4), b = __builtin_shuffle(u[j], u[j + 4], hi4);
-        memcpy(dst + (size_t)j * sd, &a, sizeof a);
-        memcpy(dst + (size_t)(j + 4) * sd, &b, sizeof b);
+        *(rt_v8u *)(void *)(dst + (size_t)j * sd) = __builtin_shuffle(u[j], u[j + 4], lo4);
+        *(rt_v8u *)(void *)(dst + (size_t)(j + 4) * sd) = __builtin_shuffle(u[j], u[j + 4], hi4);
     }
 }
 #endif
@@ -1615,6 +1615,15 @@ RT_INLINE void add_transmission(const float *restrict tau, int nb, float lo, flo
         for (int l = 0; l < nb; ++l) acc[l] += w * sbi__rt_expf(-tau[l] * inv_mu);
 }
 
+/* acc (n_mu, nb) += w exp(-tau / mu_a) of one g-row's tau (nb), at every
+ * angle. */
+RT_INLINE void row_transmission(const float *tau, int nb, int n_mu, const float *inv_mu, float w, float *acc)
+{
+    float lo, hi;
+    lane_range_nonneg(tau, nb, &lo, &hi);
+    for (int a = 0; a < n_mu; ++a) add_transmission(tau, nb, lo, hi, inv_mu[a], w, acc + (size_t)a * nb);
+}
+
 /* Bins per block of the product's emission: long enough loops over the
  * bins of a g-row for the exponentials to pipeline, short enough that the
  * species' rows (S, R, G, block) stay in L2. */
@@ -1648,6 +1657,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     int *live = (int *)(void *)(inv_tmax + n); /* (S) g-rows [0, live) of the block not yet dark */
     float inv_mu_min = INFINITY;
     ck_rows cr[64];
+    int n_copied[64]; /* rows of each species copied for the block */
 
     if (n_s > 64) n_s = 64;
     for (int a = 0; a < n_mu; ++a) {
@@ -1682,10 +1692,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
             c1[l] = (float)(2.0 * SBI_RT_H * v * v * v / (SBI_RT_C * SBI_RT_C));
             hk[l] = (float)(SBI_RT_H * v / SBI_RT_KB);
         }
-        for (int s = 0; s < n_s; ++s)
-            for (int k = 0; k < cr[s].n_rows; ++k)
-                transpose_gb(nb, n_g, tabs[s]->k + (cr[s].row[k] + (size_t)l0) * (size_t)n_g,
-                             kr + (size_t)s * kstride + (size_t)k * gb);
+        for (int s = 0; s < n_s; ++s) n_copied[s] = 0;
         for (size_t m = 0; m < (size_t)n_s * gb; ++m) tau[m] = 0.0f;
         for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) {
             tprev[m] = 1.0f;
@@ -1696,6 +1703,13 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
             const float inv_t = (float)(1.0 / t[i]);
             int dead = 0;
             float *tmp;
+            /* The rows that layer i is the first to use (rows are in the
+             * order of first use): rows of layers below the block's last
+             * are never copied. */
+            for (int s = 0; s < n_s; ++s)
+                for (; n_copied[s] < (cr[s].n_rows >= 0 ? cr[s].upto[i] : 0); ++n_copied[s])
+                    transpose_gb(nb, n_g, tabs[s]->k + (cr[s].row[n_copied[s]] + (size_t)l0) * (size_t)n_g,
+                                 kr + (size_t)s * kstride + (size_t)n_copied[s] * gb);
             /* The optical depths of every species' g-rows not yet dark
              * (species 0 with the gray part and the deck), layer i's
              * trapezoid dp (kappa_{i-1} + kappa_i) added as a sum over the
@@ -1713,6 +1727,10 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                 const float fd = deck_kappa * dp * (float)(deck_prev + deck_cur);
                 for (int l = 0; l < nb; ++l) dg[l] = fd;
             }
+            /* The species' g-mean transmissions at every angle (n_mu,
+             * nb), multiplied: each g-row's terms are added right after
+             * its optical depths, while in cache. */
+            for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] = 1.0f;
             for (int s = 0; s < n_s; ++s) {
                 const aee_corner *k = cn + (size_t)i * n_s + s;
                 const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3];
@@ -1748,6 +1766,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         rp[nrw] = rp[0];
                         rw8[nrw++] = 0.0f;
                     }
+                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
                     for (int q = 0; q < live[s]; ++q) {
                         const size_t rq = (size_t)q * nb;
                         float *restrict tq = tau + o + rq;
@@ -1759,7 +1778,9 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         }
                         if (s == 0)
                             for (int l = 0; l < nb; ++l) tq[l] += dg[l];
+                        row_transmission(tq, nb, n_mu, inv_mu, wg[q], acc);
                     }
+                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
                     continue;
                 }
                 /* More distinct rows than layers: kappa of the layer's own
@@ -1773,6 +1794,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         for (size_t e = 0; e < gb; ++e) kcur[o + e] += cc[m] * kq[e];
                     }
                 }
+                for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
                 for (int q = 0; q < live[s]; ++q) {
                     const size_t r0 = o + (size_t)q * nb;
                     float *restrict kc = kcur + r0, *restrict tq = tau + r0;
@@ -1782,26 +1804,16 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         for (int l = 0; l < nb; ++l) kc[l] = deck_kappa;
                     else if (gr)
                         for (int l = 0; l < nb; ++l) kc[l] += gr[l];
-                    if (i > 0)
+                    if (i > 0) {
                         for (int l = 0; l < nb; ++l) tq[l] += (kp[l] + kc[l]) * dp;
+                        row_transmission(tq, nb, n_mu, inv_mu, wg[q], acc);
+                    }
                 }
+                if (i > 0)
+                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
             }
             for (int l = 0; l < nb; ++l) b1[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
             if (i > 0) {
-                /* The species' g-mean transmissions at every angle, g-row
-                 * by g-row (each read once for all angles), multiplied. */
-                for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] = 1.0f;
-                for (int s = 0; s < n_s; ++s) {
-                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
-                    for (int q = 0; q < live[s]; ++q) {
-                        const float *tq = tau + (size_t)s * gb + (size_t)q * nb;
-                        float lo, hi;
-                        lane_range_nonneg(tq, nb, &lo, &hi);
-                        for (int a = 0; a < n_mu; ++a)
-                            add_transmission(tq, nb, lo, hi, inv_mu[a], wg[q], acc + (size_t)a * nb);
-                    }
-                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
-                }
                 for (int a = 0; a < n_mu; ++a) {
                     float *tp = tprev + (size_t)a * nb, *in = inten + (size_t)a * nb;
                     const float *tr_a = tr + (size_t)a * nb;
