@@ -1682,8 +1682,9 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     }
     /* Blocks of bins, the layers inside.  Each species' distinct (P, T)
      * rows of the block are copied once with g outermost (R, G, nb), so
-     * that a layer's interpolation, the optical depths (S, G, nb) and the
-     * g-sums are loops over contiguous bins with no transposition. */
+     * that a layer's optical-depth update from the rows, the optical
+     * depths (S, G, nb) and the g-sums are loops over contiguous bins with
+     * no transposition. */
     for (int l0 = 0; l0 < w; l0 += blk) {
         const int nb = l0 + blk < w ? blk : w - l0;
         const size_t gb = (size_t)n_g * (size_t)nb;
@@ -1714,7 +1715,9 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
              * (species 0 with the gray part and the deck), layer i's
              * trapezoid dp (kappa_{i-1} + kappa_i) added as a sum over the
              * (P, T) rows of the two layers, with the weights dp c
-             * (rows the layers share merged), not by interpolating kappa. */
+             * (rows the layers share merged), not by interpolating kappa
+             * (so interpolated values below 1e-30, which sbi_rt_ck_interp
+             * zeroes, are kept: tau changes by below 1e-20). */
             const float dp = i > 0 ? (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g)) : 0.0f;
             const int deck_prev = deck_from >= 0 && i - 1 >= deck_from, deck_cur = deck_from >= 0 && i >= deck_from;
             if (i > 0 && gray) {
