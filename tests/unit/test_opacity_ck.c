@@ -601,6 +601,19 @@ static void test_product_kernels(void)
                     e_f = fmax(e_f, fabs(a_new[l] - a_ref[l]) / a_ref[l]);
                 }
             }
+            /* A column opaque high up (gray x 100): the product's descent
+             * stops where the layers below can add no more than 1e-8 of
+             * the intensities, and the fluxes stay those of the reference. */
+            for (int m = 0; m < n * w; ++m) gray[m] *= 100.0f;
+            sbi_rt_emission_flux_ck_product(n, w, G, wg, S, tp, c, gray, p, t, 1000.0, -1, 1e20f, nu_hz, 3, mu, wmu,
+                                            ew, a_new);
+            sbi_rt_emission_flux_ck_product_ref(n, w, G, wg, S, tp, c, gray, p, t, 1000.0, -1, 1e20f, nu_hz, 3, mu,
+                                                wmu, ewr, a_ref);
+            for (int l = 0; l < w; ++l) {
+                SBI_ASSERT(a_new[l] > 0);
+                SBI_ASSERT_NEAR(a_new[l], a_ref[l], 1e-5, 0);
+                e_f = fmax(e_f, fabs(a_new[l] - a_ref[l]) / a_ref[l]);
+            }
         }
         for (int s = 0; s < S; ++s) sbi_rt_ck_table_free(&tabs[s]);
     }

@@ -1346,6 +1346,7 @@ static int ck_opaque_from(int n, int cols, const float *tau)
  * that each g-point's bins are contiguous. */
 #if defined(__GNUC__) && !defined(__clang__)
 typedef float rt_v8 __attribute__((vector_size(32)));
+typedef float rt_v8u __attribute__((vector_size(32), aligned(4), may_alias)); /* unaligned loads, stores */
 typedef int rt_v8i __attribute__((vector_size(32)));
 
 /* The 8 x 8 tile at src (rows of stride ss) transposed to dst (stride sd):
@@ -1357,7 +1358,7 @@ RT_INLINE void transpose8(const float *src, size_t ss, float *dst, size_t sd)
     const rt_v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
     const rt_v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
     rt_v8 r[8], t[8], u[8];
-    for (int j = 0; j < 8; ++j) memcpy(&r[j], src + (size_t)j * ss, sizeof r[j]);
+    for (int j = 0; j < 8; ++j) r[j] = *(const rt_v8u *)(const void *)(src + (size_t)j * ss);
     for (int j = 0; j < 8; j += 2) {
         t[j] = __builtin_shuffle(r[j], r[j + 1], lo1);
         t[j + 1] = __builtin_shuffle(r[j], r[j + 1], hi1);
@@ -1369,9 +1370,8 @@ RT_INLINE void transpose8(const float *src, size_t ss, float *dst, size_t sd)
         u[j + 3] = __builtin_shuffle(t[j + 1], t[j + 3], hi2);
     }
     for (int j = 0; j < 4; ++j) {
-        const rt_v8 a = __builtin_shuffle(u[j], u[j + 4], lo4), b = __builtin_shuffle(u[j], u[j + 4], hi4);
-        memcpy(dst + (size_t)j * sd, &a, sizeof a);
-        memcpy(dst + (size_t)(j + 4) * sd, &b, sizeof b);
+        *(rt_v8u *)(void *)(dst + (size_t)j * sd) = __builtin_shuffle(u[j], u[j + 4], lo4);
+        *(rt_v8u *)(void *)(dst + (size_t)(j + 4) * sd) = __builtin_shuffle(u[j], u[j + 4], hi4);
     }
 }
 #endif
@@ -1571,12 +1571,13 @@ RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, in
 
 /* ---- emission with the product, on the tables' rows ---------------------------- */
 
-/* exp(-x) for 0 <= x <= 0.35 by its Taylor series to x^7 (remainder below
- * x^8 / 8! = 5e-9), without the range reduction of sbi__rt_expf. */
+/* exp(-x) for 0 <= x <= 0.35 by a degree-5 polynomial (the Chebyshev
+ * interpolant on [0, 0.35]: 9e-8 relative in float, as sbi__rt_expf),
+ * without the range reduction of sbi__rt_expf. */
 RT_INLINE float exp_thin(float x)
 {
-    return 1.0f - x * (1.0f - x * (0.5f - x * (0.166666667f - x * (0.0416666667f -
-                  x * (0.00833333333f - x * (0.00138888889f - x * 0.000198412698f))))));
+    return 1.0f + x * (-0.9999997616f + x * (0.4999926090f + x * (-0.1665758044f +
+                  x * (0.04115870595f + x * -0.007003130391f))));
 }
 
 /* The smallest and largest of v (n >= 1), all >= 0 (optical depths): the
@@ -1614,6 +1615,15 @@ RT_INLINE void add_transmission(const float *restrict tau, int nb, float lo, flo
         for (int l = 0; l < nb; ++l) acc[l] += w * sbi__rt_expf(-tau[l] * inv_mu);
 }
 
+/* acc (n_mu, nb) += w exp(-tau / mu_a) of one g-row's tau (nb), at every
+ * angle. */
+RT_INLINE void row_transmission(const float *tau, int nb, int n_mu, const float *inv_mu, float w, float *acc)
+{
+    float lo, hi;
+    lane_range_nonneg(tau, nb, &lo, &hi);
+    for (int a = 0; a < n_mu; ++a) add_transmission(tau, nb, lo, hi, inv_mu[a], w, acc + (size_t)a * nb);
+}
+
 /* Bins per block of the product's emission: long enough loops over the
  * bins of a g-row for the exponentials to pipeline, short enough that the
  * species' rows (S, R, G, block) stay in L2. */
@@ -1624,7 +1634,7 @@ size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
     const size_t b = RT_EMISSION_BLOCK, ns = (size_t)(n_s > 0 ? n_s : 1), sgb = ns * (size_t)n_g * b;
     (void)w;
     return aee_corner_floats(n_s, n) + ck_rows_floats(n_s, n, 1) + ns * (size_t)(n > 0 ? n : 1) * (size_t)n_g * b +
-           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 4 * b + ns;
+           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 6 * b + (size_t)(n > 0 ? n : 1) + ns;
 }
 
 RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
@@ -1643,10 +1653,11 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     float *kcur = kprev + sgb, *tau = kcur + sgb, *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk;
     float *acc = inten + (size_t)n_mu * (size_t)blk, *tr = acc + (size_t)n_mu * (size_t)blk;
     float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *c1 = inv_mu + n_mu, *hk = c1 + blk, *b0 = hk + blk;
-    float *b1 = b0 + blk;
-    int *live = (int *)(void *)(b1 + blk); /* (S) g-rows [0, live) of the block not yet dark */
+    float *b1 = b0 + blk, *dg = b1 + blk, *bm = dg + blk, *inv_tmax = bm + blk;
+    int *live = (int *)(void *)(inv_tmax + n); /* (S) g-rows [0, live) of the block not yet dark */
     float inv_mu_min = INFINITY;
     ck_rows cr[64];
+    int n_copied[64]; /* rows of each species copied for the block */
 
     if (n_s > 64) n_s = 64;
     for (int a = 0; a < n_mu; ++a) {
@@ -1655,6 +1666,12 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     }
     for (int i = 0; i < n; ++i)
         for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
+    /* 1 / the hottest temperature of layers i.. (B grows with T at every
+     * frequency). */
+    for (int i = n - 1; i >= 0; --i) {
+        const float v = (float)(1.0 / t[i]);
+        inv_tmax[i] = i + 1 < n && inv_tmax[i + 1] < v ? inv_tmax[i + 1] : v;
+    }
     for (int s = 0; s < n_s; ++s) {
         float *base = rw + (size_t)s * per_rows;
         cr[s].row = (size_t *)(void *)base;
@@ -1665,8 +1682,9 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     }
     /* Blocks of bins, the layers inside.  Each species' distinct (P, T)
      * rows of the block are copied once with g outermost (R, G, nb), so
-     * that a layer's interpolation, the optical depths (S, G, nb) and the
-     * g-sums are loops over contiguous bins with no transposition. */
+     * that a layer's optical-depth update from the rows, the optical
+     * depths (S, G, nb) and the g-sums are loops over contiguous bins with
+     * no transposition. */
     for (int l0 = 0; l0 < w; l0 += blk) {
         const int nb = l0 + blk < w ? blk : w - l0;
         const size_t gb = (size_t)n_g * (size_t)nb;
@@ -1675,10 +1693,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
             c1[l] = (float)(2.0 * SBI_RT_H * v * v * v / (SBI_RT_C * SBI_RT_C));
             hk[l] = (float)(SBI_RT_H * v / SBI_RT_KB);
         }
-        for (int s = 0; s < n_s; ++s)
-            for (int k = 0; k < cr[s].n_rows; ++k)
-                transpose_gb(nb, n_g, tabs[s]->k + (cr[s].row[k] + (size_t)l0) * (size_t)n_g,
-                             kr + (size_t)s * kstride + (size_t)k * gb);
+        for (int s = 0; s < n_s; ++s) n_copied[s] = 0;
         for (size_t m = 0; m < (size_t)n_s * gb; ++m) tau[m] = 0.0f;
         for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) {
             tprev[m] = 1.0f;
@@ -1689,22 +1704,91 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
             const float inv_t = (float)(1.0 / t[i]);
             int dead = 0;
             float *tmp;
-            /* kappa (G, nb) of every species in layer i (species 0 with the
-             * gray part and the deck) in its g-rows not yet dark, each row
-             * added to the optical depths while in cache. */
+            /* The rows that layer i is the first to use (rows are in the
+             * order of first use): rows of layers below the block's last
+             * are never copied. */
+            for (int s = 0; s < n_s; ++s)
+                for (; n_copied[s] < (cr[s].n_rows >= 0 ? cr[s].upto[i] : 0); ++n_copied[s])
+                    transpose_gb(nb, n_g, tabs[s]->k + (cr[s].row[n_copied[s]] + (size_t)l0) * (size_t)n_g,
+                                 kr + (size_t)s * kstride + (size_t)n_copied[s] * gb);
+            /* The optical depths of every species' g-rows not yet dark
+             * (species 0 with the gray part and the deck), layer i's
+             * trapezoid dp (kappa_{i-1} + kappa_i) added as a sum over the
+             * (P, T) rows of the two layers, with the weights dp c
+             * (rows the layers share merged), not by interpolating kappa
+             * (so interpolated values below 1e-30, which sbi_rt_ck_interp
+             * zeroes, are kept: tau changes by below 1e-20). */
             const float dp = i > 0 ? (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g)) : 0.0f;
+            const int deck_prev = deck_from >= 0 && i - 1 >= deck_from, deck_cur = deck_from >= 0 && i >= deck_from;
+            if (i > 0 && gray) {
+                /* The gray and deck part of species 0's increment (nb). */
+                const float *g0 = gray + (size_t)(i - 1) * (size_t)w + (size_t)l0, *g1 = g0 + w;
+                const float fd = deck_kappa * dp * (float)(deck_prev + deck_cur);
+                const float f0 = deck_prev ? 0.0f : dp, f1 = deck_cur ? 0.0f : dp;
+                for (int l = 0; l < nb; ++l) dg[l] = f0 * g0[l] + f1 * g1[l] + fd;
+            } else if (i > 0) {
+                const float fd = deck_kappa * dp * (float)(deck_prev + deck_cur);
+                for (int l = 0; l < nb; ++l) dg[l] = fd;
+            }
+            /* The species' g-mean transmissions at every angle (n_mu,
+             * nb), multiplied: each g-row's terms are added right after
+             * its optical depths, while in cache. */
+            for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] = 1.0f;
             for (int s = 0; s < n_s; ++s) {
                 const aee_corner *k = cn + (size_t)i * n_s + s;
                 const float c00 = k->c[0], c01 = k->c[1], c10 = k->c[2], c11 = k->c[3];
                 const size_t o = (size_t)s * gb;
                 const int deck = s == 0 && deck_from >= 0 && i >= deck_from;
                 const float *gr = s == 0 && gray ? gray + (size_t)i * (size_t)w + (size_t)l0 : NULL;
-                const float *ksr = kr + (size_t)s * kstride;
-                const int *ix = cr[s].idx + 4 * i;
                 dead |= live[s] == 0;
-                if (cr[s].n_rows < 0) {
-                    /* More distinct rows than layers: the layer's own four,
-                     * transposed here. */
+                if (cr[s].n_rows >= 0) {
+                    const float *ksr = kr + (size_t)s * kstride;
+                    const float *rp[8];
+                    float rw8[8];
+                    int nrw = 0;
+                    if (i == 0) continue;
+                    for (int j = i - 1; j <= i; ++j) {
+                        const aee_corner *kj = cn + (size_t)j * n_s + s;
+                        if (s == 0 && deck_from >= 0 && j >= deck_from) continue;
+                        for (int m = 0; m < 4; ++m) {
+                            const int row = cr[s].idx[4 * j + m];
+                            const float v = dp * kj->c[m];
+                            int e = 0;
+                            if (v == 0.0f) continue;
+                            while (e < nrw && rp[e] != ksr + (size_t)row * gb) ++e;
+                            if (e == nrw) {
+                                rp[nrw] = ksr + (size_t)row * gb;
+                                rw8[nrw++] = 0.0f;
+                            }
+                            rw8[e] += v;
+                        }
+                    }
+                    /* Whole groups of four rows: padded with weight 0. */
+                    if (nrw == 0) rp[0] = ksr;
+                    while (nrw == 0 || nrw % 4 != 0) {
+                        rp[nrw] = rp[0];
+                        rw8[nrw++] = 0.0f;
+                    }
+                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
+                    for (int q = 0; q < live[s]; ++q) {
+                        const size_t rq = (size_t)q * nb;
+                        float *restrict tq = tau + o + rq;
+                        for (int e = 0; e < nrw; e += 4) {
+                            const float w0 = rw8[e], w1 = rw8[e + 1], w2 = rw8[e + 2], w3 = rw8[e + 3];
+                            const float *restrict r0 = rp[e] + rq, *restrict r1 = rp[e + 1] + rq;
+                            const float *restrict r2 = rp[e + 2] + rq, *restrict r3 = rp[e + 3] + rq;
+                            for (int l = 0; l < nb; ++l) tq[l] += w0 * r0[l] + w1 * r1[l] + w2 * r2[l] + w3 * r3[l];
+                        }
+                        if (s == 0)
+                            for (int l = 0; l < nb; ++l) tq[l] += dg[l];
+                        row_transmission(tq, nb, n_mu, inv_mu, wg[q], acc);
+                    }
+                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
+                    continue;
+                }
+                /* More distinct rows than layers: kappa of the layer's own
+                 * four rows, transposed here, and the trapezoid from it. */
+                {
                     const float *kt = tabs[s]->k + (size_t)l0 * (size_t)n_g;
                     const float cc[4] = {c00, c01, c10, c11};
                     for (size_t m = 0; m < gb; ++m) kcur[o + m] = 0.0f;
@@ -1713,45 +1797,26 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         for (size_t e = 0; e < gb; ++e) kcur[o + e] += cc[m] * kq[e];
                     }
                 }
+                for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
                 for (int q = 0; q < live[s]; ++q) {
-                    const size_t r0 = o + (size_t)q * nb, rq = (size_t)q * nb;
+                    const size_t r0 = o + (size_t)q * nb;
                     float *restrict kc = kcur + r0, *restrict tq = tau + r0;
                     const float *restrict kp = kprev + r0;
-                    if (cr[s].n_rows >= 0) {
-                        const float *restrict k00 = ksr + (size_t)ix[0] * gb + rq;
-                        const float *restrict k01 = ksr + (size_t)ix[1] * gb + rq;
-                        const float *restrict k10 = ksr + (size_t)ix[2] * gb + rq;
-                        const float *restrict k11 = ksr + (size_t)ix[3] * gb + rq;
-                        for (int l = 0; l < nb; ++l) {
-                            const float v = c00 * k00[l] + c01 * k01[l] + c10 * k10[l] + c11 * k11[l];
-                            kc[l] = v < 1e-30f ? 0.0f : v; /* as sbi_rt_ck_interp */
-                        }
-                    } else
-                        for (int l = 0; l < nb; ++l) kc[l] = kc[l] < 1e-30f ? 0.0f : kc[l];
+                    for (int l = 0; l < nb; ++l) kc[l] = kc[l] < 1e-30f ? 0.0f : kc[l];
                     if (deck)
                         for (int l = 0; l < nb; ++l) kc[l] = deck_kappa;
                     else if (gr)
                         for (int l = 0; l < nb; ++l) kc[l] += gr[l];
-                    if (i > 0)
+                    if (i > 0) {
                         for (int l = 0; l < nb; ++l) tq[l] += (kp[l] + kc[l]) * dp;
+                        row_transmission(tq, nb, n_mu, inv_mu, wg[q], acc);
+                    }
                 }
+                if (i > 0)
+                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
             }
             for (int l = 0; l < nb; ++l) b1[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
             if (i > 0) {
-                /* The species' g-mean transmissions at every angle, g-row
-                 * by g-row (each read once for all angles), multiplied. */
-                for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] = 1.0f;
-                for (int s = 0; s < n_s; ++s) {
-                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
-                    for (int q = 0; q < live[s]; ++q) {
-                        const float *tq = tau + (size_t)s * gb + (size_t)q * nb;
-                        float lo, hi;
-                        lane_range_nonneg(tq, nb, &lo, &hi);
-                        for (int a = 0; a < n_mu; ++a)
-                            add_transmission(tq, nb, lo, hi, inv_mu[a], wg[q], acc + (size_t)a * nb);
-                    }
-                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
-                }
                 for (int a = 0; a < n_mu; ++a) {
                     float *tp = tprev + (size_t)a * nb, *in = inten + (size_t)a * nb;
                     const float *tr_a = tr + (size_t)a * nb;
@@ -1764,6 +1829,27 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                  * zero in this layer: the layers below add nothing, and the
                  * bottom's B multiplies zero. */
                 if (dead) break;
+                /* The layers below add sum_{j > i} B_j (T_{j-1} - T_j) +
+                 * B_N T_N to an intensity, between B_i T_i and its largest
+                 * B (the hottest layer below) times T_i: where the latter
+                 * is below 1e-8 of every intensity so far (bins and
+                 * angles), B_i T_i stands for them, to 1e-8 relative. */
+                if (i + 1 < n) {
+                    int deep = 1;
+                    for (int l = 0; l < nb; ++l) bm[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_tmax[i + 1]);
+                    for (int a = 0; a < n_mu && deep; ++a) {
+                        const float *tp = tprev + (size_t)a * nb, *in = inten + (size_t)a * nb;
+                        int n_lit = 0;
+                        for (int l = 0; l < nb; ++l) n_lit += tp[l] * bm[l] > 1e-8f * in[l];
+                        deep = n_lit == 0;
+                    }
+                    if (deep) {
+                        tmp = b0;
+                        b0 = b1;
+                        b1 = tmp;
+                        break;
+                    }
+                }
                 /* A g-row is dark once exp(-tau / mu) is at the fast exp's
                  * floor, exp(-87), in every bin of the block and for every
                  * angle: it adds below 2e-38 to its species' transmission
