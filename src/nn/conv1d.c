@@ -758,38 +758,13 @@ static inline __attribute__((always_inline)) void wino_output(float *q, float *a
 
 /* m (A, CONV_TILE, C_out), channels o0 .. o0 + 16 = the products of the np
  * tiles of v (A, tiles of plane / C_in, C_in) from tile g0 with u (A, C_in,
- * C_out) at each point: the tile of conv_direct_tile with kernel 1, all
- * points in one call. */
+ * C_out) at each point: the tile of conv_direct_tile with kernel 1. */
 static void wino_products(float *m, const float *v, const float *u, size_t plane, int g0, int np, int C_in,
                           int C_out, int o0)
 {
-    if (np < CONV_TILE) {
-        for (int x = 0; x < WINO_A; ++x)
-            conv_direct_tile(m + (size_t)x * CONV_TILE * C_out + o0, v + x * plane + (size_t)g0 * C_in,
-                             u + (size_t)x * C_in * C_out + o0, np, C_in, C_out, 1);
-        return;
-    }
-    for (int x = 0; x < WINO_A; ++x) {
-        const float *vx = v + x * plane + (size_t)g0 * C_in, *ux = u + (size_t)x * C_in * C_out + o0;
-        float *mx = m + (size_t)x * CONV_TILE * C_out + o0;
-        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
-        __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-        for (int i = 0; i < C_in; ++i) {
-            __m256 w0 = _mm256_loadu_ps(ux + (size_t)i * C_out), w1 = _mm256_loadu_ps(ux + (size_t)i * C_out + 8);
-            __m256 xv;
-#define WINO_FMA(p)                                           \
-    xv = _mm256_broadcast_ss(vx + (size_t)(p) * C_in + i);    \
-    a##p##0 = _mm256_fmadd_ps(w0, xv, a##p##0);               \
-    a##p##1 = _mm256_fmadd_ps(w1, xv, a##p##1);
-            WINO_FMA(0) WINO_FMA(1) WINO_FMA(2) WINO_FMA(3) WINO_FMA(4) WINO_FMA(5)
-#undef WINO_FMA
-        }
-#define WINO_STORE(p)                                         \
-    _mm256_storeu_ps(mx + (size_t)(p) * C_out, a##p##0);      \
-    _mm256_storeu_ps(mx + (size_t)(p) * C_out + 8, a##p##1);
-        WINO_STORE(0) WINO_STORE(1) WINO_STORE(2) WINO_STORE(3) WINO_STORE(4) WINO_STORE(5)
-#undef WINO_STORE
-    }
+    for (int x = 0; x < WINO_A; ++x)
+        conv_direct_tile(m + (size_t)x * CONV_TILE * C_out + o0, v + x * plane + (size_t)g0 * C_in,
+                         u + (size_t)x * C_in * C_out + o0, np, C_in, C_out, 1);
 }
 
 /* The scratch of wino_forward: u, v (or first the transposed taps, if
