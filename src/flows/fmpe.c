@@ -215,10 +215,12 @@ void sbi__fmpe_velocity(sbi__fmpe *f, sbi_real *v, sbi_real *div, const sbi_real
 {
     sbi_mlp *m = &f->net;
     int D = f->D, E = f->E, H = f->H, NT = f->NT, W = D + NT + E, L = m->n_layers;
+    sbi_real tau[1 + 2 * SBI_FMPE_MAX_TIME_FEATURES]; /* the rows share t */
+    time_features(tau, t, f->K);
     for (int b = 0; b < B; ++b) {
         sbi_real *cb = f->cat + (size_t)b * W;
         memcpy(cb, theta + (size_t)b * D, (size_t)D * sizeof(*cb));
-        time_features(cb + D, t, f->K);
+        memcpy(cb + D, tau, (size_t)NT * sizeof(*cb));
         memcpy(cb + D + NT, f->embed.out + (size_t)b * f->e_ld, (size_t)E * sizeof(*cb));
     }
     sbi_mlp_forward(m, f->cat, B);
