@@ -1155,10 +1155,16 @@ RT_HOT void sbi_rt_emission_flux_ck_product_ref(int n, int w, int n_g, const flo
  * rows used down to each layer (N), the (N, 4) map of layer corners to rows
  * and the (N, N) factor matrix; then the gray optical depths of a chunk
  * (N, cb) and its absorbed fractions of one ray (cb). */
+static size_t ck_rows_species_floats(int n)
+{
+    const size_t nn = (size_t)(n > 0 ? n : 1);
+    return nn * (sizeof(size_t) / sizeof(float)) + 5 * nn + nn * nn;
+}
+
 static size_t ck_rows_floats(int n_s, int n, int cb)
 {
     const size_t ns = (size_t)(n_s > 0 ? n_s : 1), nn = (size_t)(n > 0 ? n : 1);
-    return 1 + ns * (nn * (sizeof(size_t) / sizeof(float)) + 5 * nn + nn * nn) + (nn + 1) * (size_t)cb;
+    return 1 + ns * ck_rows_species_floats(n) + (nn + 1) * (size_t)cb;
 }
 
 size_t sbi_rt_transit_ck_work(int n_s, int n, int w, int n_g, int cb)
@@ -1290,6 +1296,17 @@ typedef struct ck_rows {
     int *idx;    /* (N, 4) row of each layer's corner */
     float *f;    /* (N, R) the factor F above, rows from deck_from on skipped */
 } ck_rows;
+
+/* cr's arrays laid out in base, ck_rows_species_floats(n) floats with room
+ * for size_t at its start. */
+static void ck_rows_at(float *base, int n, ck_rows *cr)
+{
+    const size_t offs = (size_t)n * (sizeof(size_t) / sizeof(float));
+    cr->row = (size_t *)(void *)base;
+    cr->upto = (int *)(void *)(base + offs);
+    cr->idx = cr->upto + n;
+    cr->f = base + offs + 5 * (size_t)n;
+}
 
 /* The distinct rows of one species' corners cn (N, stride n_s), in the
  * order the layers first use them, and its factor F (chord NULL: none);
@@ -1436,7 +1453,7 @@ RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, in
                                       double *rt2)
 {
     const size_t chunk = (size_t)n * (size_t)cb * (size_t)n_g;
-    const size_t per_rows = (size_t)n * (sizeof(size_t) / sizeof(float)) + 5 * (size_t)n + (size_t)n * n;
+    const size_t per_rows = ck_rows_species_floats(n);
     const float wsum = lane_sum(wg, n_g);
     const int nl_deck = deck_from >= 0 && deck_from < n ? deck_from : n;
     aee_corner *cn = (aee_corner *)(void *)work;
@@ -1449,11 +1466,7 @@ RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, in
     for (int i = 0; i < n; ++i)
         for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
     for (int s = 0; s < n_s; ++s) {
-        float *base = rw + (size_t)s * per_rows;
-        cr[s].row = (size_t *)(void *)base;
-        cr[s].upto = (int *)(void *)(base + (size_t)n * (sizeof(size_t) / sizeof(float)));
-        cr[s].idx = cr[s].upto + n;
-        cr[s].f = base + (size_t)n * (sizeof(size_t) / sizeof(float)) + 5 * (size_t)n;
+        ck_rows_at(rw + (size_t)s * per_rows, n, &cr[s]);
         ck_rows_build(n, cn + s, n_s, chord, rho, s == 0 ? deck_from : -1, &cr[s]);
     }
     for (int l0 = 0; l0 < w; l0 += cb) {
@@ -1644,7 +1657,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                                             const double *w_mu, float *work, double *flux_nu)
 {
     const int blk = RT_EMISSION_BLOCK;
-    const size_t per_rows = (size_t)n * (sizeof(size_t) / sizeof(float)) + 5 * (size_t)n + (size_t)n * n;
+    const size_t per_rows = ck_rows_species_floats(n);
     const size_t kstride = (size_t)n * (size_t)n_g * (size_t)blk; /* floats of one species' rows */
     const size_t sgb = (size_t)n_s * (size_t)n_g * (size_t)blk;
     aee_corner *cn = (aee_corner *)(void *)work;
@@ -1673,12 +1686,8 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
         inv_tmax[i] = i + 1 < n && inv_tmax[i + 1] < v ? inv_tmax[i + 1] : v;
     }
     for (int s = 0; s < n_s; ++s) {
-        float *base = rw + (size_t)s * per_rows;
-        cr[s].row = (size_t *)(void *)base;
-        cr[s].upto = (int *)(void *)(base + (size_t)n * (sizeof(size_t) / sizeof(float)));
-        cr[s].idx = cr[s].upto + n;
-        cr[s].f = NULL;
-        ck_rows_build(n, cn + s, n_s, NULL, NULL, -1, &cr[s]);
+        ck_rows_at(rw + (size_t)s * per_rows, n, &cr[s]);
+        ck_rows_build(n, cn + s, n_s, NULL, NULL, -1, &cr[s]); /* no factor */
     }
     /* Blocks of bins, the layers inside.  Each species' distinct (P, T)
      * rows of the block are copied once with g outermost (R, G, nb), so
