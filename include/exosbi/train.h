@@ -41,7 +41,7 @@ typedef struct sbi_train_options {
     int n_sigmoids, bisection_steps; /* naf; 0: defaults */
     char ode_solver[16];   /* fmpe: "rk_adaptive" or "midpoint"; "": default */
     int ode_steps;         /* fmpe midpoint steps; 0: default */
-    int time_features;     /* fmpe: frequencies of the time features (0 to 8); -1: default */
+    int time_features;     /* fmpe: frequencies of the time features (0 to 8); -1: the default (4) */
     int cache_mb;          /* bound on the per-rank read cache */
     int resume;
     int verify_sync;       /* check bitwise weight equality across ranks after every step */

@@ -122,6 +122,9 @@ int sbi_train_options_validate(const sbi_train_options *o)
     SBI_CHECK(o->weight_decay >= 0 && isfinite(o->weight_decay), SBI_ERR_INPUT,
               "training.weight_decay: must be >= 0");
     SBI_CHECK(o->lr_decay_patience >= 0, SBI_ERR_INPUT, "training.lr_decay_patience: must be >= 0 (0: constant rate)");
+    /* -1 is the unset default; the estimator bounds it above. */
+    SBI_CHECK(o->time_features >= -1, SBI_ERR_INPUT, "training.time_features: must be >= 0 (got %d)",
+              o->time_features);
     SBI_CHECK(o->lr_decay_factor > 0 && o->lr_decay_factor < 1, SBI_ERR_INPUT,
               "training.lr_decay_factor: must be in (0, 1) (got %g)", o->lr_decay_factor);
     SBI_CHECK(o->min_learning_rate >= 0 && isfinite(o->min_learning_rate), SBI_ERR_INPUT,

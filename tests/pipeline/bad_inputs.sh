@@ -11,6 +11,8 @@ expect 2 "expected TASK and CORPUS" "$NP" train "$FIX/lg5.yaml" -o "$WORK/x.h5"
 expect 2 "missing -o" "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5"
 expect 2 "learning_rate" "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5" -o "$WORK/x.h5" --learning-rate -1
 expect 2 "--batch-size" "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5" -o "$WORK/x.h5" --batch-size many
+expect 2 "time_features" "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5" -o "$WORK/x.h5" --estimator fmpe --time-features -3
+expect 2 "time_features" "$NP" train "$FIX/lg5.yaml" "$WORK/c.h5" -o "$WORK/x.h5" --estimator fmpe --time-features 9
 expect 2 "unknown command" "$NP" frobnicate
 expect 2 "no_such_task.yaml" "$NP" train "$FIX/no_such_task.yaml" "$WORK/c.h5" -o "$WORK/x.h5"
 absent "$WORK/x.h5"; absent "$WORK/x.h5.partial"
