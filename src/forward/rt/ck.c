@@ -1408,6 +1408,33 @@ RT_INLINE void transpose_gb(int nb, int n_g, const float *restrict src, float *r
         for (int q = 0; q < n_g; ++q) dst[(size_t)q * (size_t)nb + (size_t)l] = src[(size_t)l * (size_t)n_g + (size_t)q];
 }
 
+/* 1 - exp(-x) for x >= 0 to 1e-7 relative, also for small x, in one
+ * expression: with x = n ln 2 - r (|r| <= ln 2 / 2; x clamped to 87, so inf
+ * and NaN give 1), exp(-x) = 2^-n (1 + r q(r)), q the degree-5 Chebyshev
+ * interpolant of (e^r - 1) / r (2.4e-8 relative), and
+ *   1 - exp(-x) = (1 - 2^-n) - 2^-n r q(r),
+ * where 1 - 2^-n is exact and, for n = 0, the rest is x q(-x) with no
+ * cancellation: half the operations of sbi__rt_absorbed, which computes
+ * both a series and the exponential and selects. */
+RT_INLINE float absorbed_neg(float x)
+{
+    union {
+        int32_t i;
+        float f;
+    } v, scale;
+    v.f = x;
+    v.i = v.i < 0x42ae0000 ? v.i : 0x42ae0000; /* 87.0f */
+    {
+        const int32_t ni = (int32_t)(v.f * 1.44269504f + 0.5f);
+        const float n = (float)ni;
+        const float r = (n * 0.693145752f - v.f) + n * 1.42860677e-6f;
+        const float q = 1.0f + r * (0.5f + r * (0.1666650474f + r * (0.04166635126f + r * (0.008369150572f +
+                        r * 0.001394111081f))));
+        scale.i = (127 - ni) * (1 << 23);
+        return (1.0f - scale.f) - scale.f * (r * q);
+    }
+}
+
 /* 1 - exp(-x) for 0 <= x <= 0.35 by its Taylor series to x^7 (relative
  * remainder below x^7 / 8! = 1.6e-8), without the exponential's range
  * reduction or the cancellation of 1 - exp(-x). */
@@ -1436,7 +1463,7 @@ RT_INLINE int absorbed_gb(const float *ti, int nb, int n_g, const float *wg, flo
         } else if (n_thin == nb)
             for (int l = 0; l < nb; ++l) acc[l] += wq * absorbed_thin(tq[l]);
         else
-            for (int l = 0; l < nb; ++l) acc[l] += wq * sbi__rt_absorbed(tq[l]);
+            for (int l = 0; l < nb; ++l) acc[l] += wq * absorbed_neg(tq[l]);
     }
     if (n_opaque_g < n_g) return 0;
     for (int l = 0; l < nb; ++l) acc[l] = wsum;
@@ -1593,6 +1620,31 @@ RT_INLINE float exp_thin(float x)
                   x * (0.04115870595f + x * -0.007003130391f))));
 }
 
+/* exp(-x) for x >= 0, to 2e-7 relative, and exp(-87) = 1.6e-38 for every
+ * x above 87 (so also for inf and NaN): as sbi__rt_expf, with the clamp one
+ * integer min on the bit pattern (non-negative floats order as their bits
+ * do) instead of an arithmetic select, rounding by truncation (x >= 0), and
+ * the degree-5 Chebyshev interpolant of exp on [-ln 2 / 2, ln 2 / 2] (1.0e-7
+ * relative) in place of the degree-6 Taylor polynomial. */
+RT_INLINE float exp_neg(float x)
+{
+    union {
+        int32_t i;
+        float f;
+    } v, scale;
+    v.f = x;
+    v.i = v.i < 0x42ae0000 ? v.i : 0x42ae0000; /* 87.0f */
+    {
+        const int32_t ni = (int32_t)(v.f * 1.44269504f + 0.5f);
+        const float n = (float)ni;
+        const float r = (n * 0.693145752f - v.f) + n * 1.42860677e-6f;
+        const float p = 1.000000119f + r * (1.0f + r * (0.4999887049f + r * (0.1666641533f + r * (0.04191752896f +
+                        r * 0.008375128731f))));
+        scale.i = (127 - ni) * (1 << 23);
+        return p * scale.f;
+    }
+}
+
 /* The smallest and largest of v (n >= 1), all >= 0 (optical depths): the
  * bit patterns of non-negative floats order as the floats do, and an
  * integer min/max reduction vectorises. */
@@ -1625,16 +1677,87 @@ RT_INLINE void add_transmission(const float *restrict tau, int nb, float lo, flo
     else if (hi * inv_mu < 0.35f)
         for (int l = 0; l < nb; ++l) acc[l] += w * exp_thin(tau[l] * inv_mu);
     else
-        for (int l = 0; l < nb; ++l) acc[l] += w * sbi__rt_expf(-tau[l] * inv_mu);
+        for (int l = 0; l < nb; ++l) acc[l] += w * exp_neg(tau[l] * inv_mu);
 }
 
 /* acc (n_mu, nb) += w exp(-tau / mu_a) of one g-row's tau (nb), at every
- * angle. */
-RT_INLINE void row_transmission(const float *tau, int nb, int n_mu, const float *inv_mu, float w, float *acc)
+ * angle; a row with every tau / mu below 0.01 (inv_mu_max: the largest
+ * 1 / mu) adds its weight to mom[0] and w tau^k to the moments mom + 1 +
+ * (k - 1) nb (k = 1, 2, 3), which thin_transmission turns into the terms of
+ * the series at every angle at once.  Returns 1 where the row was so thin.
+ * hi: the largest tau; the smallest is looked for only where some angle
+ * may find every tau above 87 mu. */
+RT_INLINE int row_transmission(const float *tau, int nb, float hi, int n_mu, const float *inv_mu, float inv_mu_max,
+                               float w, float *acc, float *restrict mom)
 {
-    float lo, hi;
-    lane_range_nonneg(tau, nb, &lo, &hi);
+    float lo = 0.0f, lo_hi;
+    if (hi * inv_mu_max < 0.01f) {
+        float *restrict m1 = mom + 1, *restrict m2 = m1 + nb, *restrict m3 = m2 + nb;
+        mom[0] += w;
+        for (int l = 0; l < nb; ++l) {
+            const float x = tau[l], wx = w * x, wx2 = wx * x;
+            m1[l] += wx;
+            m2[l] += wx2;
+            m3[l] += wx2 * x;
+        }
+        return 1;
+    }
+    if (hi * inv_mu_max > 87.0f) lane_range_nonneg(tau, nb, &lo, &lo_hi);
     for (int a = 0; a < n_mu; ++a) add_transmission(tau, nb, lo, hi, inv_mu[a], w, acc + (size_t)a * nb);
+    return 0;
+}
+
+/* One g-row's optical depths tq (nb) += the rows rp[e] + rq (nrw of them,
+ * 4 or 8) times rw[e], plus d (nb), and its terms of the transmissions
+ * (row_transmission), with the largest new tq taken on the way.
+ * Inlined with a constant nb where the block is whole, so that the loops
+ * have no remainders. */
+RT_INLINE int row_step(int nb, float *restrict tq, int nrw, const float *const *rp, const float *rw, size_t rq,
+                       const float *restrict d, int n_mu, const float *inv_mu, float inv_mu_max, float w, float *acc,
+                       float *mom)
+{
+    const float w0 = rw[0], w1 = rw[1], w2 = rw[2], w3 = rw[3];
+    const float *restrict r0 = rp[0] + rq, *restrict r1 = rp[1] + rq, *restrict r2 = rp[2] + rq;
+    const float *restrict r3 = rp[3] + rq;
+    int32_t b = 0;
+    float hi;
+    if (nrw == 4)
+        for (int l = 0; l < nb; ++l) {
+            const float v = (tq[l] + (w0 * r0[l] + w1 * r1[l] + w2 * r2[l] + w3 * r3[l])) + d[l];
+            int32_t x;
+            tq[l] = v;
+            memcpy(&x, &v, sizeof x);
+            b = x > b ? x : b;
+        }
+    else {
+        const float w4 = rw[4], w5 = rw[5], w6 = rw[6], w7 = rw[7];
+        const float *restrict r4 = rp[4] + rq, *restrict r5 = rp[5] + rq, *restrict r6 = rp[6] + rq;
+        const float *restrict r7 = rp[7] + rq;
+        for (int l = 0; l < nb; ++l) {
+            const float v = ((tq[l] + (w0 * r0[l] + w1 * r1[l] + w2 * r2[l] + w3 * r3[l])) +
+                             (w4 * r4[l] + w5 * r5[l] + w6 * r6[l] + w7 * r7[l])) +
+                            d[l];
+            int32_t x;
+            tq[l] = v;
+            memcpy(&x, &v, sizeof x);
+            b = x > b ? x : b;
+        }
+    }
+    memcpy(&hi, &b, sizeof b);
+    return row_transmission(tq, nb, hi, n_mu, inv_mu, inv_mu_max, w, acc, mom);
+}
+
+/* acc (n_mu, nb) += the series of exp(-tau / mu_a) to tau^3 summed over the
+ * thin rows from their moments mom (row_transmission): remainder below
+ * x^4 / 24 = 4e-10 of each row's weight. */
+RT_INLINE void thin_transmission(int nb, int n_mu, const float *inv_mu, const float *restrict mom, float *restrict acc)
+{
+    const float *m1 = mom + 1, *m2 = m1 + nb, *m3 = m2 + nb;
+    for (int a = 0; a < n_mu; ++a) {
+        const float k = inv_mu[a], k2 = 0.5f * k * k, k3 = 0.166666667f * k * k * k, w0 = mom[0];
+        float *restrict aa = acc + (size_t)a * nb;
+        for (int l = 0; l < nb; ++l) aa[l] += w0 - k * m1[l] + k2 * m2[l] - k3 * m3[l];
+    }
 }
 
 /* Bins per block of the product's emission: long enough loops over the
@@ -1647,7 +1770,7 @@ size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
     const size_t b = RT_EMISSION_BLOCK, ns = (size_t)(n_s > 0 ? n_s : 1), sgb = ns * (size_t)n_g * b;
     (void)w;
     return aee_corner_floats(n_s, n) + ck_rows_floats(n_s, n, 1) + ns * (size_t)(n > 0 ? n : 1) * (size_t)n_g * b +
-           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 6 * b + (size_t)(n > 0 ? n : 1) + ns;
+           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 10 * b + 1 + (size_t)(n > 0 ? n : 1) + ns;
 }
 
 RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
@@ -1666,16 +1789,18 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     float *kcur = kprev + sgb, *tau = kcur + sgb, *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk;
     float *acc = inten + (size_t)n_mu * (size_t)blk, *tr = acc + (size_t)n_mu * (size_t)blk;
     float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *c1 = inv_mu + n_mu, *hk = c1 + blk, *b0 = hk + blk;
-    float *b1 = b0 + blk, *dg = b1 + blk, *bm = dg + blk, *inv_tmax = bm + blk;
+    float *b1 = b0 + blk, *dg = b1 + blk, *bm = dg + blk, *zero = bm + blk, *mom = zero + blk, *inv_tmax = mom + 3 * blk + 1;
     int *live = (int *)(void *)(inv_tmax + n); /* (S) g-rows [0, live) of the block not yet dark */
-    float inv_mu_min = INFINITY;
+    float inv_mu_min = INFINITY, inv_mu_max = 0.0f;
     ck_rows cr[64];
     int n_copied[64]; /* rows of each species copied for the block */
 
     if (n_s > 64) n_s = 64;
+    for (int l = 0; l < blk; ++l) zero[l] = 0.0f;
     for (int a = 0; a < n_mu; ++a) {
         inv_mu[a] = (float)(1.0 / mu[a]);
         inv_mu_min = fminf(inv_mu_min, inv_mu[a]);
+        inv_mu_max = fmaxf(inv_mu_max, inv_mu[a]);
     }
     for (int i = 0; i < n; ++i)
         for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
@@ -1711,7 +1836,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
         for (int s = 0; s < n_s; ++s) live[s] = n_g;
         for (int i = 0; i < n; ++i) {
             const float inv_t = (float)(1.0 / t[i]);
-            int dead = 0;
+            int dead = 0, n_thin_rows;
             float *tmp;
             /* The rows that layer i is the first to use (rows are in the
              * order of first use): rows of layers below the block's last
@@ -1779,19 +1904,19 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         rw8[nrw++] = 0.0f;
                     }
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
+                    for (size_t m = 0; m < 3 * (size_t)nb + 1; ++m) mom[m] = 0.0f;
+                    n_thin_rows = 0;
                     for (int q = 0; q < live[s]; ++q) {
                         const size_t rq = (size_t)q * nb;
-                        float *restrict tq = tau + o + rq;
-                        for (int e = 0; e < nrw; e += 4) {
-                            const float w0 = rw8[e], w1 = rw8[e + 1], w2 = rw8[e + 2], w3 = rw8[e + 3];
-                            const float *restrict r0 = rp[e] + rq, *restrict r1 = rp[e + 1] + rq;
-                            const float *restrict r2 = rp[e + 2] + rq, *restrict r3 = rp[e + 3] + rq;
-                            for (int l = 0; l < nb; ++l) tq[l] += w0 * r0[l] + w1 * r1[l] + w2 * r2[l] + w3 * r3[l];
-                        }
-                        if (s == 0)
-                            for (int l = 0; l < nb; ++l) tq[l] += dg[l];
-                        row_transmission(tq, nb, n_mu, inv_mu, wg[q], acc);
+                        const float *d = s == 0 ? dg : zero;
+                        if (nb == blk)
+                            n_thin_rows += row_step(RT_EMISSION_BLOCK, tau + o + rq, nrw, rp, rw8, rq, d, n_mu, inv_mu,
+                                                    inv_mu_max, wg[q], acc, mom);
+                        else
+                            n_thin_rows +=
+                                row_step(nb, tau + o + rq, nrw, rp, rw8, rq, d, n_mu, inv_mu, inv_mu_max, wg[q], acc, mom);
                     }
+                    if (n_thin_rows > 0) thin_transmission(nb, n_mu, inv_mu, mom, acc);
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
                     continue;
                 }
@@ -1807,6 +1932,8 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                     }
                 }
                 for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
+                for (size_t m = 0; m < 3 * (size_t)nb + 1; ++m) mom[m] = 0.0f;
+                n_thin_rows = 0;
                 for (int q = 0; q < live[s]; ++q) {
                     const size_t r0 = o + (size_t)q * nb;
                     float *restrict kc = kcur + r0, *restrict tq = tau + r0;
@@ -1817,10 +1944,13 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                     else if (gr)
                         for (int l = 0; l < nb; ++l) kc[l] += gr[l];
                     if (i > 0) {
+                        float lo, hi;
                         for (int l = 0; l < nb; ++l) tq[l] += (kp[l] + kc[l]) * dp;
-                        row_transmission(tq, nb, n_mu, inv_mu, wg[q], acc);
+                        lane_range_nonneg(tq, nb, &lo, &hi);
+                        n_thin_rows += row_transmission(tq, nb, hi, n_mu, inv_mu, inv_mu_max, wg[q], acc, mom);
                     }
                 }
+                if (n_thin_rows > 0) thin_transmission(nb, n_mu, inv_mu, mom, acc);
                 if (i > 0)
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
             }
