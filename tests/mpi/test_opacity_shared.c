@@ -198,7 +198,7 @@ static void test_family(const char *line_path, const char *bad_path, const char 
 /* The same with a correlated-k species, for each overlap treatment. */
 static void test_family_ck(const char *ck_path, const char *bad_ck_path, const char *cia_path)
 {
-    static const char *const overlap[3] = {"", "    ck_overlap: product\n", "    ck_overlap: aee\n"};
+    static const char *const overlap[3] = {"    ck_overlap: resort\n", "    ck_overlap: product\n", "    ck_overlap: aee\n"};
     double a[5], b[5];
     for (int m = 0; m < 3; ++m) {
         extra_settings = overlap[m];

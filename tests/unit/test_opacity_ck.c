@@ -762,8 +762,9 @@ static const char *task_fmt =
     "  splits: {train: 0.8, validation: 0.1, test: 0.1}\n"
     "  noise: observational\n";
 
-/* Extra settings lines for the next spectra (the overlap treatment). */
-static const char *extra_settings = "";
+/* Extra settings lines for the next spectra (the overlap treatment):
+ * resort until the tests of the others. */
+static const char *extra_settings = "    ck_overlap: resort\n";
 
 static int spectrum(const char *family, const char *species, const char *extra_fixed, double theta, double out[7])
 {
@@ -899,6 +900,23 @@ static void test_family(void)
                                         : ", log_X_H2O: -2.698970004336019",
                                theta, one));
         for (int i = 0; i < 7; ++i) SBI_ASSERT_NEAR(two[i], one[i], 1e-4, 0);
+    }
+    /* Without ck_overlap the species combine by the product (pRT without
+     * scattering): the same bits as naming it, not those of resort. */
+    for (int fam = 0; fam < 2; ++fam) {
+        static const char *const overlaps[3] = {"", "    ck_overlap: product\n", "    ck_overlap: resort\n"};
+        double by[3][7];
+        for (int m = 0; m < 3; ++m) {
+            extra_settings = overlaps[m];
+            SBI_ASSERT_OK(spectrum(fam ? "emission" : "transmission",
+                                   "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}, "
+                                   "{name: CO, opacity: H2O_gray.ktable.petitRADTRANS.h5, mass: 18.01528}",
+                                   fam ? ", log_X_H2O: -3.0, log_X_CO: -3.0, T_eq: 1200, log_kappa_IR: -2, log_gamma: -0.5"
+                                       : ", log_X_H2O: -3.0, log_X_CO: -3.0",
+                                   fam ? 300.0 : 1000.0, by[m]));
+        }
+        SBI_ASSERT(!memcmp(by[0], by[1], sizeof by[0]));
+        SBI_ASSERT(memcmp(by[0], by[2], sizeof by[0]) != 0);
     }
     extra_settings = "    ck_overlap: mixed\n";
     SBI_ASSERT_EQ_INT(spectrum("transmission", "{name: H2O, opacity: H2O_gray.ktable.petitRADTRANS.h5}", X3, 1000.0,

@@ -131,7 +131,7 @@ typedef struct rt_state {
     char ck_first[SBI_PATH_MAX];
     const sbi_rt_ck_table *ck_tabs[RT_MAX_SPECIES];
     int ck_product;  /* settings.ck_overlap: product of the species' g-mean transmissions */
-    int ck_aee;      /* settings.ck_overlap: adaptive equivalent extinction (else resort) */
+    int ck_aee;      /* settings.ck_overlap: adaptive equivalent extinction (neither: resort) */
     sbi_rt_ck_mixer mixer;
     sbi_rt_ck_aee aee;
     float *ck_kappa, *ck_alpha, *ck_tau, *ck_work, *ck_ework;
@@ -1143,17 +1143,17 @@ static int rt_parse(const sbi_task *task, rt_state *s)
     SBI_CALL(rt_check_keys(task, st, "", keys,
                            "pressure, temperature, abundances, species, continuum, cia, model_resolution, fixed, "
                            "datasets, output, n_angles, input_data, ck_overlap"));
+    /* pRT's own treatment without scattering, and the fastest that keeps
+     * each species' k-distribution, unless told otherwise. */
+    s->ck_product = 1;
     if ((e = cJSON_GetObjectItemCaseSensitive(st, "ck_overlap"))) {
         const char *v = cJSON_IsString(e) ? e->valuestring : "";
         SBI_CHECK(cJSON_IsString(e), SBI_ERR_INPUT,
                   "%s: forward_model.settings.ck_overlap: expected a string, one of resort, product or aee", origin);
-        if (!strcmp(v, "product"))
-            s->ck_product = 1;
-        else if (!strcmp(v, "aee"))
-            s->ck_aee = 1;
-        else
-            SBI_CHECK(!strcmp(v, "resort"), SBI_ERR_INPUT,
-                      "%s: forward_model.settings.ck_overlap: '%s': expected resort, product or aee", origin, v);
+        s->ck_product = !strcmp(v, "product");
+        s->ck_aee = !strcmp(v, "aee");
+        SBI_CHECK(s->ck_product || s->ck_aee || !strcmp(v, "resort"), SBI_ERR_INPUT,
+                  "%s: forward_model.settings.ck_overlap: '%s': expected resort, product or aee", origin, v);
     }
     s->n_params = task->n_params;
     s->output = RT_OUT_FLUX;
