@@ -534,7 +534,7 @@ void sbi_rt_chord_tau(int n, int cols, const float *m, const float *alpha, float
 }
 
 /* v (n) = 1 - exp(-v), and the same where every v < 1e-3 (the series
- * alone, as sbi__rt_absorbed returns there, without the exponential).
+ * alone, without the exponential).
  * Functions of their own: GCC does not vectorise these loops inside a
  * branch of the caller's loop ("control flow in loop"); the calls go to
  * the same clone. */
@@ -1408,33 +1408,6 @@ RT_INLINE void transpose_gb(int nb, int n_g, const float *restrict src, float *r
         for (int q = 0; q < n_g; ++q) dst[(size_t)q * (size_t)nb + (size_t)l] = src[(size_t)l * (size_t)n_g + (size_t)q];
 }
 
-/* 1 - exp(-x) for x >= 0 to 1e-7 relative, also for small x, in one
- * expression: with x = n ln 2 - r (|r| <= ln 2 / 2; x clamped to 87, so inf
- * and NaN give 1), exp(-x) = 2^-n (1 + r q(r)), q the degree-5 Chebyshev
- * interpolant of (e^r - 1) / r (2.4e-8 relative), and
- *   1 - exp(-x) = (1 - 2^-n) - 2^-n r q(r),
- * where 1 - 2^-n is exact and, for n = 0, the rest is x q(-x) with no
- * cancellation: half the operations of sbi__rt_absorbed, which computes
- * both a series and the exponential and selects. */
-RT_INLINE float absorbed_neg(float x)
-{
-    union {
-        int32_t i;
-        float f;
-    } v, scale;
-    v.f = x;
-    v.i = v.i < 0x42ae0000 ? v.i : 0x42ae0000; /* 87.0f */
-    {
-        const int32_t ni = (int32_t)(v.f * 1.44269504f + 0.5f);
-        const float n = (float)ni;
-        const float r = (n * 0.693145752f - v.f) + n * 1.42860677e-6f;
-        const float q = 1.0f + r * (0.5f + r * (0.1666650474f + r * (0.04166635126f + r * (0.008369150572f +
-                        r * 0.001394111081f))));
-        scale.i = (127 - ni) * (1 << 23);
-        return (1.0f - scale.f) - scale.f * (r * q);
-    }
-}
-
 /* 1 - exp(-x) for 0 <= x <= 0.35 by its Taylor series to x^7 (relative
  * remainder below x^7 / 8! = 1.6e-8), without the exponential's range
  * reduction or the cancellation of 1 - exp(-x). */
@@ -1463,7 +1436,7 @@ RT_INLINE int absorbed_gb(const float *ti, int nb, int n_g, const float *wg, flo
         } else if (n_thin == nb)
             for (int l = 0; l < nb; ++l) acc[l] += wq * absorbed_thin(tq[l]);
         else
-            for (int l = 0; l < nb; ++l) acc[l] += wq * absorbed_neg(tq[l]);
+            for (int l = 0; l < nb; ++l) acc[l] += wq * sbi__rt_absorbed(tq[l]);
     }
     if (n_opaque_g < n_g) return 0;
     for (int l = 0; l < nb; ++l) acc[l] = wsum;
