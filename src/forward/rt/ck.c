@@ -1654,14 +1654,42 @@ RT_INLINE void add_transmission(const float *restrict tau, int nb, float lo, flo
 }
 
 /* acc (n_mu, nb) += w exp(-tau / mu_a) of one g-row's tau (nb), at every
- * angle, hi its largest tau: the smallest is looked for only where some
- * angle may find every tau above 87 mu (inv_mu_max: the largest 1 / mu). */
-RT_INLINE void row_transmission(const float *tau, int nb, float hi, int n_mu, const float *inv_mu, float inv_mu_max,
-                                float w, float *acc)
+ * angle.  A row with every tau / mu below 0.35 (inv_mu_max: the largest
+ * 1 / mu) instead adds its weight to mom[0] and w tau^k to the moments
+ * mom + 1 + (k - 1) nb (k = 1..5; to k = 3 where every tau / mu is below
+ * 0.01, as x^4 / 24 < 4.2e-10), which thin_transmission turns into
+ * exp_thin's polynomial at every angle at once.  Returns 1 where the row
+ * was so thin.  hi: the largest tau; the smallest is looked for only where
+ * some angle may find every tau above 87 mu. */
+RT_INLINE int row_transmission(const float *tau, int nb, float hi, int n_mu, const float *inv_mu, float inv_mu_max,
+                               float w, float *acc, float *restrict mom)
 {
     float lo = 0.0f, lo_hi;
+    if (hi * inv_mu_max < 0.35f) {
+        float *restrict m1 = mom + 1, *restrict m2 = m1 + nb, *restrict m3 = m2 + nb, *restrict m4 = m3 + nb;
+        float *restrict m5 = m4 + nb;
+        mom[0] += w;
+        if (hi * inv_mu_max < 0.01f)
+            for (int l = 0; l < nb; ++l) {
+                const float x = tau[l], wx = w * x, wx2 = wx * x;
+                m1[l] += wx;
+                m2[l] += wx2;
+                m3[l] += wx2 * x;
+            }
+        else
+            for (int l = 0; l < nb; ++l) {
+                const float x = tau[l], wx = w * x, wx2 = wx * x, wx3 = wx2 * x, wx4 = wx3 * x;
+                m1[l] += wx;
+                m2[l] += wx2;
+                m3[l] += wx3;
+                m4[l] += wx4;
+                m5[l] += wx4 * x;
+            }
+        return 1;
+    }
     if (hi * inv_mu_max > 87.0f) lane_range_nonneg(tau, nb, &lo, &lo_hi);
     for (int a = 0; a < n_mu; ++a) add_transmission(tau, nb, lo, hi, inv_mu[a], w, acc + (size_t)a * nb);
+    return 0;
 }
 
 /* One g-row's optical depths tq (nb) += the rows rp[e] + rq (nrw of them,
@@ -1669,8 +1697,9 @@ RT_INLINE void row_transmission(const float *tau, int nb, float hi, int n_mu, co
  * (row_transmission), with the largest new tq taken on the way.
  * Inlined with a constant nb where the block is whole, so that the loops
  * have no remainders. */
-RT_INLINE void row_step(int nb, float *restrict tq, int nrw, const float *const *rp, const float *rw, size_t rq,
-                        const float *restrict d, int n_mu, const float *inv_mu, float inv_mu_max, float w, float *acc)
+RT_INLINE int row_step(int nb, float *restrict tq, int nrw, const float *const *rp, const float *rw, size_t rq,
+                       const float *restrict d, int n_mu, const float *inv_mu, float inv_mu_max, float w, float *acc,
+                       float *mom)
 {
     const float w0 = rw[0], w1 = rw[1], w2 = rw[2], w3 = rw[3];
     const float *restrict r0 = rp[0] + rq, *restrict r1 = rp[1] + rq, *restrict r2 = rp[2] + rq;
@@ -1700,7 +1729,23 @@ RT_INLINE void row_step(int nb, float *restrict tq, int nrw, const float *const 
         }
     }
     memcpy(&hi, &b, sizeof b);
-    row_transmission(tq, nb, hi, n_mu, inv_mu, inv_mu_max, w, acc);
+    return row_transmission(tq, nb, hi, n_mu, inv_mu, inv_mu_max, w, acc, mom);
+}
+
+/* acc (n_mu, nb) += exp_thin's polynomial of tau / mu_a summed over the
+ * thin rows, from their moments mom (row_transmission): sum_k c_k
+ * (1 / mu_a)^k m_k. */
+RT_INLINE void thin_transmission(int nb, int n_mu, const float *inv_mu, const float *restrict mom, float *restrict acc)
+{
+    const float *m1 = mom + 1, *m2 = m1 + nb, *m3 = m2 + nb, *m4 = m3 + nb, *m5 = m4 + nb;
+    for (int a = 0; a < n_mu; ++a) {
+        const float k = inv_mu[a], w0 = mom[0];
+        const float k1 = -0.9999997616f * k, k2 = 0.4999926090f * k * k, k3 = -0.1665758044f * k * k * k;
+        const float k4 = 0.04115870595f * k * k * k * k, k5 = -0.007003130391f * k * k * k * k * k;
+        float *restrict aa = acc + (size_t)a * nb;
+        for (int l = 0; l < nb; ++l)
+            aa[l] += w0 + k1 * m1[l] + k2 * m2[l] + k3 * m3[l] + k4 * m4[l] + k5 * m5[l];
+    }
 }
 
 /* Bins per block of the product's emission: long enough loops over the
@@ -1713,7 +1758,7 @@ size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
     const size_t b = RT_EMISSION_BLOCK, ns = (size_t)(n_s > 0 ? n_s : 1), sgb = ns * (size_t)n_g * b;
     (void)w;
     return aee_corner_floats(n_s, n) + ck_rows_floats(n_s, n, 1) + ns * (size_t)(n > 0 ? n : 1) * (size_t)n_g * b +
-           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 7 * b + (size_t)(n > 0 ? n : 1) + ns;
+           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 12 * b + 1 + (size_t)(n > 0 ? n : 1) + ns;
 }
 
 RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
@@ -1732,7 +1777,8 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     float *kcur = kprev + sgb, *tau = kcur + sgb, *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk;
     float *acc = inten + (size_t)n_mu * (size_t)blk, *tr = acc + (size_t)n_mu * (size_t)blk;
     float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *c1 = inv_mu + n_mu, *hk = c1 + blk, *b0 = hk + blk;
-    float *b1 = b0 + blk, *dg = b1 + blk, *bm = dg + blk, *zero = bm + blk, *inv_tmax = zero + blk;
+    float *b1 = b0 + blk, *dg = b1 + blk, *bm = dg + blk, *zero = bm + blk, *mom = zero + blk;
+    float *inv_tmax = mom + 5 * blk + 1;
     int *live = (int *)(void *)(inv_tmax + n); /* (S) g-rows [0, live) of the block not yet dark */
     float inv_mu_min = INFINITY, inv_mu_max = 0.0f;
     ck_rows cr[64];
@@ -1779,7 +1825,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
         for (int s = 0; s < n_s; ++s) live[s] = n_g;
         for (int i = 0; i < n; ++i) {
             const float inv_t = (float)(1.0 / t[i]);
-            int dead = 0;
+            int dead = 0, n_thin_rows;
             float *tmp;
             /* The rows that layer i is the first to use (rows are in the
              * order of first use): rows of layers below the block's last
@@ -1847,15 +1893,19 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         rw8[nrw++] = 0.0f;
                     }
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
+                    for (size_t m = 0; m < 5 * (size_t)nb + 1; ++m) mom[m] = 0.0f;
+                    n_thin_rows = 0;
                     for (int q = 0; q < live[s]; ++q) {
                         const size_t rq = (size_t)q * nb;
                         const float *d = s == 0 ? dg : zero;
                         if (nb == blk)
-                            row_step(RT_EMISSION_BLOCK, tau + o + rq, nrw, rp, rw8, rq, d, n_mu, inv_mu, inv_mu_max,
-                                     wg[q], acc);
+                            n_thin_rows += row_step(RT_EMISSION_BLOCK, tau + o + rq, nrw, rp, rw8, rq, d, n_mu, inv_mu,
+                                                    inv_mu_max, wg[q], acc, mom);
                         else
-                            row_step(nb, tau + o + rq, nrw, rp, rw8, rq, d, n_mu, inv_mu, inv_mu_max, wg[q], acc);
+                            n_thin_rows +=
+                                row_step(nb, tau + o + rq, nrw, rp, rw8, rq, d, n_mu, inv_mu, inv_mu_max, wg[q], acc, mom);
                     }
+                    if (n_thin_rows > 0) thin_transmission(nb, n_mu, inv_mu, mom, acc);
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
                     continue;
                 }
@@ -1871,6 +1921,8 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                     }
                 }
                 for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
+                for (size_t m = 0; m < 5 * (size_t)nb + 1; ++m) mom[m] = 0.0f;
+                n_thin_rows = 0;
                 for (int q = 0; q < live[s]; ++q) {
                     const size_t r0 = o + (size_t)q * nb;
                     float *restrict kc = kcur + r0, *restrict tq = tau + r0;
@@ -1884,9 +1936,10 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         float lo, hi;
                         for (int l = 0; l < nb; ++l) tq[l] += (kp[l] + kc[l]) * dp;
                         lane_range_nonneg(tq, nb, &lo, &hi);
-                        row_transmission(tq, nb, hi, n_mu, inv_mu, inv_mu_max, wg[q], acc);
+                        n_thin_rows += row_transmission(tq, nb, hi, n_mu, inv_mu, inv_mu_max, wg[q], acc, mom);
                     }
                 }
+                if (n_thin_rows > 0) thin_transmission(nb, n_mu, inv_mu, mom, acc);
                 if (i > 0)
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
             }
