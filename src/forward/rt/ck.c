@@ -1017,6 +1017,21 @@ RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c
  * optical depth stay in cache across the layers. */
 #define RT_PRODUCT_BLOCK 32
 
+/* A block's fluxes (nb) from the intensities in (n_mu, stride) that the
+ * layers added and what the bottom adds, B (b_bottom) times the
+ * transmission down to it (tr, (n_mu, stride)): 2 pi sum_a mu_a w_a
+ * (I_a + B T_a). */
+static void block_flux(int nb, int stride, int n_mu, const double *mu, const double *w_mu, const float *in,
+                       const float *tr, const float *b_bottom, double *flux)
+{
+    for (int l = 0; l < nb; ++l) flux[l] = 0.0;
+    for (int a = 0; a < n_mu; ++a) {
+        const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
+        const float *tp = tr + (size_t)a * (size_t)stride, *ia = in + (size_t)a * (size_t)stride;
+        for (int l = 0; l < nb; ++l) flux[l] += cm * ((double)ia[l] + (double)b_bottom[l] * tp[l]);
+    }
+}
+
 size_t sbi_rt_emission_ck_product_ref_work(int n, int w, int n_g, int n_s, int n_mu)
 {
     const size_t b = RT_PRODUCT_BLOCK, sgb = (size_t)(n_s > 0 ? n_s : 1) * (size_t)n_g * b;
@@ -1136,12 +1151,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product_ref(int n, int w, int n_g, const flo
             kprev = kcur;
             kcur = tmp;
         }
-        for (int l = 0; l < nb; ++l) flux_nu[l0 + l] = 0.0;
-        for (int a = 0; a < n_mu; ++a) {
-            const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
-            const float *tp = tprev + (size_t)a * blk, *in = inten + (size_t)a * blk;
-            for (int l = 0; l < nb; ++l) flux_nu[l0 + l] += cm * ((double)in[l] + (double)b0[l] * tp[l]);
-        }
+        block_flux(nb, blk, n_mu, mu, w_mu, inten, tprev, b0, flux_nu + l0);
     }
 }
 
@@ -1593,31 +1603,6 @@ RT_INLINE float exp_thin(float x)
                   x * (0.04115870595f + x * -0.007003130391f))));
 }
 
-/* exp(-x) for x >= 0, to 2e-7 relative, and exp(-87) = 1.6e-38 for every
- * x above 87 (so also for inf and NaN): as sbi__rt_expf, with the clamp one
- * integer min on the bit pattern (non-negative floats order as their bits
- * do) instead of an arithmetic select, rounding by truncation (x >= 0), and
- * the degree-5 Chebyshev interpolant of exp on [-ln 2 / 2, ln 2 / 2] (1.0e-7
- * relative) in place of the degree-6 Taylor polynomial. */
-RT_INLINE float exp_neg(float x)
-{
-    union {
-        int32_t i;
-        float f;
-    } v, scale;
-    v.f = x;
-    v.i = v.i < 0x42ae0000 ? v.i : 0x42ae0000; /* 87.0f */
-    {
-        const int32_t ni = (int32_t)(v.f * 1.44269504f + 0.5f);
-        const float n = (float)ni;
-        const float r = (n * 0.693145752f - v.f) + n * 1.42860677e-6f;
-        const float p = 1.000000119f + r * (1.0f + r * (0.4999887049f + r * (0.1666641533f + r * (0.04191752896f +
-                        r * 0.008375128731f))));
-        scale.i = (127 - ni) * (1 << 23);
-        return p * scale.f;
-    }
-}
-
 /* The smallest and largest of v (n >= 1), all >= 0 (optical depths): the
  * bit patterns of non-negative floats order as the floats do, and an
  * integer min/max reduction vectorises. */
@@ -1650,7 +1635,7 @@ RT_INLINE void add_transmission(const float *restrict tau, int nb, float lo, flo
     else if (hi * inv_mu < 0.35f)
         for (int l = 0; l < nb; ++l) acc[l] += w * exp_thin(tau[l] * inv_mu);
     else
-        for (int l = 0; l < nb; ++l) acc[l] += w * exp_neg(tau[l] * inv_mu);
+        for (int l = 0; l < nb; ++l) acc[l] += w * sbi__rt_exp_neg(tau[l] * inv_mu);
 }
 
 /* acc (n_mu, nb) += w exp(-tau / mu_a) of one g-row's tau (nb), at every
@@ -1998,11 +1983,6 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
             kprev = kcur;
             kcur = tmp;
         }
-        for (int l = 0; l < nb; ++l) flux_nu[l0 + l] = 0.0;
-        for (int a = 0; a < n_mu; ++a) {
-            const double cm = 2.0 * SBI_RT_PI * mu[a] * w_mu[a];
-            const float *tp = tprev + (size_t)a * nb, *in = inten + (size_t)a * nb;
-            for (int l = 0; l < nb; ++l) flux_nu[l0 + l] += cm * ((double)in[l] + (double)b0[l] * tp[l]);
-        }
+        block_flux(nb, nb, n_mu, mu, w_mu, inten, tprev, b0, flux_nu + l0);
     }
 }

@@ -39,32 +39,54 @@ RT_INLINE float sbi__rt_expf(float x)
     return p * scale.f;
 }
 
+/* x >= 0 written as n ln 2 - r, |r| <= ln 2 / 2, for exp(-x) = 2^-n e^r:
+ * returns r and sets *scale = 2^-n.  x is first clamped to 87 by one
+ * integer min on its bits (non-negative floats order as their bits do; inf
+ * and NaN become 87), and n rounds by truncation as x >= 0. */
+RT_INLINE float sbi__rt_reduce_neg(float x, float *scale)
+{
+    union {
+        int32_t i;
+        float f;
+    } v, s;
+    v.f = x;
+    v.i = v.i < 0x42ae0000 ? v.i : 0x42ae0000; /* 87.0f */
+    {
+        const int32_t ni = (int32_t)(v.f * 1.44269504f + 0.5f);
+        const float n = (float)ni;
+        s.i = (127 - ni) * (1 << 23);
+        *scale = s.f;
+        return (n * 0.693145752f - v.f) + n * 1.42860677e-6f;
+    }
+}
+
+/* exp(-x) for x >= 0 to 2.4e-7 relative, and exp(-87) = 1.6e-38 above 87:
+ * sbi__rt_reduce_neg and the degree-5 Chebyshev interpolant of e^r on
+ * [-ln 2 / 2, ln 2 / 2] (1.0e-7 relative); fewer operations than
+ * sbi__rt_expf, whose clamp is an arithmetic select. */
+RT_INLINE float sbi__rt_exp_neg(float x)
+{
+    float scale;
+    const float r = sbi__rt_reduce_neg(x, &scale);
+    return scale * (1.000000119f + r * (1.0f + r * (0.4999887049f + r * (0.1666641533f + r * (0.04191752896f +
+                    r * 0.008375128731f)))));
+}
+
 /* The absorbed fraction 1 - exp(-x) for x >= 0, to 1.2e-7 relative also
- * for small x, in one expression: with x = n ln 2 - r (|r| <= ln 2 / 2; x
- * clamped to 87 by an integer min on its bits, so inf and NaN give 1),
- * exp(-x) = 2^-n (1 + r q(r)), q the degree-5 Chebyshev interpolant of
- * (e^r - 1) / r (2.4e-8 relative), and
+ * for small x, in one expression: with sbi__rt_reduce_neg's x = n ln 2 - r
+ * (so inf and NaN give 1), exp(-x) = 2^-n (1 + r q(r)), q the degree-5
+ * Chebyshev interpolant of (e^r - 1) / r (2.4e-8 relative), and
  *   1 - exp(-x) = (1 - 2^-n) - 2^-n r q(r),
  * where 1 - 2^-n is exact and, for n = 0, the rest is x q(-x) with no
  * cancellation.  (A series below 1e-3 and 1 - exp above, selected, cost
  * twice the operations and lost 3e-5 just above the switch.) */
 RT_INLINE float sbi__rt_absorbed(float x)
 {
-    union {
-        int32_t i;
-        float f;
-    } v, scale;
-    v.f = x;
-    v.i = v.i < 0x42ae0000 ? v.i : 0x42ae0000; /* 87.0f */
-    {
-        const int32_t ni = (int32_t)(v.f * 1.44269504f + 0.5f);
-        const float n = (float)ni;
-        const float r = (n * 0.693145752f - v.f) + n * 1.42860677e-6f;
-        const float q = 1.0f + r * (0.5f + r * (0.1666650474f + r * (0.04166635126f + r * (0.008369150572f +
-                        r * 0.001394111081f))));
-        scale.i = (127 - ni) * (1 << 23);
-        return (1.0f - scale.f) - scale.f * (r * q);
-    }
+    float scale;
+    const float r = sbi__rt_reduce_neg(x, &scale);
+    const float q = 1.0f + r * (0.5f + r * (0.1666650474f + r * (0.04166635126f + r * (0.008369150572f +
+                    r * 0.001394111081f))));
+    return (1.0f - scale) - scale * (r * q);
 }
 
 /* B_nu(T) in float from c1 = 2 h nu^3 / c^2 and x = h nu / k T:
