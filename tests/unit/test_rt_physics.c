@@ -10,6 +10,7 @@
 
 #include "exosbi/rt.h"
 #include "testutil.h"
+#include "../../src/forward/rt/rt_fastmath.h"
 
 /* Isothermal column: returns the radii (N) and chord matrix for temperature t,
  * mean molar mass mu [amu], g0 at r_pl, anchored at 10 bar. */
@@ -589,8 +590,46 @@ static void test_lbl_opacity(void)
     for (int q = 0; q < 3; ++q) sbi_rt_cia_free(&cia[q]);
 }
 
+/* The kernels' exponentials against libm in double: 2^-y, exp(-x) and
+ * 1 - exp(-x) to their documented relative errors over the whole range,
+ * the floor above it (a normal float, also for inf and NaN), and the
+ * absorbed fraction without cancellation at small x. */
+static void test_fastmath(void)
+{
+    double e2 = 0, e1 = 0, ea = 0;
+    for (long k = 0; k <= 2000000; ++k) {
+        const float y = (float)(125.0 * (double)k / 2000000.0);
+        const float x = (float)(86.0 * (double)k / 2000000.0);
+        const double r2 = fabs(sbi__rt_exp2_neg(y) / exp2(-(double)y) - 1.0);
+        /* exp_neg forms x log2 e in float: 6e-8 x of argument rounding */
+        const double r1 = fabs(sbi__rt_exp_neg(x) / exp(-(double)x) - 1.0) / (2.4e-7 + 1.2e-7 * x);
+        e2 = r2 > e2 ? r2 : e2;
+        e1 = r1 > e1 ? r1 : e1;
+    }
+    for (long k = 0; k <= 2000000; ++k) {
+        const float x = (float)pow(10.0, -30.0 + 32.0 * (double)k / 2000000.0); /* 1e-30 .. 100 */
+        const double r = fabs(sbi__rt_absorbed(x) / -expm1(-(double)x) - 1.0);
+        ea = r > ea ? r : ea;
+    }
+    printf("fast exponentials: 2^-y %.2e, exp(-x) %.2f of its bound, 1 - exp(-x) %.2e relative\n", e2, e1, ea);
+    SBI_ASSERT(e2 <= 3.0e-7);
+    SBI_ASSERT(e1 <= 1.0);
+    SBI_ASSERT(ea <= 2.5e-7);
+    {
+        const float big[] = {125.5f, 126.0f, 1e30f, INFINITY, NAN};
+        for (int k = 0; k < 5; ++k) {
+            const float e = sbi__rt_exp2_neg(big[k]);
+            SBI_ASSERT(e >= 1.17549435e-38f && e < 2e-38f);
+            SBI_ASSERT(sbi__rt_absorbed(big[k]) == 1.0f);
+        }
+        SBI_ASSERT(sbi__rt_exp_neg(87.0f) < 2e-38f && sbi__rt_exp_neg(200.0f) >= 1.17549435e-38f);
+        SBI_ASSERT(sbi__rt_exp2_neg(0.0f) == 1.000000119f && sbi__rt_absorbed(0.0f) == 0.0f);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    test_fastmath();
     test_gray_transit();
     test_rayleigh_slope();
     test_isothermal_emission();

@@ -654,14 +654,14 @@ RT_HOT void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, cons
         for (size_t m = 0; m < wgn; ++m) tau[m] += (k0[m] + k1[m]) * dp;
         for (int l = 0; l < w; ++l) b1[l] = (float)sbi_rt_planck_nu(nu[l], t[i]);
         for (int a = 0; a < n_mu; ++a) {
-            const float neg_inv_mu = (float)(-1.0 / mu[a]);
+            const float k2 = (float)(1.0 / mu[a]) * 1.44269504f; /* exp(-tau / mu) = 2^-(tau k2) */
             float *tr = trp + (size_t)a * wgn, *in = inten + (size_t)a * (size_t)w;
             for (int l = 0; l < w; ++l) {
                 float *trl = tr + (size_t)l * (size_t)n_g;
                 const float *tl = tau + (size_t)l * (size_t)n_g;
                 float d[SBI_RT_CK_MAX_G];
                 for (int q = 0; q < n_g; ++q) {
-                    const float e = sbi__rt_expf(tl[q] * neg_inv_mu);
+                    const float e = sbi__rt_exp2_neg(tl[q] * k2);
                     d[q] = wg[q] * (trl[q] - e);
                     trl[q] = e;
                 }
@@ -946,7 +946,7 @@ RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c
                 /* Per g-point intensities: the layer source does not depend
                  * on g, so the sum over g waits until the bottom. */
                 for (int a = 0; a < n_mu; ++a) {
-                    const float neg_inv_mu = (float)(-1.0 / mu[a]);
+                    const float k2 = (float)(1.0 / mu[a]) * 1.44269504f; /* exp(-tau / mu) = 2^-(tau k2) */
                     float *restrict tr = trp + (size_t)a * bg, *restrict in = inq + (size_t)a * bg;
                     for (int l = 0; l < nb; ++l) {
                         const float src = 0.5f * (b0[l] + b1[l]);
@@ -961,13 +961,13 @@ RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c
                              * are full vectors. */
                             for (int q0 = 0; q0 < nq; q0 += 8)
                                 for (int j = 0; j < 8; ++j) {
-                                    const float e = sbi__rt_expf(tl[q0 + j] * neg_inv_mu);
+                                    const float e = sbi__rt_exp2_neg(tl[q0 + j] * k2);
                                     inl[q0 + j] += src * (trl[q0 + j] - e);
                                     trl[q0 + j] = e;
                                 }
                         } else {
                             for (int q = 0; q < nq; ++q) {
-                                const float e = sbi__rt_expf(tl[q] * neg_inv_mu);
+                                const float e = sbi__rt_exp2_neg(tl[q] * k2);
                                 inl[q] += src * (trl[q] - e);
                                 trl[q] = e;
                             }
@@ -1634,8 +1634,10 @@ RT_INLINE void add_transmission(const float *restrict tau, int nb, float lo, flo
         }
     else if (hi * inv_mu < 0.35f)
         for (int l = 0; l < nb; ++l) acc[l] += w * exp_thin(tau[l] * inv_mu);
-    else
-        for (int l = 0; l < nb; ++l) acc[l] += w * sbi__rt_exp_neg(tau[l] * inv_mu);
+    else {
+        const float k2 = inv_mu * 1.44269504f; /* exp(-tau / mu) = 2^-(tau k2) */
+        for (int l = 0; l < nb; ++l) acc[l] += w * sbi__rt_exp2_neg(tau[l] * k2);
+    }
 }
 
 /* acc (n_mu, nb) += w exp(-tau / mu_a) of one g-row's tau (nb), at every

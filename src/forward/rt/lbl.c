@@ -510,6 +510,8 @@ RT_INLINE void emission_block(int n, int w, int l0, int l1, const double *p_bar,
                               const float *restrict c1, const float *restrict hk, float *restrict b,
                               float *restrict tau, float *restrict trp, float *restrict inten)
 {
+    float k2[8]; /* exp(-tau / mu) = 2^-(tau k2); n_mu <= 8 (RT_MU_MAX of the caller) */
+    for (int a = 0; a < n_mu; ++a) k2[a] = neg_inv_mu[a] * -1.44269504f;
     {
         const float inv_t = (float)(1.0 / t[0]);
         for (int l = l0; l < l1; ++l) b[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
@@ -526,7 +528,7 @@ RT_INLINE void emission_block(int n, int w, int l0, int l1, const double *p_bar,
             const float bm = 0.5f * (b[l] + b1);
             tau[l] = tl;
             for (int a = 0; a < n_mu; ++a) {
-                const float e = sbi__rt_expf(tl * neg_inv_mu[a]);
+                const float e = sbi__rt_exp2_neg(tl * k2[a]);
                 float *restrict tr = trp + (size_t)a * (size_t)w, *restrict in = inten + (size_t)a * (size_t)w;
                 in[l] += bm * (tr[l] - e);
                 tr[l] = e;

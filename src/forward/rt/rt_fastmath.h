@@ -39,54 +39,76 @@ RT_INLINE float sbi__rt_expf(float x)
     return p * scale.f;
 }
 
-/* x >= 0 written as n ln 2 - r, |r| <= ln 2 / 2, for exp(-x) = 2^-n e^r:
- * returns r and sets *scale = 2^-n.  x is first clamped to 87 by one
- * integer min on its bits (non-negative floats order as their bits do; inf
- * and NaN become 87), and n rounds by truncation as x >= 0. */
-RT_INLINE float sbi__rt_reduce_neg(float x, float *scale)
+/* y >= 0 written as n - d, n the nearest integer, |d| <= 1/2, for
+ * 2^-y = 2^-n 2^d: returns d and sets *shift = n << 23, the bits that
+ * multiply a float by 2^-n when subtracted from its exponent.  y is first
+ * clamped to 125.5 = 87 log2 e by one integer min on its bits (non-negative
+ * floats order as their bits do; inf and NaN become 125.5).  Adding
+ * 1.5 2^23 rounds y to n in the sum's low bits (no conversion
+ * instructions), and n - y is exact (Sterbenz).  The only multiplies left
+ * to the callers are the polynomial's. */
+RT_INLINE float sbi__rt_reduce2_neg(float y, uint32_t *shift)
 {
     union {
-        int32_t i;
+        uint32_t i;
         float f;
-    } v, s;
-    v.f = x;
-    v.i = v.i < 0x42ae0000 ? v.i : 0x42ae0000; /* 87.0f */
-    {
-        const int32_t ni = (int32_t)(v.f * 1.44269504f + 0.5f);
-        const float n = (float)ni;
-        s.i = (127 - ni) * (1 << 23);
-        *scale = s.f;
-        return (n * 0.693145752f - v.f) + n * 1.42860677e-6f;
-    }
+    } v, t;
+    v.f = y;
+    v.i = v.i < 0x42fb0000u ? v.i : 0x42fb0000u; /* 125.5f */
+    t.f = v.f + 12582912.0f;                     /* 1.5 2^23 */
+    *shift = t.i << 23;                          /* n < 2^9: the sum's other bits shift out */
+    return (t.f - 12582912.0f) - v.f;
 }
 
-/* exp(-x) for x >= 0 to 2.4e-7 relative, and exp(-87) = 1.6e-38 above 87:
- * sbi__rt_reduce_neg and the degree-5 Chebyshev interpolant of e^r on
- * [-ln 2 / 2, ln 2 / 2] (1.0e-7 relative); fewer operations than
- * sbi__rt_expf, whose clamp is an arithmetic select. */
+/* 2^-y for y >= 0 to 2.4e-7 relative, and 2^-125.5 = 1.7e-38 above 125.5:
+ * sbi__rt_reduce2_neg and the degree-5 Chebyshev interpolant of 2^d on
+ * [-1/2, 1/2], scaled by 2^-n on the exponent bits (n <= 126 and
+ * 2^d >= 0.7 keep the result a normal float).  Callers fold log2 e into
+ * their multiplier: exp(-tau / mu) = 2^-(tau (log2 e / mu)).  Its only
+ * multiply-adds are the polynomial's five; a Cody-Waite reduction by ln 2
+ * took three more, a scaling multiply and two conversions. */
+RT_INLINE float sbi__rt_exp2_neg(float y)
+{
+    uint32_t shift;
+    const float d = sbi__rt_reduce2_neg(y, &shift);
+    union {
+        uint32_t i;
+        float f;
+    } p;
+    p.f = 1.000000119f + d * (0.6931471825f + d * (0.2402210683f + d * (0.05550356954f + d * (0.009676031768f +
+                         d * 0.001339086331f))));
+    p.i -= shift;
+    return p.f;
+}
+
+/* exp(-x) for x >= 0: sbi__rt_exp2_neg of x log2 e (its rounding adds
+ * 6e-8 x relative, as forming x did), exp(-87) above 87. */
 RT_INLINE float sbi__rt_exp_neg(float x)
 {
-    float scale;
-    const float r = sbi__rt_reduce_neg(x, &scale);
-    return scale * (1.000000119f + r * (1.0f + r * (0.4999887049f + r * (0.1666641533f + r * (0.04191752896f +
-                    r * 0.008375128731f)))));
+    return sbi__rt_exp2_neg(x * 1.44269504f);
 }
 
-/* The absorbed fraction 1 - exp(-x) for x >= 0, to 1.2e-7 relative also
- * for small x, in one expression: with sbi__rt_reduce_neg's x = n ln 2 - r
- * (so inf and NaN give 1), exp(-x) = 2^-n (1 + r q(r)), q the degree-5
- * Chebyshev interpolant of (e^r - 1) / r (2.4e-8 relative), and
- *   1 - exp(-x) = (1 - 2^-n) - 2^-n r q(r),
- * where 1 - 2^-n is exact and, for n = 0, the rest is x q(-x) with no
+/* The absorbed fraction 1 - exp(-x) for x >= 0, to 1.7e-7 relative also
+ * for small x, in one expression: with sbi__rt_reduce2_neg's
+ * x log2 e = n - d (so inf and NaN give 1), exp(-x) = 2^-n (1 + d q(d)),
+ * q the degree-5 Chebyshev interpolant of (2^d - 1) / d (on [-1/2, 1/2]),
+ * and
+ *   1 - exp(-x) = (1 - 2^-n) - 2^-n d q(d),
+ * where 1 - 2^-n is exact and, for n = 0, the rest is y q(-y) with no
  * cancellation.  (A series below 1e-3 and 1 - exp above, selected, cost
  * twice the operations and lost 3e-5 just above the switch.) */
 RT_INLINE float sbi__rt_absorbed(float x)
 {
-    float scale;
-    const float r = sbi__rt_reduce_neg(x, &scale);
-    const float q = 1.0f + r * (0.5f + r * (0.1666650474f + r * (0.04166635126f + r * (0.008369150572f +
-                    r * 0.001394111081f))));
-    return (1.0f - scale) - scale * (r * q);
+    uint32_t shift;
+    const float d = sbi__rt_reduce2_neg(x * 1.44269504f, &shift);
+    const float q = 0.6931471825f + d * (0.2402265072f + d * (0.05550356954f + d * (0.009618083015f +
+                    d * (0.001339086331f + d * 0.0001545316336f))));
+    union {
+        uint32_t i;
+        float f;
+    } s;
+    s.i = 0x3f800000u - shift; /* 2^-n */
+    return (1.0f - s.f) - s.f * (d * q);
 }
 
 /* B_nu(T) in float from c1 = 2 h nu^3 / c^2 and x = h nu / k T:
