@@ -611,7 +611,21 @@ static void test_fastmath(void)
         const double r = fabs(sbi__rt_absorbed(x) / -expm1(-(double)x) - 1.0);
         ea = r > ea ? r : ea;
     }
-    printf("fast exponentials: 2^-y %.2e, exp(-x) %.2f of its bound, 1 - exp(-x) %.2e relative\n", e2, e1, ea);
+    {
+        /* B / c1 = 1 / (e^x - 1), x = h nu / k T, from 1e-6 to 86 */
+        double eb = 0;
+        for (long k = 0; k <= 2000000; ++k) {
+            const float x = (float)pow(10.0, -6.0 + 7.934 * (double)k / 2000000.0);
+            /* x log2 e is rounded as x = h nu / k T was: 6e-8 x */
+            const double r = fabs(sbi__rt_planck_f(1.0f, x) * expm1((double)x) - 1.0) / (4e-7 + 1.2e-7 * x);
+            eb = r > eb ? r : eb;
+        }
+        printf("fast exponentials: 2^-y %.2e, exp(-x) %.2f of its bound, 1 - exp(-x) %.2e relative, Planck %.2f of its "
+               "bound\n",
+               e2, e1, ea, eb);
+        SBI_ASSERT(eb <= 1.0);
+        SBI_ASSERT(sbi__rt_planck_f(1.0f, 87.5f) == 0.0f && sbi__rt_planck_f(1.0f, INFINITY) == 0.0f);
+    }
     SBI_ASSERT(e2 <= 3.0e-7);
     SBI_ASSERT(e1 <= 1.0);
     SBI_ASSERT(ea <= 2.5e-7);

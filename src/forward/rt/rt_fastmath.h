@@ -112,16 +112,28 @@ RT_INLINE float sbi__rt_absorbed(float x)
 }
 
 /* B_nu(T) in float from c1 = 2 h nu^3 / c^2 and x = h nu / k T:
- * c1 e^-x / (1 - e^-x), the denominator accurate for small x too; zero where
- * x > 87 (B below 1e-38 c1). */
+ * c1 e^-x / (1 - e^-x), the denominator accurate for small x too (4e-7 +
+ * 1.2e-7 x relative, the second term the rounding of x log2 e, as of x
+ * itself); zero where x >= 87 (B below 1e-38 c1). */
 RT_INLINE float sbi__rt_planck_f(float c1, float x)
 {
-    /* 1 - e^-x by a series below 1e-3, the exponential shared with the
-     * numerator. */
-    const float keep = (float)(x < 87.0f), e = sbi__rt_expf(-x);
-    const float small = (float)(x < 1e-3f), xs = small * x + (1.0f - small) * 1e-3f;
-    const float series = xs * (1.0f - xs * (0.5f - xs * 0.166666667f));
-    return keep * c1 * e / (small * series + (1.0f - small) * (1.0f - e));
+    /* e^-x = 2^-n (1 + d q(d)) and 1 - e^-x as in sbi__rt_absorbed, from
+     * one reduction and one polynomial: the denominator has no
+     * cancellation at small x. */
+    uint32_t shift;
+    const float d = sbi__rt_reduce2_neg(x * 1.44269504f, &shift);
+    const float q = 0.6931471825f + d * (0.2402265072f + d * (0.05550356954f + d * (0.009618083015f +
+                    d * (0.001339086331f + d * 0.0001545316336f))));
+    const float keep = (float)(x < 87.0f);
+    union {
+        uint32_t i;
+        float f;
+    } s;
+    s.i = 0x3f800000u - shift; /* 2^-n */
+    {
+        const float sdq = s.f * (d * q);
+        return keep * c1 * (s.f + sdq) / ((1.0f - s.f) - sdq);
+    }
 }
 
 #endif
