@@ -88,16 +88,12 @@ RT_INLINE float sbi__rt_exp_neg(float x)
     return sbi__rt_exp2_neg(x * 1.44269504f);
 }
 
-/* The absorbed fraction 1 - exp(-x) for x >= 0, to 1.7e-7 relative also
- * for small x, in one expression: with sbi__rt_reduce2_neg's
- * x log2 e = n - d (so inf and NaN give 1), exp(-x) = 2^-n (1 + d q(d)),
- * q the degree-5 Chebyshev interpolant of (2^d - 1) / d (on [-1/2, 1/2]),
- * and
- *   1 - exp(-x) = (1 - 2^-n) - 2^-n d q(d),
- * where 1 - 2^-n is exact and, for n = 0, the rest is y q(-y) with no
- * cancellation.  (A series below 1e-3 and 1 - exp above, selected, cost
- * twice the operations and lost 3e-5 just above the switch.) */
-RT_INLINE float sbi__rt_absorbed(float x)
+/* exp(-x) for x >= 0 split as s + e, with s = 2^-n exact and
+ * e = 2^-n d q(d) (sbi__rt_reduce2_neg's x log2 e = n - d, so inf and NaN
+ * take n = 126), q the degree-5 Chebyshev interpolant of (2^d - 1) / d on
+ * [-1/2, 1/2]: then 1 - exp(-x) = (1 - s) - e, where 1 - s is exact and,
+ * for n = 0, -e = y q(-y) has no cancellation.  Returns e, sets *s. */
+RT_INLINE float sbi__rt_exp_split(float x, float *s)
 {
     uint32_t shift;
     const float d = sbi__rt_reduce2_neg(x * 1.44269504f, &shift);
@@ -106,34 +102,34 @@ RT_INLINE float sbi__rt_absorbed(float x)
     union {
         uint32_t i;
         float f;
-    } s;
-    s.i = 0x3f800000u - shift; /* 2^-n */
-    return (1.0f - s.f) - s.f * (d * q);
+    } p;
+    p.i = 0x3f800000u - shift; /* 2^-n */
+    *s = p.f;
+    return p.f * (d * q);
+}
+
+/* The absorbed fraction 1 - exp(-x) for x >= 0, to 1.7e-7 relative also
+ * for small x, in one expression from sbi__rt_exp_split.  (A series below
+ * 1e-3 and 1 - exp above, selected, cost twice the operations and lost
+ * 3e-5 just above the switch.) */
+RT_INLINE float sbi__rt_absorbed(float x)
+{
+    float s;
+    const float e = sbi__rt_exp_split(x, &s);
+    return (1.0f - s) - e;
 }
 
 /* B_nu(T) in float from c1 = 2 h nu^3 / c^2 and x = h nu / k T:
- * c1 e^-x / (1 - e^-x), the denominator accurate for small x too (4e-7 +
- * 1.2e-7 x relative, the second term the rounding of x log2 e, as of x
- * itself); zero where x >= 87 (B below 1e-38 c1). */
+ * c1 e^-x / (1 - e^-x), numerator and denominator from one
+ * sbi__rt_exp_split (no cancellation at small x): 4e-7 + 1.2e-7 x
+ * relative, the second term the rounding of x log2 e, as of x itself;
+ * zero where x >= 87 (B below 1e-38 c1). */
 RT_INLINE float sbi__rt_planck_f(float c1, float x)
 {
-    /* e^-x = 2^-n (1 + d q(d)) and 1 - e^-x as in sbi__rt_absorbed, from
-     * one reduction and one polynomial: the denominator has no
-     * cancellation at small x. */
-    uint32_t shift;
-    const float d = sbi__rt_reduce2_neg(x * 1.44269504f, &shift);
-    const float q = 0.6931471825f + d * (0.2402265072f + d * (0.05550356954f + d * (0.009618083015f +
-                    d * (0.001339086331f + d * 0.0001545316336f))));
     const float keep = (float)(x < 87.0f);
-    union {
-        uint32_t i;
-        float f;
-    } s;
-    s.i = 0x3f800000u - shift; /* 2^-n */
-    {
-        const float sdq = s.f * (d * q);
-        return keep * c1 * (s.f + sdq) / ((1.0f - s.f) - sdq);
-    }
+    float s;
+    const float e = sbi__rt_exp_split(x, &s);
+    return keep * c1 * (s + e) / ((1.0f - s) - e);
 }
 
 #endif
