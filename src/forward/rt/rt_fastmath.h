@@ -81,13 +81,6 @@ RT_INLINE float sbi__rt_exp2_neg(float y)
     return p.f;
 }
 
-/* exp(-x) for x >= 0: sbi__rt_exp2_neg of x log2 e (its rounding adds
- * 6e-8 x relative, as forming x did), exp(-87) above 87. */
-RT_INLINE float sbi__rt_exp_neg(float x)
-{
-    return sbi__rt_exp2_neg(x * 1.44269504f);
-}
-
 /* exp(-x) for x >= 0 split as s + e, with s = 2^-n exact and
  * e = 2^-n d q(d) (sbi__rt_reduce2_neg's x log2 e = n - d, so inf and NaN
  * take n = 126), q the degree-5 Chebyshev interpolant of (2^d - 1) / d on
