@@ -654,7 +654,7 @@ RT_HOT void sbi_rt_emission_flux_ck(int n, int w, int n_g, const float *wg, cons
         for (size_t m = 0; m < wgn; ++m) tau[m] += (k0[m] + k1[m]) * dp;
         for (int l = 0; l < w; ++l) b1[l] = (float)sbi_rt_planck_nu(nu[l], t[i]);
         for (int a = 0; a < n_mu; ++a) {
-            const float k2 = (float)(1.0 / mu[a]) * 1.44269504f; /* exp(-tau / mu) = 2^-(tau k2) */
+            const float k2 = (float)(1.0 / mu[a]) * SBI__RT_LOG2E; /* exp(-tau / mu) = 2^-(tau k2) */
             float *tr = trp + (size_t)a * wgn, *in = inten + (size_t)a * (size_t)w;
             for (int l = 0; l < w; ++l) {
                 float *trl = tr + (size_t)l * (size_t)n_g;
@@ -946,7 +946,7 @@ RT_HOT void sbi_rt_emission_flux_ck_aee(const sbi_rt_ck_aee *ae, const double *c
                 /* Per g-point intensities: the layer source does not depend
                  * on g, so the sum over g waits until the bottom. */
                 for (int a = 0; a < n_mu; ++a) {
-                    const float k2 = (float)(1.0 / mu[a]) * 1.44269504f; /* exp(-tau / mu) = 2^-(tau k2) */
+                    const float k2 = (float)(1.0 / mu[a]) * SBI__RT_LOG2E; /* exp(-tau / mu) = 2^-(tau k2) */
                     float *restrict tr = trp + (size_t)a * bg, *restrict in = inq + (size_t)a * bg;
                     for (int l = 0; l < nb; ++l) {
                         const float src = 0.5f * (b0[l] + b1[l]);
@@ -1594,13 +1594,17 @@ RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, in
 
 /* ---- emission with the product, on the tables' rows ---------------------------- */
 
-/* exp(-x) for 0 <= x <= 0.35 by a degree-5 polynomial (the Chebyshev
- * interpolant on [0, 0.35]: 9e-8 relative in float, as sbi__rt_expf),
- * without the range reduction of sbi__rt_expf. */
+/* The degree-5 polynomial sum_k thin_c[k] x^k for exp(-x), 0 <= x <= 0.35
+ * (the Chebyshev interpolant on [0, 0.35]: 9e-8 relative in float), of
+ * exp_thin and of the moments' sums in thin_transmission. */
+static const float thin_c[6] = {1.0f, -0.9999997616f, 0.4999926090f, -0.1665758044f, 0.04115870595f,
+                                -0.007003130391f};
+
+/* exp(-x) for 0 <= x <= 0.35 by thin_c's polynomial, without the range
+ * reduction of the full exponential. */
 RT_INLINE float exp_thin(float x)
 {
-    return 1.0f + x * (-0.9999997616f + x * (0.4999926090f + x * (-0.1665758044f +
-                  x * (0.04115870595f + x * -0.007003130391f))));
+    return thin_c[0] + x * (thin_c[1] + x * (thin_c[2] + x * (thin_c[3] + x * (thin_c[4] + x * thin_c[5]))));
 }
 
 /* The smallest and largest of v (n >= 1), all >= 0 (optical depths): the
@@ -1635,7 +1639,7 @@ RT_INLINE void add_transmission(const float *restrict tau, int nb, float lo, flo
     else if (hi * inv_mu < 0.35f)
         for (int l = 0; l < nb; ++l) acc[l] += w * exp_thin(tau[l] * inv_mu);
     else {
-        const float k2 = inv_mu * 1.44269504f; /* exp(-tau / mu) = 2^-(tau k2) */
+        const float k2 = inv_mu * SBI__RT_LOG2E; /* exp(-tau / mu) = 2^-(tau k2) */
         for (int l = 0; l < nb; ++l) acc[l] += w * sbi__rt_exp2_neg(tau[l] * k2);
     }
 }
@@ -1727,8 +1731,8 @@ RT_INLINE void thin_transmission(int nb, int n_mu, const float *inv_mu, const fl
     const float *m1 = mom + 1, *m2 = m1 + nb, *m3 = m2 + nb, *m4 = m3 + nb, *m5 = m4 + nb;
     for (int a = 0; a < n_mu; ++a) {
         const float k = inv_mu[a], w0 = mom[0];
-        const float k1 = -0.9999997616f * k, k2 = 0.4999926090f * k * k, k3 = -0.1665758044f * k * k * k;
-        const float k4 = 0.04115870595f * k * k * k * k, k5 = -0.007003130391f * k * k * k * k * k;
+        const float k1 = thin_c[1] * k, k2 = thin_c[2] * k * k, k3 = thin_c[3] * k * k * k;
+        const float k4 = thin_c[4] * k * k * k * k, k5 = thin_c[5] * k * k * k * k * k;
         float *restrict aa = acc + (size_t)a * nb;
         for (int l = 0; l < nb; ++l)
             aa[l] += w0 + k1 * m1[l] + k2 * m2[l] + k3 * m3[l] + k4 * m4[l] + k5 * m5[l];

@@ -501,17 +501,15 @@ size_t sbi_rt_emission_work(int w, int n_mu)
 /* One block of wavelengths [l0, l1) of sbi_rt_emission_flux through all the
  * layers, each layer's optical depth, Planck function and n_mu angles in one
  * pass over the block (inlined with n_mu = 3 a constant, so that the loop
- * over angles unrolls and the loop over wavelengths vectorises).  b holds
- * the Planck function of the layer above, and of the deepest layer at the
- * end. */
+ * over angles unrolls and the loop over wavelengths vectorises); k2 (n_mu)
+ * is log2 e / mu_a, nim_top -1 / the largest mu.  b holds the Planck
+ * function of the layer above, and of the deepest layer at the end. */
 RT_INLINE void emission_block(int n, int w, int l0, int l1, const double *p_bar, const double *t,
-                              const float *kappa, double g, const int n_mu, const float *neg_inv_mu,
+                              const float *kappa, double g, const int n_mu, const float *k2,
                               float nim_top, int deeper_thicker,
                               const float *restrict c1, const float *restrict hk, float *restrict b,
                               float *restrict tau, float *restrict trp, float *restrict inten)
 {
-    float k2[8]; /* exp(-tau / mu) = 2^-(tau k2); n_mu <= 8 (RT_MU_MAX of the caller) */
-    for (int a = 0; a < n_mu; ++a) k2[a] = neg_inv_mu[a] * -1.44269504f;
     {
         const float inv_t = (float)(1.0 / t[0]);
         for (int l = l0; l < l1; ++l) b[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
@@ -558,7 +556,7 @@ RT_HOT void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double
     enum { RT_EMISSION_BLOCK = 256, RT_MU_MAX = 8 };
     float *restrict c1 = work, *restrict hk = c1 + w, *restrict b = hk + w;
     float *restrict tau = b + w, *restrict trp = tau + w, *restrict inten = trp + (size_t)n_mu * (size_t)w;
-    float neg_inv_mu[RT_MU_MAX];
+    float k2[RT_MU_MAX]; /* log2 e / mu: exp(-tau / mu) = 2^-(tau k2) */
     int increasing = g > 0; /* pressure, and so tau, grows downwards (kappa >= 0) */
 
     for (int i = 1; i < n; ++i)
@@ -580,8 +578,9 @@ RT_HOT void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double
         const int na = n_mu - a0 < RT_MU_MAX ? n_mu - a0 : RT_MU_MAX;
         float nim_top = -INFINITY; /* of the largest mu, the least attenuated angle */
         for (int a = 0; a < na; ++a) {
-            neg_inv_mu[a] = (float)(-1.0 / mu[a0 + a]);
-            nim_top = neg_inv_mu[a] > nim_top ? neg_inv_mu[a] : nim_top;
+            const float neg_inv_mu = (float)(-1.0 / mu[a0 + a]);
+            k2[a] = -neg_inv_mu * SBI__RT_LOG2E;
+            nim_top = neg_inv_mu > nim_top ? neg_inv_mu : nim_top;
         }
         if (a0 > 0)
             for (int l = 0; l < w; ++l) tau[l] = 0.0f;
@@ -589,10 +588,10 @@ RT_HOT void sbi_rt_emission_flux(int n, int w, const double *p_bar, const double
             const int l1 = l0 + RT_EMISSION_BLOCK < w ? l0 + RT_EMISSION_BLOCK : w;
             float *tr = trp + (size_t)a0 * (size_t)w, *in = inten + (size_t)a0 * (size_t)w;
             if (na == 3)
-                emission_block(n, w, l0, l1, p_bar, t, kappa, g, 3, neg_inv_mu, nim_top, increasing, c1, hk, b, tau,
+                emission_block(n, w, l0, l1, p_bar, t, kappa, g, 3, k2, nim_top, increasing, c1, hk, b, tau,
                                tr, in);
             else
-                emission_block(n, w, l0, l1, p_bar, t, kappa, g, na, neg_inv_mu, nim_top, increasing, c1, hk, b,
+                emission_block(n, w, l0, l1, p_bar, t, kappa, g, na, k2, nim_top, increasing, c1, hk, b,
                                tau, tr, in);
             for (int a = 0; a < na; ++a) {
                 const double c = 2.0 * SBI_RT_PI * mu[a0 + a] * w_mu[a0 + a];

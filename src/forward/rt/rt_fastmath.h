@@ -16,6 +16,10 @@
 #define RT_INLINE static inline
 #endif
 
+/* log2 e in float: the kernels take exp(-x) as 2^-(x SBI__RT_LOG2E), with
+ * the constant folded into a multiplier they form anyway (1 / mu). */
+#define SBI__RT_LOG2E 1.44269504f
+
 /* exp(x) for x <= 0, relative error below 3e-7; exp(x < -87) is taken as
  * exp(-87) = 1.6e-38, indistinguishable from 0 next to 1.  Range reduction
  * x = n ln2 + r, |r| <= ln2 / 2, and a degree-6 Taylor polynomial in r
@@ -30,7 +34,7 @@ RT_INLINE float sbi__rt_expf(float x)
     const float below = (float)(x < -87.0f);
     const float xc = below * -87.0f + (1.0f - below) * x;
     /* Round to nearest by truncation, as xc <= 0 (no floorf call). */
-    const int32_t ni = (int32_t)(xc * 1.44269504f - 0.5f);
+    const int32_t ni = (int32_t)(xc * SBI__RT_LOG2E - 0.5f);
     const float n = (float)ni;
     const float r = (xc - n * 0.693145752f) - n * 1.42860677e-6f;
     const float p =
@@ -89,7 +93,7 @@ RT_INLINE float sbi__rt_exp2_neg(float y)
 RT_INLINE float sbi__rt_exp_split(float x, float *s)
 {
     uint32_t shift;
-    const float d = sbi__rt_reduce2_neg(x * 1.44269504f, &shift);
+    const float d = sbi__rt_reduce2_neg(x * SBI__RT_LOG2E, &shift);
     const float q = 0.6931471825f + d * (0.2402265072f + d * (0.05550356954f + d * (0.009618083015f +
                     d * (0.001339086331f + d * 0.0001545316336f))));
     union {
