@@ -1644,53 +1644,12 @@ RT_INLINE void add_transmission(const float *restrict tau, int nb, float lo, flo
     }
 }
 
-/* acc (n_mu, nb) += w exp(-tau / mu_a) of one g-row's tau (nb), at every
- * angle.  A row with every tau / mu below 0.35 (inv_mu_max: the largest
- * 1 / mu) instead adds its weight to mom[0] and w tau^k to the moments
- * mom + 1 + (k - 1) nb (k = 1..5; to k = 3 where every tau / mu is below
- * 0.01, as x^4 / 24 < 4.2e-10), which thin_transmission turns into
- * exp_thin's polynomial at every angle at once.  Returns 1 where the row
- * was so thin.  hi: the largest tau; the smallest is looked for only where
- * some angle may find every tau above 87 mu. */
-RT_INLINE int row_transmission(const float *tau, int nb, float hi, int n_mu, const float *inv_mu, float inv_mu_max,
-                               float w, float *acc, float *restrict mom)
-{
-    float lo = 0.0f, lo_hi;
-    if (hi * inv_mu_max < 0.35f) {
-        float *restrict m1 = mom + 1, *restrict m2 = m1 + nb, *restrict m3 = m2 + nb, *restrict m4 = m3 + nb;
-        float *restrict m5 = m4 + nb;
-        mom[0] += w;
-        if (hi * inv_mu_max < 0.01f)
-            for (int l = 0; l < nb; ++l) {
-                const float x = tau[l], wx = w * x, wx2 = wx * x;
-                m1[l] += wx;
-                m2[l] += wx2;
-                m3[l] += wx2 * x;
-            }
-        else
-            for (int l = 0; l < nb; ++l) {
-                const float x = tau[l], wx = w * x, wx2 = wx * x, wx3 = wx2 * x, wx4 = wx3 * x;
-                m1[l] += wx;
-                m2[l] += wx2;
-                m3[l] += wx3;
-                m4[l] += wx4;
-                m5[l] += wx4 * x;
-            }
-        return 1;
-    }
-    if (hi * inv_mu_max > 87.0f) lane_range_nonneg(tau, nb, &lo, &lo_hi);
-    for (int a = 0; a < n_mu; ++a) add_transmission(tau, nb, lo, hi, inv_mu[a], w, acc + (size_t)a * nb);
-    return 0;
-}
-
 /* One g-row's optical depths tq (nb) += the rows rp[e] + rq (nrw of them,
- * 4 or 8) times rw[e], plus d (nb), and its terms of the transmissions
- * (row_transmission), with the largest new tq taken on the way.
- * Inlined with a constant nb where the block is whole, so that the loops
- * have no remainders. */
-RT_INLINE int row_step(int nb, float *restrict tq, int nrw, const float *const *rp, const float *rw, size_t rq,
-                       const float *restrict d, int n_mu, const float *inv_mu, float inv_mu_max, float w, float *acc,
-                       float *mom)
+ * 4 or 8) times rw[e], plus d (nb); returns the largest new tq.  Inlined
+ * with a constant nb where the block is whole, so that the loops have no
+ * remainders. */
+RT_INLINE float row_update(int nb, float *restrict tq, int nrw, const float *const *rp, const float *rw, size_t rq,
+                           const float *restrict d)
 {
     const float w0 = rw[0], w1 = rw[1], w2 = rw[2], w3 = rw[3];
     const float *restrict r0 = rp[0] + rq, *restrict r1 = rp[1] + rq, *restrict r2 = rp[2] + rq;
@@ -1720,22 +1679,121 @@ RT_INLINE int row_step(int nb, float *restrict tq, int nrw, const float *const *
         }
     }
     memcpy(&hi, &b, sizeof b);
-    return row_transmission(tq, nb, hi, n_mu, inv_mu, inv_mu_max, w, acc, mom);
+    return hi;
 }
 
-/* acc (n_mu, nb) += exp_thin's polynomial of tau / mu_a summed over the
- * thin rows, from their moments mom (row_transmission): sum_k c_k
- * (1 / mu_a)^k m_k. */
-RT_INLINE void thin_transmission(int nb, int n_mu, const float *inv_mu, const float *restrict mom, float *restrict acc)
+/* Lanes off..off + nl (nl <= 8) of acc (n_mu, nb) = sum over the thin
+ * g-rows of w_q exp_thin(tau_q / mu_a): w_thin (their weights' sum) +
+ * sum_k kc[5 a + k - 1] m_k, with the moments m_k = sum_q w_q tau_q^k
+ * (k = 1..5; rows q3 to k = 3, as there every tau / mu < 0.01 and
+ * x^4 / 24 < 4.2e-10) summed in registers, lane by lane, and kc[5 a + k -
+ * 1] = thin_c[k] / mu_a^k. */
+RT_INLINE void thin_lanes(int nl, size_t nb, size_t off, const float *tau, const int *q5, int n5, const int *q3,
+                          int n3, const float *wg, float w_thin, int n_mu, const float *kc, float *acc)
 {
-    const float *m1 = mom + 1, *m2 = m1 + nb, *m3 = m2 + nb, *m4 = m3 + nb, *m5 = m4 + nb;
+    float m1[8] = {0}, m2[8] = {0}, m3[8] = {0}, m4[8] = {0}, m5[8] = {0};
+    for (int r = 0; r < n5; ++r) {
+        const float *restrict x = tau + (size_t)q5[r] * nb + off;
+        const float w = wg[q5[r]];
+        for (int v = 0; v < nl; ++v) {
+            const float p1 = w * x[v], p2 = p1 * x[v], p3 = p2 * x[v], p4 = p3 * x[v];
+            m1[v] += p1;
+            m2[v] += p2;
+            m3[v] += p3;
+            m4[v] += p4;
+            m5[v] += p4 * x[v];
+        }
+    }
+    for (int r = 0; r < n3; ++r) {
+        const float *restrict x = tau + (size_t)q3[r] * nb + off;
+        const float w = wg[q3[r]];
+        for (int v = 0; v < nl; ++v) {
+            const float p1 = w * x[v], p2 = p1 * x[v];
+            m1[v] += p1;
+            m2[v] += p2;
+            m3[v] += p2 * x[v];
+        }
+    }
     for (int a = 0; a < n_mu; ++a) {
-        const float k = inv_mu[a], w0 = mom[0];
-        const float k1 = thin_c[1] * k, k2 = thin_c[2] * k * k, k3 = thin_c[3] * k * k * k;
-        const float k4 = thin_c[4] * k * k * k * k, k5 = thin_c[5] * k * k * k * k * k;
-        float *restrict aa = acc + (size_t)a * nb;
-        for (int l = 0; l < nb; ++l)
-            aa[l] += w0 + k1 * m1[l] + k2 * m2[l] + k3 * m3[l] + k4 * m4[l] + k5 * m5[l];
+        const float *c = kc + 5 * (size_t)a;
+        float *restrict y = acc + (size_t)a * nb + off;
+        for (int v = 0; v < nl; ++v)
+            y[v] = w_thin + c[0] * m1[v] + c[1] * m2[v] + c[2] * m3[v] + c[3] * m4[v] + c[4] * m5[v];
+    }
+}
+
+/* thin_lanes on 8 lanes, in eight-float vectors, so that the moments stay
+ * in registers across the rows (the scalar loops above, unrolled, do not). */
+#if defined(__GNUC__) && !defined(__clang__)
+RT_INLINE void thin_lanes8(size_t nb, size_t off, const float *tau, const int *q5, int n5, const int *q3, int n3,
+                           const float *wg, float w_thin, int n_mu, const float *kc, float *acc)
+{
+    rt_v8 m1 = {0}, m2 = m1, m3 = m1, m4 = m1, m5 = m1;
+    for (int r = 0; r < n5; ++r) {
+        const rt_v8 x = *(const rt_v8u *)(const void *)(tau + (size_t)q5[r] * nb + off);
+        rt_v8 p = wg[q5[r]] * x;
+        m1 += p;
+        p *= x;
+        m2 += p;
+        p *= x;
+        m3 += p;
+        p *= x;
+        m4 += p;
+        m5 += p * x;
+    }
+    for (int r = 0; r < n3; ++r) {
+        const rt_v8 x = *(const rt_v8u *)(const void *)(tau + (size_t)q3[r] * nb + off);
+        rt_v8 p = wg[q3[r]] * x;
+        m1 += p;
+        p *= x;
+        m2 += p;
+        m3 += p * x;
+    }
+    for (int a = 0; a < n_mu; ++a) {
+        const float *c = kc + 5 * (size_t)a;
+        *(rt_v8u *)(void *)(acc + (size_t)a * nb + off) = w_thin + c[0] * m1 + c[1] * m2 + c[2] * m3 + c[3] * m4 +
+                                                           c[4] * m5;
+    }
+}
+#else
+#define thin_lanes8(...) thin_lanes(8, __VA_ARGS__)
+#endif
+
+/* acc (n_mu, nb) = sum_q wg_q exp(-tau_q / mu_a) over one species' g-rows
+ * q < n_live of tau (n_live, nb), whose largest values are hi (n_live).
+ * Rows with every tau / mu below 0.35 (inv_mu_max: the largest 1 / mu) are
+ * thin: their moments give exp_thin's polynomial at every angle at once
+ * (thin_lanes); the others go angle by angle (add_transmission), with their
+ * smallest tau looked for only where some angle may find every tau above
+ * 87 mu.  list: room for 3 n_live ints. */
+RT_INLINE void species_transmission(int nb, const float *tau, int n_live, const float *hi, const float *wg,
+                                    int n_mu, const float *inv_mu, float inv_mu_max, const float *kc, int *list,
+                                    float *acc)
+{
+    int *q5 = list, *q3 = list + n_live, *qo = list + 2 * (size_t)n_live;
+    int n5 = 0, n3 = 0, no = 0, l = 0;
+    float w_thin = 0.0f;
+    for (int q = 0; q < n_live; ++q) {
+        const float x = hi[q] * inv_mu_max;
+        if (x < 0.01f)
+            q3[n3++] = q;
+        else if (x < 0.35f)
+            q5[n5++] = q;
+        else
+            qo[no++] = q;
+        if (x < 0.35f) w_thin += wg[q];
+    }
+    if (n5 + n3 > 0) {
+        for (; l + 8 <= nb; l += 8) thin_lanes8((size_t)nb, (size_t)l, tau, q5, n5, q3, n3, wg, w_thin, n_mu, kc, acc);
+        if (l < nb)
+            thin_lanes(nb - l, (size_t)nb, (size_t)l, tau, q5, n5, q3, n3, wg, w_thin, n_mu, kc, acc);
+    } else
+        for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
+    for (int r = 0; r < no; ++r) {
+        const float *tq = tau + (size_t)qo[r] * (size_t)nb, h = hi[qo[r]];
+        float lo = 0.0f, lo_hi;
+        if (h * inv_mu_max > 87.0f) lane_range_nonneg(tq, nb, &lo, &lo_hi);
+        for (int a = 0; a < n_mu; ++a) add_transmission(tq, nb, lo, h, inv_mu[a], wg[qo[r]], acc + (size_t)a * nb);
     }
 }
 
@@ -1744,12 +1802,58 @@ RT_INLINE void thin_transmission(int nb, int n_mu, const float *inv_mu, const fl
  * species' rows (S, R, G, block) stay in L2. */
 #define RT_EMISSION_BLOCK 64
 
+/* The rows of one layer's optical-depth increment for one species: the
+ * (P, T) rows of the layer and the one above, with the weights dp c (rows
+ * the two share merged), padded with weight 0 to 4 or 8. */
+typedef struct layer_rows {
+    int n;
+    int row[8]; /* in the species' rows of the block, ck_rows order */
+    float w[8];
+} layer_rows;
+
+/* lr (N, stride n_s) of species s for the layers 1..N-1: the layers'
+ * trapezoids dp (kappa_{i-1} + kappa_i) as sums over their rows. */
+static void layer_rows_build(int n, int n_s, int s, const aee_corner *cn, const ck_rows *cr, const double *p_bar,
+                             double g, int deck_from, layer_rows *lr)
+{
+    for (int i = 1; i < n; ++i) {
+        layer_rows *lq = lr + (size_t)i * n_s + s;
+        const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
+        int nrw = 0;
+        for (int j = i - 1; j <= i; ++j) {
+            const aee_corner *kj = cn + (size_t)j * n_s + s;
+            if (s == 0 && deck_from >= 0 && j >= deck_from) continue;
+            for (int m = 0; m < 4; ++m) {
+                const int row = cr->idx[4 * j + m];
+                const float v = dp * kj->c[m];
+                int e = 0;
+                if (v == 0.0f) continue;
+                while (e < nrw && lq->row[e] != row) ++e;
+                if (e == nrw) {
+                    lq->row[nrw] = row;
+                    lq->w[nrw++] = 0.0f;
+                }
+                lq->w[e] += v;
+            }
+        }
+        /* Whole groups of four rows: padded with weight 0. */
+        if (nrw == 0) lq->row[0] = 0;
+        while (nrw == 0 || nrw % 4 != 0) {
+            lq->row[nrw] = lq->row[0];
+            lq->w[nrw++] = 0.0f;
+        }
+        lq->n = nrw;
+    }
+}
+
 size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
 {
     const size_t b = RT_EMISSION_BLOCK, ns = (size_t)(n_s > 0 ? n_s : 1), sgb = ns * (size_t)n_g * b;
+    const size_t nn = (size_t)(n > 0 ? n : 1);
     (void)w;
-    return aee_corner_floats(n_s, n) + ck_rows_floats(n_s, n, 1) + ns * (size_t)(n > 0 ? n : 1) * (size_t)n_g * b +
-           (size_t)n_g * b + 3 * sgb + 4 * (size_t)n_mu * b + (size_t)n_mu + 12 * b + 1 + (size_t)(n > 0 ? n : 1) + ns;
+    return aee_corner_floats(n_s, n) + ck_rows_floats(n_s, n, 1) + ns * nn * (size_t)n_g * b + (size_t)n_g * b +
+           3 * sgb + 4 * (size_t)n_mu * b + 6 * (size_t)n_mu + 7 * b + nn + ns + 4 * (size_t)n_g +
+           nn * ns * (sizeof(layer_rows) / sizeof(float));
 }
 
 RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
@@ -1767,10 +1871,13 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     float *kr = rw + ck_rows_floats(n_s, n, 1), *kq = kr + (size_t)n_s * kstride, *kprev = kq + (size_t)n_g * blk;
     float *kcur = kprev + sgb, *tau = kcur + sgb, *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk;
     float *acc = inten + (size_t)n_mu * (size_t)blk, *tr = acc + (size_t)n_mu * (size_t)blk;
-    float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *c1 = inv_mu + n_mu, *hk = c1 + blk, *b0 = hk + blk;
-    float *b1 = b0 + blk, *dg = b1 + blk, *bm = dg + blk, *zero = bm + blk, *mom = zero + blk;
-    float *inv_tmax = mom + 5 * blk + 1;
+    float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *ck = inv_mu + n_mu, *c1 = ck + 5 * (size_t)n_mu;
+    float *hk = c1 + blk, *b0 = hk + blk, *b1 = b0 + blk, *dg = b1 + blk, *bm = dg + blk, *zero = bm + blk;
+    float *inv_tmax = zero + blk;
     int *live = (int *)(void *)(inv_tmax + n); /* (S) g-rows [0, live) of the block not yet dark */
+    float *hq = (float *)(void *)(live + n_s); /* (G) the largest tau of each g-row */
+    int *list = (int *)(void *)(hq + n_g);     /* (3 G) species_transmission's row lists */
+    layer_rows *lr = (layer_rows *)(void *)(list + 3 * (size_t)n_g);
     float inv_mu_min = INFINITY, inv_mu_max = 0.0f;
     ck_rows cr[64];
     int n_copied[64]; /* rows of each species copied for the block */
@@ -1781,6 +1888,16 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
         inv_mu[a] = (float)(1.0 / mu[a]);
         inv_mu_min = fminf(inv_mu_min, inv_mu[a]);
         inv_mu_max = fmaxf(inv_mu_max, inv_mu[a]);
+    }
+    /* exp_thin's coefficients at each angle: thin_c[k] / mu_a^k, k = 1..5. */
+    for (int a = 0; a < n_mu; ++a) {
+        const float k = inv_mu[a];
+        float *ka = ck + 5 * (size_t)a;
+        ka[0] = thin_c[1] * k;
+        ka[1] = thin_c[2] * k * k;
+        ka[2] = thin_c[3] * k * k * k;
+        ka[3] = thin_c[4] * k * k * k * k;
+        ka[4] = thin_c[5] * k * k * k * k * k;
     }
     for (int i = 0; i < n; ++i)
         for (int s = 0; s < n_s; ++s) aee_bracket(tabs[s], p_bar[i], t[i], c[s], cn + (size_t)i * n_s + s);
@@ -1793,6 +1910,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     for (int s = 0; s < n_s; ++s) {
         ck_rows_at(rw + (size_t)s * per_rows, n, &cr[s]);
         ck_rows_build(n, cn + s, n_s, NULL, NULL, -1, &cr[s]); /* no factor */
+        if (cr[s].n_rows >= 0) layer_rows_build(n, n_s, s, cn, &cr[s], p_bar, g, deck_from, lr);
     }
     /* Blocks of bins, the layers inside.  Each species' distinct (P, T)
      * rows of the block are copied once with g outermost (R, G, nb), so
@@ -1816,7 +1934,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
         for (int s = 0; s < n_s; ++s) live[s] = n_g;
         for (int i = 0; i < n; ++i) {
             const float inv_t = (float)(1.0 / t[i]);
-            int dead = 0, n_thin_rows;
+            int dead = 0;
             float *tmp;
             /* The rows that layer i is the first to use (rows are in the
              * order of first use): rows of layers below the block's last
@@ -1856,47 +1974,22 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                 const float *gr = s == 0 && gray ? gray + (size_t)i * (size_t)w + (size_t)l0 : NULL;
                 dead |= live[s] == 0;
                 if (cr[s].n_rows >= 0) {
-                    const float *ksr = kr + (size_t)s * kstride;
+                    const float *ksr = kr + (size_t)s * kstride, *d = s == 0 ? dg : zero;
+                    const layer_rows *lq = lr + (size_t)i * n_s + s;
                     const float *rp[8];
-                    float rw8[8];
-                    int nrw = 0;
                     if (i == 0) continue;
-                    for (int j = i - 1; j <= i; ++j) {
-                        const aee_corner *kj = cn + (size_t)j * n_s + s;
-                        if (s == 0 && deck_from >= 0 && j >= deck_from) continue;
-                        for (int m = 0; m < 4; ++m) {
-                            const int row = cr[s].idx[4 * j + m];
-                            const float v = dp * kj->c[m];
-                            int e = 0;
-                            if (v == 0.0f) continue;
-                            while (e < nrw && rp[e] != ksr + (size_t)row * gb) ++e;
-                            if (e == nrw) {
-                                rp[nrw] = ksr + (size_t)row * gb;
-                                rw8[nrw++] = 0.0f;
-                            }
-                            rw8[e] += v;
-                        }
+                    for (int e = 0; e < lq->n; ++e) rp[e] = ksr + (size_t)lq->row[e] * gb;
+                    if (nb == blk) {
+                        for (int q = 0; q < live[s]; ++q)
+                            hq[q] = row_update(RT_EMISSION_BLOCK, tau + o + (size_t)q * nb, lq->n, rp, lq->w,
+                                               (size_t)q * nb, d);
+                        species_transmission(RT_EMISSION_BLOCK, tau + o, live[s], hq, wg, n_mu, inv_mu, inv_mu_max,
+                                             ck, list, acc);
+                    } else {
+                        for (int q = 0; q < live[s]; ++q)
+                            hq[q] = row_update(nb, tau + o + (size_t)q * nb, lq->n, rp, lq->w, (size_t)q * nb, d);
+                        species_transmission(nb, tau + o, live[s], hq, wg, n_mu, inv_mu, inv_mu_max, ck, list, acc);
                     }
-                    /* Whole groups of four rows: padded with weight 0. */
-                    if (nrw == 0) rp[0] = ksr;
-                    while (nrw == 0 || nrw % 4 != 0) {
-                        rp[nrw] = rp[0];
-                        rw8[nrw++] = 0.0f;
-                    }
-                    for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
-                    for (size_t m = 0; m < 5 * (size_t)nb + 1; ++m) mom[m] = 0.0f;
-                    n_thin_rows = 0;
-                    for (int q = 0; q < live[s]; ++q) {
-                        const size_t rq = (size_t)q * nb;
-                        const float *d = s == 0 ? dg : zero;
-                        if (nb == blk)
-                            n_thin_rows += row_step(RT_EMISSION_BLOCK, tau + o + rq, nrw, rp, rw8, rq, d, n_mu, inv_mu,
-                                                    inv_mu_max, wg[q], acc, mom);
-                        else
-                            n_thin_rows +=
-                                row_step(nb, tau + o + rq, nrw, rp, rw8, rq, d, n_mu, inv_mu, inv_mu_max, wg[q], acc, mom);
-                    }
-                    if (n_thin_rows > 0) thin_transmission(nb, n_mu, inv_mu, mom, acc);
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
                     continue;
                 }
@@ -1911,9 +2004,6 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         for (size_t e = 0; e < gb; ++e) kcur[o + e] += cc[m] * kq[e];
                     }
                 }
-                for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) acc[m] = 0.0f;
-                for (size_t m = 0; m < 5 * (size_t)nb + 1; ++m) mom[m] = 0.0f;
-                n_thin_rows = 0;
                 for (int q = 0; q < live[s]; ++q) {
                     const size_t r0 = o + (size_t)q * nb;
                     float *restrict kc = kcur + r0, *restrict tq = tau + r0;
@@ -1927,12 +2017,13 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         float lo, hi;
                         for (int l = 0; l < nb; ++l) tq[l] += (kp[l] + kc[l]) * dp;
                         lane_range_nonneg(tq, nb, &lo, &hi);
-                        n_thin_rows += row_transmission(tq, nb, hi, n_mu, inv_mu, inv_mu_max, wg[q], acc, mom);
+                        hq[q] = hi;
                     }
                 }
-                if (n_thin_rows > 0) thin_transmission(nb, n_mu, inv_mu, mom, acc);
-                if (i > 0)
+                if (i > 0) {
+                    species_transmission(nb, tau + o, live[s], hq, wg, n_mu, inv_mu, inv_mu_max, ck, list, acc);
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
+                }
             }
             for (int l = 0; l < nb; ++l) b1[l] = sbi__rt_planck_f(c1[l], hk[l] * inv_t);
             if (i > 0) {
