@@ -1596,7 +1596,7 @@ RT_HOT void sbi_rt_transit_ck_product(int n, int w, int n_g, const float *wg, in
 
 /* The degree-5 polynomial sum_k thin_c[k] x^k for exp(-x), 0 <= x <= 0.35
  * (the Chebyshev interpolant on [0, 0.35]: 9e-8 relative in float), of
- * exp_thin and of the moments' sums in thin_transmission. */
+ * exp_thin and of the moments' polynomial in thin_lanes. */
 static const float thin_c[6] = {1.0f, -0.9999997616f, 0.4999926090f, -0.1665758044f, 0.04115870595f,
                                 -0.007003130391f};
 
