@@ -356,13 +356,14 @@ void sbi_rt_ck_alpha_species(const sbi_rt_ck_table *tab, double c, int n, int w,
  * whose exp(-tau / mu) reached the fast exp's floor (2e-38) in a whole
  * block are dropped.  Each species' distinct (P, T) table rows of a block
  * are copied once with g outermost, so that the layers' interpolation, the
- * optical depths and the g-sums run over contiguous bins; a g-row whose
- * exp(-tau / mu) is below 0.35 in the whole block takes a series instead of
- * the exponential.  work: sbi_rt_emission_ck_product_work floats.  The
+ * optical depths and the g-sums run over contiguous bins; the g-rows whose
+ * tau / mu is below 0.35 in the whole block take a polynomial instead of
+ * the exponential, from their moments summed over the rows, at every angle
+ * at once.  work: sbi_rt_emission_ck_product_work floats.  The
  * _ref kernel (work: sbi_rt_emission_ck_product_ref_work floats) is the
  * previous one, which interpolates (bin, g) rows and transposes them in
  * every layer: the oracle of the tests and the benchmark; the two agree to
- * float rounding (1e-7 relative on the benchmark).  At most 64 species. */
+ * float rounding (4e-7 relative on the benchmark).  At most 64 species. */
 size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu);
 void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *wg, int n_s,
                                      const sbi_rt_ck_table *const *tabs, const double *c, const float *gray,
