@@ -1779,9 +1779,11 @@ RT_INLINE void species_transmission(int nb, const float *tau, int n_live, const 
             q3[n3++] = q;
         else if (x < 0.35f)
             q5[n5++] = q;
-        else
+        else {
             qo[no++] = q;
-        if (x < 0.35f) w_thin += wg[q];
+            continue;
+        }
+        w_thin += wg[q];
     }
     if (n5 + n3 > 0) {
         for (; l + 8 <= nb; l += 8) thin_lanes8((size_t)nb, (size_t)l, tau, q5, n5, q3, n3, wg, w_thin, n_mu, kc, acc);
@@ -1812,20 +1814,19 @@ typedef struct layer_rows {
 } layer_rows;
 
 /* lr (N, stride n_s) of species s for the layers 1..N-1: the layers'
- * trapezoids dp (kappa_{i-1} + kappa_i) as sums over their rows. */
-static void layer_rows_build(int n, int n_s, int s, const aee_corner *cn, const ck_rows *cr, const double *p_bar,
-                             double g, int deck_from, layer_rows *lr)
+ * trapezoids dp_i (kappa_{i-1} + kappa_i) as sums over their rows. */
+static void layer_rows_build(int n, int n_s, int s, const aee_corner *cn, const ck_rows *cr, const float *dp,
+                             int deck_from, layer_rows *lr)
 {
     for (int i = 1; i < n; ++i) {
         layer_rows *lq = lr + (size_t)i * n_s + s;
-        const float dp = (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g));
         int nrw = 0;
         for (int j = i - 1; j <= i; ++j) {
             const aee_corner *kj = cn + (size_t)j * n_s + s;
             if (s == 0 && deck_from >= 0 && j >= deck_from) continue;
             for (int m = 0; m < 4; ++m) {
                 const int row = cr->idx[4 * j + m];
-                const float v = dp * kj->c[m];
+                const float v = dp[i] * kj->c[m];
                 int e = 0;
                 if (v == 0.0f) continue;
                 while (e < nrw && lq->row[e] != row) ++e;
@@ -1852,7 +1853,7 @@ size_t sbi_rt_emission_ck_product_work(int n, int w, int n_g, int n_s, int n_mu)
     const size_t nn = (size_t)(n > 0 ? n : 1);
     (void)w;
     return aee_corner_floats(n_s, n) + ck_rows_floats(n_s, n, 1) + ns * nn * (size_t)n_g * b + (size_t)n_g * b +
-           3 * sgb + 4 * (size_t)n_mu * b + 6 * (size_t)n_mu + 7 * b + nn + ns + 4 * (size_t)n_g +
+           3 * sgb + 4 * (size_t)n_mu * b + 6 * (size_t)n_mu + 7 * b + 2 * nn + ns + 4 * (size_t)n_g +
            nn * ns * (sizeof(layer_rows) / sizeof(float));
 }
 
@@ -1871,10 +1872,10 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     float *kr = rw + ck_rows_floats(n_s, n, 1), *kq = kr + (size_t)n_s * kstride, *kprev = kq + (size_t)n_g * blk;
     float *kcur = kprev + sgb, *tau = kcur + sgb, *tprev = tau + sgb, *inten = tprev + (size_t)n_mu * (size_t)blk;
     float *acc = inten + (size_t)n_mu * (size_t)blk, *tr = acc + (size_t)n_mu * (size_t)blk;
-    float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *ck = inv_mu + n_mu, *c1 = ck + 5 * (size_t)n_mu;
+    float *inv_mu = tr + (size_t)n_mu * (size_t)blk, *thin_k = inv_mu + n_mu, *c1 = thin_k + 5 * (size_t)n_mu;
     float *hk = c1 + blk, *b0 = hk + blk, *b1 = b0 + blk, *dg = b1 + blk, *bm = dg + blk, *zero = bm + blk;
-    float *inv_tmax = zero + blk;
-    int *live = (int *)(void *)(inv_tmax + n); /* (S) g-rows [0, live) of the block not yet dark */
+    float *inv_tmax = zero + blk, *dp = inv_tmax + n; /* dp (N): (p_i - p_{i-1}) / 2 g, 0 at i = 0 */
+    int *live = (int *)(void *)(dp + n); /* (S) g-rows [0, live) of the block not yet dark */
     float *hq = (float *)(void *)(live + n_s); /* (G) the largest tau of each g-row */
     int *list = (int *)(void *)(hq + n_g);     /* (3 G) species_transmission's row lists */
     layer_rows *lr = (layer_rows *)(void *)(list + 3 * (size_t)n_g);
@@ -1892,7 +1893,7 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
     /* exp_thin's coefficients at each angle: thin_c[k] / mu_a^k, k = 1..5. */
     for (int a = 0; a < n_mu; ++a) {
         const float k = inv_mu[a];
-        float *ka = ck + 5 * (size_t)a;
+        float *ka = thin_k + 5 * (size_t)a;
         ka[0] = thin_c[1] * k;
         ka[1] = thin_c[2] * k * k;
         ka[2] = thin_c[3] * k * k * k;
@@ -1907,10 +1908,11 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
         const float v = (float)(1.0 / t[i]);
         inv_tmax[i] = i + 1 < n && inv_tmax[i + 1] < v ? inv_tmax[i + 1] : v;
     }
+    for (int i = 0; i < n; ++i) dp[i] = i > 0 ? (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g)) : 0.0f;
     for (int s = 0; s < n_s; ++s) {
         ck_rows_at(rw + (size_t)s * per_rows, n, &cr[s]);
         ck_rows_build(n, cn + s, n_s, NULL, NULL, -1, &cr[s]); /* no factor */
-        if (cr[s].n_rows >= 0) layer_rows_build(n, n_s, s, cn, &cr[s], p_bar, g, deck_from, lr);
+        if (cr[s].n_rows >= 0) layer_rows_build(n, n_s, s, cn, &cr[s], dp, deck_from, lr);
     }
     /* Blocks of bins, the layers inside.  Each species' distinct (P, T)
      * rows of the block are copied once with g outermost (R, G, nb), so
@@ -1950,16 +1952,16 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
              * (rows the layers share merged), not by interpolating kappa
              * (so interpolated values below 1e-30, which sbi_rt_ck_interp
              * zeroes, are kept: tau changes by below 1e-20). */
-            const float dp = i > 0 ? (float)((p_bar[i] - p_bar[i - 1]) * SBI_RT_BAR / (2.0 * g)) : 0.0f;
+            const float dpi = dp[i];
             const int deck_prev = deck_from >= 0 && i - 1 >= deck_from, deck_cur = deck_from >= 0 && i >= deck_from;
             if (i > 0 && gray) {
                 /* The gray and deck part of species 0's increment (nb). */
                 const float *g0 = gray + (size_t)(i - 1) * (size_t)w + (size_t)l0, *g1 = g0 + w;
-                const float fd = deck_kappa * dp * (float)(deck_prev + deck_cur);
-                const float f0 = deck_prev ? 0.0f : dp, f1 = deck_cur ? 0.0f : dp;
+                const float fd = deck_kappa * dpi * (float)(deck_prev + deck_cur);
+                const float f0 = deck_prev ? 0.0f : dpi, f1 = deck_cur ? 0.0f : dpi;
                 for (int l = 0; l < nb; ++l) dg[l] = f0 * g0[l] + f1 * g1[l] + fd;
             } else if (i > 0) {
-                const float fd = deck_kappa * dp * (float)(deck_prev + deck_cur);
+                const float fd = deck_kappa * dpi * (float)(deck_prev + deck_cur);
                 for (int l = 0; l < nb; ++l) dg[l] = fd;
             }
             /* The species' g-mean transmissions at every angle (n_mu,
@@ -1984,11 +1986,11 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                             hq[q] = row_update(RT_EMISSION_BLOCK, tau + o + (size_t)q * nb, lq->n, rp, lq->w,
                                                (size_t)q * nb, d);
                         species_transmission(RT_EMISSION_BLOCK, tau + o, live[s], hq, wg, n_mu, inv_mu, inv_mu_max,
-                                             ck, list, acc);
+                                             thin_k, list, acc);
                     } else {
                         for (int q = 0; q < live[s]; ++q)
                             hq[q] = row_update(nb, tau + o + (size_t)q * nb, lq->n, rp, lq->w, (size_t)q * nb, d);
-                        species_transmission(nb, tau + o, live[s], hq, wg, n_mu, inv_mu, inv_mu_max, ck, list, acc);
+                        species_transmission(nb, tau + o, live[s], hq, wg, n_mu, inv_mu, inv_mu_max, thin_k, list, acc);
                     }
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
                     continue;
@@ -2015,13 +2017,13 @@ RT_HOT void sbi_rt_emission_flux_ck_product(int n, int w, int n_g, const float *
                         for (int l = 0; l < nb; ++l) kc[l] += gr[l];
                     if (i > 0) {
                         float lo, hi;
-                        for (int l = 0; l < nb; ++l) tq[l] += (kp[l] + kc[l]) * dp;
+                        for (int l = 0; l < nb; ++l) tq[l] += (kp[l] + kc[l]) * dpi;
                         lane_range_nonneg(tq, nb, &lo, &hi);
                         hq[q] = hi;
                     }
                 }
                 if (i > 0) {
-                    species_transmission(nb, tau + o, live[s], hq, wg, n_mu, inv_mu, inv_mu_max, ck, list, acc);
+                    species_transmission(nb, tau + o, live[s], hq, wg, n_mu, inv_mu, inv_mu_max, thin_k, list, acc);
                     for (size_t m = 0; m < (size_t)n_mu * (size_t)nb; ++m) tr[m] *= acc[m];
                 }
             }
